@@ -1,0 +1,30 @@
+# The two set-up commands of the README: `make examples` and `make test`.
+# Each builds .venv on first use, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: examples test lint gold clean
+
+$(BIN)/infusion-coder: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+examples: $(BIN)/infusion-coder
+	@for f in examples/*.json; do echo "== $$f"; $(BIN)/infusion-coder code $$f; done
+
+lint: $(BIN)/infusion-coder
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+gold: $(BIN)/infusion-coder
+	../shared/tools/gold-check
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Thin shells around the core: reading and writing encounters, the command line."""

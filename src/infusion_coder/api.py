@@ -1,0 +1,93 @@
+"""The public surface: a Coder that holds the reference data and codes encounters, and input parsing
+into contract results (error objects included)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .engine import UnknownPolicyError, code_encounter
+from .models import CodingResult, Encounter, ErrorDetail, ErrorResult, FieldError
+from .reference import DATA_DIR, ReferenceLibrary, load_library
+
+Result = CodingResult | ErrorResult
+
+
+class Coder:
+    """Codes encounters against one set of reference data. Load once, code many."""
+
+    def __init__(self, reference: ReferenceLibrary) -> None:
+        self.reference = reference
+
+    @classmethod
+    def default(cls, data_dir: Path = DATA_DIR) -> Coder:
+        return cls(load_library(data_dir))
+
+    @cached_property
+    def policies(self) -> list[str]:
+        return sorted(self.reference.latest.policies)
+
+    def code(self, encounter: Encounter, *, policy: str | None = None) -> CodingResult:
+        """Code a validated encounter; raises UnknownPolicyError for a policy that does not exist."""
+        return code_encounter(encounter, self.reference, policy=policy)
+
+    def code_record(self, record: Any, *, policy: str | None = None) -> Result:
+        """Code one raw JSON value; anything unreadable becomes an error object naming the field."""
+        encounter_id = _encounter_id(record)
+        if not isinstance(record, Mapping):
+            return _error(encounter_id, f"an encounter must be a JSON object, not {type(record).__name__}", None)
+        try:
+            encounter = Encounter.model_validate(record)
+        except ValidationError as exc:
+            message, field = describe(exc)
+            return _error(encounter_id, message, field)
+        try:
+            return self.code(encounter, policy=policy)
+        except UnknownPolicyError as exc:
+            return _error(encounter_id, str(exc), "policy")
+
+
+def _encounter_id(record: Any) -> str | None:
+    if isinstance(record, Mapping):
+        value = record.get("encounter_id")
+        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    return None
+
+
+def _error(encounter_id: str | None, message: str, field: str | None) -> ErrorResult:
+    return ErrorResult(encounter_id=encounter_id, error=ErrorDetail(message=message, field=field))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def describe(exc: ValidationError) -> tuple[str, str | None]:
+    """The first problem of a validation error as (message, field path)."""
+    problems = []
+    first_field: str | None = None
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            field = _path(loc) + ("." if loc else "") + cause.field if loc else cause.field
+            message = str(cause)
+        else:
+            field = _path(loc) or None
+            message = error["msg"]
+            if error["type"] == "missing":
+                message = "required field is missing"
+            elif error["type"] in ("enum", "literal_error"):
+                message = f"{error['msg']} (got {error.get('input')!r})"
+            message = message.removeprefix("Value error, ")
+        first_field = first_field or field
+        problems.append(f"{field}: {message}" if field else message)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0] + more, first_field

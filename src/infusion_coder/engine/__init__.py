@@ -1,0 +1,212 @@
+"""The pure core: `code_encounter(encounter, reference)` -> CodingResult. No I/O, no clock, no globals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+from ..models import CodingResult, Encounter, Line
+from ..reference import Policy, ReferenceLibrary, ReferencePack
+from ..rules import (
+    ic206_injection,
+    ic207_subcutaneous_infusion,
+    ic208_intra_arterial,
+    ic209_chemo_other_route,
+    ic210_port_irrigation,
+    ic211_midnight_dating,
+    ic303_second_access,
+    ic304_initial_scope,
+    ic501_physician_in_facility,
+    ic502_addon_needs_primary,
+    ic503_em_with_administration,
+    ic504_record_hygiene,
+)
+from ..rules.base import Rule
+from .context import Context, clock
+from .prepare import prepare
+from .scopes import build_scopes
+from .services import Service, Unit
+from .standalone import code_standalone
+from .timeline import code_scope
+
+
+class UnknownPolicyError(ValueError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"policy {name!r} is not a known profile; known: {', '.join(known)}")
+        self.name = name
+
+
+def first_service_date(encounter: Encounter) -> date | None:
+    starts = [a.start for a in encounter.administrations if a.start is not None]
+    return min(starts).date() if starts else None
+
+
+def resolve_policy(pack: ReferencePack, name: str) -> Policy:
+    if name not in pack.policies:
+        raise UnknownPolicyError(name, sorted(pack.policies))
+    return pack.policies[name]
+
+
+def code_encounter(encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None) -> CodingResult:
+    """Code one encounter. `policy` overrides the encounter's own `policy` field."""
+    when = first_service_date(encounter)
+    pack = reference.for_date(when)
+    ctx = Context(encounter, pack, resolve_policy(pack, policy or encounter.policy))
+    if when is not None and when < pack.effective_from:
+        ctx.find(
+            ic504_record_hygiene.RULE,
+            "reference-data-predates",
+            "warning",
+            [],
+            f"Date of service {when} is before reference data {pack.version} (effective {pack.effective_from}); "
+            "codes were checked against it all the same.",
+        )
+    services = prepare(ctx)
+    units: list[Unit] = []
+    for scope in build_scopes(ctx, services):
+        units.extend(code_scope(ctx, scope))
+    units.extend(code_standalone(ctx, services, has_other_services=bool(units)))
+    _report_midnight(ctx, services)
+    lines = _lines(units)
+    lines = _physician_in_facility(ctx, lines)
+    lines = _addons_need_primaries(ctx, lines)
+    _em_checks(ctx, lines)
+    if any(line.date is None for line in lines):
+        ctx.find(
+            ic504_record_hygiene.RULE,
+            "no-date-of-service",
+            "warning",
+            sorted({i for line in lines if line.date is None for i in line.administrations}),
+            "No administration time is documented, so these lines carry no date of service; add the date given.",
+            denial_risk="CO-16",
+        )
+    findings = sorted(ctx.findings, key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.id, f.administrations))
+    return CodingResult(
+        encounter_id=encounter.encounter_id,
+        lines=lines,
+        findings=findings,
+        policy=ctx.policy.name,
+        reference_version=pack.version,
+    )
+
+
+def _report_midnight(ctx: Context, services: list[Service]) -> None:
+    crossing = [s for s in services if s.start and s.end and s.end.date() > s.start.date()]
+    for service in crossing:
+        ctx.find(
+            ic211_midnight_dating.RULE,
+            "crosses-midnight",
+            "info",
+            service.ids,
+            f"{service.label} runs from {service.start:%Y-%m-%d %H:%M} to {service.end:%Y-%m-%d %H:%M}: one service; "
+            f"{ctx.cite_option('midnight_unit_dating')}; {ctx.cite_option('initial_scope')} "
+            f"({ic304_initial_scope.RULE.id}).",
+        )
+
+
+def _lines(units: list[Unit]) -> list[Line]:
+    grouped: dict[tuple[object, ...], list[Unit]] = defaultdict(list)
+    for unit in units:
+        day = unit.when.date() if unit.when else None
+        grouped[(unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)].append(unit)
+    lines = []
+    for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
+        first = members[0]
+        lines.append(
+            (
+                (not first.main, not first.initial, day or date.max, code, ids),
+                Line(
+                    code=str(code),
+                    units=len(members),
+                    modifiers=list(modifiers),  # type: ignore[call-overload]
+                    date=day,  # type: ignore[arg-type]
+                    administrations=list(ids),  # type: ignore[call-overload]
+                    explanation=str(explanation),
+                    rule=first.rule.id,
+                    minutes=first.minutes,
+                ),
+            )
+        )
+    return [line for _key, line in sorted(lines, key=lambda pair: pair[0])]  # type: ignore[arg-type, return-value]
+
+
+def _drop(ctx: Context, rule: Rule, finding_id: str, severity: str, lines: list[Line], message: str, risk: str | None) -> None:
+    ctx.find(rule, finding_id, severity, sorted({i for l in lines for i in l.administrations}), message, risk)  # type: ignore[arg-type]
+
+
+def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
+    pos = ctx.encounter.place_of_service
+    if ctx.institutional or pos not in ctx.codes.physician_facility_pos:
+        return lines
+    kept = [l for l in lines if l.code in ctx.codes.codes and ctx.codes[l.code].physician_in_facility]
+    dropped = [l for l in lines if l not in kept]
+    if dropped or not kept:
+        ids = sorted({a.id for a in ctx.encounter.administrations})
+        codes = ", ".join(sorted({l.code for l in dropped}))
+        ctx.find(
+            ic501_physician_in_facility.RULE,
+            "physician-in-facility",
+            "info",
+            ids,
+            f"Professional claim at facility place of service {pos}: the facility reports drug administration, "
+            "so the professional bills none of it" + (f" ({codes} not billed)." if codes else "."),
+        )
+    return kept
+
+
+def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:
+    while True:
+        present = {l.code for l in lines}
+        orphan = next(
+            (
+                l
+                for l in lines
+                if ctx.codes.is_addon(l.code) and not present.intersection(ctx.codes[l.code].addon_primaries)
+            ),
+            None,
+        )
+        if orphan is None:
+            return lines
+        lines = [l for l in lines if l is not orphan]
+        ctx.find(
+            ic502_addon_needs_primary.RULE,
+            "addon-without-primary",
+            "error",
+            orphan.administrations,
+            f"Add-on {orphan.code} x{orphan.units} has no primary it may go with "
+            f"({', '.join(ctx.codes[orphan.code].addon_primaries)}): removed from the lines. {orphan.explanation}",
+            denial_risk="CO-97",
+        )
+
+
+def _em_checks(ctx: Context, lines: list[Line]) -> None:
+    em = ctx.encounter.evaluation_and_management
+    if em is None or not lines:
+        return
+    rule = ic503_em_with_administration.RULE
+    if em.code == "99211" and ctx.option("em_99211_with_administration") == "not_payable":
+        ctx.find(
+            rule,
+            "e-m-99211-with-administration",
+            "warning",
+            [],
+            "99211 is not payable with a drug administration code, with or without modifier 25 "
+            f"({ctx.cite_option('em_99211_with_administration')}): bill the administration only.",
+            denial_risk="CO-97",
+        )
+    elif em.code != "99211" and em.separately_identifiable is False:
+        ctx.find(
+            rule,
+            "e-m-not-separate",
+            "warning",
+            [],
+            f"E/M {em.code} is documented as not separately identifiable from the drug administration: it is "
+            "bundled and should not be billed.",
+            denial_risk="CO-97",
+        )
+
+
+__all__ = ["UnknownPolicyError", "code_encounter", "first_service_date", "resolve_policy"]
+
+# Imported for the catalog's sake: these rules act inside the modules above.
+_ = (ic206_injection, ic207_subcutaneous_infusion, ic208_intra_arterial, ic209_chemo_other_route, ic210_port_irrigation, ic303_second_access, clock, datetime)

@@ -1,0 +1,66 @@
+"""Per-encounter working state: the policy, the reference pack, and the findings collected so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..models import ClaimType, Encounter, Finding, Severity
+from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
+from ..rules import Rule
+
+
+@dataclass
+class Context:
+    encounter: Encounter
+    pack: ReferencePack
+    policy: Policy
+    findings: list[Finding] = field(default_factory=list)
+    concurrent_used: set[Any] = field(default_factory=set)
+
+    @property
+    def institutional(self) -> bool:
+        return self.encounter.claim_type == ClaimType.INSTITUTIONAL
+
+    @property
+    def codes(self) -> CodeTable:
+        return self.pack.codes
+
+    @property
+    def substances(self) -> SubstanceTable:
+        return self.pack.substances
+
+    def find(
+        self,
+        rule: Rule,
+        id: str,
+        severity: Severity,
+        ids: list[str] | tuple[str, ...],
+        message: str,
+        denial_risk: str | None = None,
+    ) -> None:
+        self.findings.append(
+            Finding(
+                id=id,
+                severity=severity,
+                administrations=sorted(ids),
+                message=message,
+                denial_risk=denial_risk,
+                rule=rule.id,
+            )
+        )
+
+    def option(self, name: str) -> Any:
+        return self.policy[name]
+
+    def cite_option(self, name: str) -> str:
+        return f"policy {self.policy.name}: {name}={self.policy[name]} ({self.policy.source(name)})"
+
+
+def clock(moment: datetime | None) -> str:
+    return moment.strftime("%H:%M") if moment else "no time"
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")

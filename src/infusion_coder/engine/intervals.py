@@ -1,0 +1,50 @@
+"""Interval arithmetic on wall-clock times: union, difference, totals in whole minutes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+Interval = tuple[datetime, datetime]
+
+
+def union(intervals: Iterable[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def subtract(base: Iterable[Interval], cut: Iterable[Interval]) -> list[Interval]:
+    """Parts of `base` not covered by `cut`."""
+    pieces = union(base)
+    for c_start, c_end in union(cut):
+        remaining: list[Interval] = []
+        for start, end in pieces:
+            if c_end <= start or c_start >= end:
+                remaining.append((start, end))
+                continue
+            if start < c_start:
+                remaining.append((start, c_start))
+            if c_end < end:
+                remaining.append((c_end, end))
+        pieces = remaining
+    return pieces
+
+
+def intersect(base: Iterable[Interval], other: Iterable[Interval]) -> list[Interval]:
+    base_list = union(base)
+    return subtract(base_list, subtract(base_list, other))
+
+
+def minutes(intervals: Sequence[Interval]) -> int:
+    """Whole minutes covered (seconds are counted before rounding down)."""
+    total = sum((end - start for start, end in union(intervals)), timedelta())
+    return int(total.total_seconds() // 60)
+
+
+def span_minutes(start: datetime, end: datetime) -> int:
+    return int((end - start).total_seconds() // 60)

@@ -1,0 +1,382 @@
+"""From administration records to services: classify, merge mixed bags, decide the technique.
+
+Everything set aside here (carrier fluid, unknown substances, routes without a code, missing times held by
+policy) leaves a finding, so every administration ends in a line or a finding.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from ..models import Administration, Method
+from ..rules import (
+    ic101_category,
+    ic102_not_coded_purpose,
+    ic103_not_in_family,
+    ic104_route_without_code,
+    ic105_mixed_bag,
+    ic106_same_substance,
+    ic201_push_or_infusion,
+    ic202_missing_stop_time,
+    ic205_prolonged_pump,
+    ic210_port_irrigation,
+    ic504_record_hygiene,
+)
+from .context import Context, clock
+from .intervals import span_minutes
+from .services import Service
+
+_PUSH_WORDS = ("push", "ivp", "bolus", "iv push", "slow iv")
+
+
+class _Record:
+    """One administration with its classification, before mixed bags are merged."""
+
+    def __init__(
+        self, admin: Administration, family: str, drug: str, hormonal: bool, route: str, ids: tuple[str, ...] = ()
+    ) -> None:
+        self.ids = ids or (admin.id,)
+        self.admin = admin
+        self.family = family
+        self.drug = drug
+        self.hormonal = hormonal
+        self.route = route
+
+
+def prepare(ctx: Context) -> list[Service]:
+    admins = sorted(ctx.encounter.administrations, key=lambda a: (a.start or datetime.min, a.id))
+    _report_unknown_fields(ctx)
+    records: list[_Record] = []
+    keys: dict[str, tuple[str, str]] = {}  # id -> (route class, drug key), for back-references
+    for admin in admins:
+        record = _classify(ctx, admin, keys)
+        if record is not None:
+            records.append(record)
+    services: list[Service] = []
+    for group in _mix_groups(records):
+        service = _technique(ctx, _merge(ctx, group))
+        if service is not None:
+            services.append(service)
+    return services
+
+
+def _report_unknown_fields(ctx: Context) -> None:
+    rule = ic504_record_hygiene.RULE
+    for name in ctx.encounter.unknown_fields():
+        ctx.find(rule, "unknown-field", "info", [], f"Field {name!r} is not part of the encounter contract: ignored.")
+    for admin in ctx.encounter.administrations:
+        for name in admin.unknown_fields():
+            ctx.find(
+                rule,
+                "unknown-field",
+                "warning",
+                [admin.id],
+                f"Field {name!r} of administration {admin.id} is not part of the contract and was ignored "
+                "(a stop time belongs in 'end').",
+            )
+
+
+def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, str]]) -> _Record | None:
+    route = ic104_route_without_code.route_class(admin.route)
+    if admin.purpose is not None:
+        if admin.purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
+            return _Record(admin, "therapeutic", "port flush", False, "port_flush")
+        ctx.find(
+            ic102_not_coded_purpose.RULE,
+            f"not-coded-{admin.purpose.value}",
+            "info",
+            [admin.id],
+            f"{admin.substance} ({admin.purpose.value}) is not coded: "
+            f"{ic102_not_coded_purpose.REASONS[admin.purpose.value]}.",
+        )
+        return None
+    matches = ctx.substances.match(admin.substance)
+    if admin.category is not None:
+        family: str | None = admin.category.value
+    else:
+        family, kind = ic101_category.family_from_table(matches, ctx.option("electrolyte_alone"))
+        if kind is not None:
+            ctx.find(
+                ic103_not_in_family.RULE,
+                f"not-in-family-{kind}",
+                "info",
+                [admin.id],
+                f"{admin.substance} is not coded here: {ic103_not_in_family.REASONS[kind]}.",
+            )
+            return None
+        if family is None:
+            hint = ic101_category.stem_hint(admin.substance)
+            ctx.find(
+                ic101_category.RULE,
+                "unknown-substance",
+                "warning",
+                [admin.id],
+                f"{admin.substance!r} is not in the substance table and has no category, so it is not coded; "
+                "set category (hydration, therapeutic or chemotherapy) on the record"
+                + (f" (the name looks like {hint})." if hint else "."),
+                denial_risk="CO-16",
+            )
+            return None
+        if any(m.kind == "electrolyte" for m in matches) and family == ctx.option("electrolyte_alone"):
+            ctx.find(
+                ic101_category.RULE,
+                "category-contested",
+                "info",
+                [admin.id],
+                f"{admin.substance} classified {family}: authorities disagree on electrolytes (C8); "
+                + ctx.cite_option("electrolyte_alone")
+                + ".",
+            )
+    hormonal = admin.hormonal if admin.hormonal is not None else any(m.hormonal for m in matches)
+    drug = _drug_key(ctx, admin, family, route, matches, keys)
+    keys[admin.id] = (route, drug)
+    if route == "other":
+        chemo_code = ctx.codes.chemo_routes.get(admin.route)
+        if family != "chemotherapy" or chemo_code is None:
+            ctx.find(
+                ic104_route_without_code.RULE,
+                "route-without-code",
+                "info",
+                [admin.id],
+                f"{admin.substance} by route {admin.route!r}: no drug-administration code for this route.",
+            )
+            return None
+    return _Record(admin, family, drug, hormonal, route)
+
+
+def _drug_key(
+    ctx: Context,
+    admin: Administration,
+    family: str,
+    route: str,
+    matches: list[object],
+    keys: dict[str, tuple[str, str]],
+) -> str:
+    if family == "hydration":
+        return "hydration"  # all hydration on an access is one service, whatever the fluid
+    if ic106_same_substance.refers_back(admin.substance):
+        earlier = [(aid, key) for aid, (r, key) in keys.items() if r == route]
+        if earlier:
+            ref_id, key = earlier[-1]
+            ctx.find(
+                ic106_same_substance.RULE,
+                "same-substance-reference",
+                "info",
+                [admin.id, ref_id],
+                f"{admin.substance!r} is read as the same drug as administration {ref_id}; "
+                "record the drug name to make this explicit.",
+            )
+            return key
+    names = sorted(
+        {
+            m.name  # type: ignore[attr-defined]
+            for m in matches
+            if m.kind in ("drug", "electrolyte", "fluid")  # type: ignore[attr-defined]
+        }
+    )
+    return "+".join(names) if names else ic106_same_substance.text_key(admin.substance)
+
+
+def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
+    groups: dict[str, list[_Record]] = defaultdict(list)
+    singles: list[list[_Record]] = []
+    for record in records:
+        if record.admin.mix:
+            groups[record.admin.mix].append(record)
+        else:
+            singles.append([record])
+    return singles + list(groups.values())
+
+
+def _merge(ctx: Context, group: list[_Record]) -> _Record:
+    if len(group) == 1:
+        return group[0]
+    admins = [r.admin for r in group]
+    families = [r.family for r in group]
+    drugs = [r.family for r in group if r.family != "hydration"]
+    family = ic101_category.highest_family(drugs or families)
+    starts = [a.start for a in admins if a.start]
+    ends = [a.end for a in admins if a.end]
+    first = admins[0]
+    merged = first.model_copy(
+        update={
+            "substance": " + ".join(a.substance for a in admins),
+            "start": min(starts) if starts else None,
+            "end": max(ends) if len(ends) == len(admins) else None,
+            "access": next((a.access for a in admins if a.access), None),
+            "separate_access_required": _combined_flag([a.separate_access_required for a in admins]),
+            "method": next((a.method for a in admins if a.method), None),
+            "pump": next((a.pump for a in admins if a.pump), None),
+        }
+    )
+    ids = [a.id for a in admins]
+    ctx.find(
+        ic105_mixed_bag.RULE,
+        "mixed-bag",
+        "info",
+        ids,
+        f"{merged.substance} share mix {first.mix!r}: one administration, coded once.",
+    )
+    drug = "+".join(sorted({r.drug for r in group}))
+    return _Record(merged, family, drug, any(r.hormonal for r in group), group[0].route, tuple(sorted(ids)))
+
+
+def _combined_flag(flags: list[bool | None]) -> bool | None:
+    if any(flag is True for flag in flags):
+        return True
+    if flags and all(flag is False for flag in flags):
+        return False
+    return None
+
+
+def _technique(ctx: Context, record: _Record) -> Service | None:
+    admin = record.admin
+    ids = record.ids
+    service = Service(
+        ids=ids,
+        label=admin.substance,
+        drug=record.drug,
+        family=record.family,
+        technique="",
+        route=record.route,
+        start=admin.start,
+        end=admin.end,
+        access=" ".join(admin.access.lower().split()) if admin.access else None,
+        access_required=admin.separate_access_required,
+        hormonal=record.hormonal,
+    )
+    if record.route == "port_flush":
+        service.technique, service.route = "port_flush", "iv"
+        return service
+    if record.route == "other":
+        service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[admin.route]
+        return service
+    if record.route in ("sc", "im"):
+        minutes = service.minutes
+        is_infusion = record.route == "sc" and admin.method == Method.INFUSION and minutes is not None
+        service.technique = "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
+        return service
+    prefix = "ia_" if record.route == "ia" else ""
+    if service.end is None:
+        resolved = _missing_stop(ctx, admin, service)
+        if resolved is None:
+            return None
+        if resolved == "push":
+            service.technique = prefix + "push"
+            return service
+    minutes = service.minutes or 0
+    if service.family == "hydration":
+        service.technique = "infusion"  # hydration is timed whatever its length; under 31 minutes it is not coded
+        return service
+    if ic201_push_or_infusion.is_push(minutes):
+        if admin.method == Method.INFUSION:
+            ctx.find(
+                ic201_push_or_infusion.RULE,
+                "infusion-coded-as-push",
+                "info",
+                ids,
+                f"{admin.substance} ran {minutes} minutes ({clock(service.start)}-{clock(service.end)}): "
+                "15 minutes or less is a push, whatever the container.",
+            )
+        service.technique = prefix + "push"
+        return service
+    if admin.method == Method.PUSH:
+        ctx.find(
+            ic201_push_or_infusion.RULE,
+            "push-coded-as-infusion",
+            "info",
+            ids,
+            f"{admin.substance} is recorded as a push but ran {minutes} minutes: more than 15 minutes is an infusion.",
+        )
+    service.technique = prefix + "infusion"
+    if admin.pump is not None:
+        service.technique = _pump_technique(ctx, service, prefix, minutes)
+    return service
+
+
+def _pump_technique(ctx: Context, service: Service, prefix: str, minutes: int) -> str:
+    rule = ic205_prolonged_pump.RULE
+    if minutes < ic205_prolonged_pump.PROLONGED_MIN_MINUTES:
+        ctx.find(
+            rule,
+            "pump-under-8-hours",
+            "info",
+            service.ids,
+            f"{service.label} ran {minutes} minutes on a pump: prolonged-infusion codes need more than 8 hours, "
+            "so it is coded by its time.",
+        )
+        return prefix + "infusion"
+    if service.family == "chemotherapy" or (ctx.institutional and not prefix and service.family == "therapeutic"):
+        return prefix + "prolonged"
+    ctx.find(
+        rule,
+        "prolonged-coded-by-time",
+        "info",
+        service.ids,
+        f"{service.label} ran {minutes} minutes on a pump: C8957 is a hospital code, so a professional claim "
+        "codes it by its time.",
+    )
+    return prefix + "infusion"
+
+
+def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str | None:
+    """'push' when coded as a push, 'timed' when a stop was derived, None when not coded."""
+    rule = ic202_missing_stop_time.RULE
+    text = admin.substance.lower()
+    if service.family != "hydration" and (
+        admin.method == Method.PUSH or (admin.method is None and any(w in text for w in _PUSH_WORDS))
+    ):
+        return "push"
+    choice = ctx.option("missing_stop_time")
+    assert service.start is not None
+    if choice == "derive":
+        end = ic202_missing_stop_time.derived_end(service.start, admin.volume_ml, admin.rate_ml_per_hour)
+        if end is not None:
+            service.end = end
+            ctx.find(
+                rule,
+                "stop-time-derived",
+                "warning",
+                service.ids,
+                f"No stop time for {admin.substance}: {admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h "
+                f"gives {span_minutes(service.start, end)} minutes ({ctx.cite_option('missing_stop_time')}); "
+                "document the actual stop time.",
+                denial_risk="CO-16",
+            )
+            return "timed"
+    if service.family == "hydration":
+        ctx.find(
+            rule,
+            "missing-stop-time",
+            "warning",
+            service.ids,
+            f"No stop time for {admin.substance} started {clock(service.start)}: hydration needs 31 documented "
+            "minutes, so it is not coded; document the stop time.",
+            denial_risk="CO-16",
+        )
+        return None
+    if choice == "hold":
+        ctx.find(
+            rule,
+            "missing-stop-time",
+            "error",
+            service.ids,
+            f"No stop time for {admin.substance} started {clock(service.start)}: held with no line "
+            f"({ctx.cite_option('missing_stop_time')}); document the stop time to code it.",
+            denial_risk="CO-16",
+        )
+        return None
+    service.assumed_push = True
+    ctx.find(
+        rule,
+        "missing-stop-time",
+        "warning",
+        service.ids,
+        f"No stop time for {admin.substance} started {clock(service.start)}: coded as a push "
+        f"({ctx.cite_option('missing_stop_time')}); a documented stop after "
+        f"{clock(service.start + timedelta(minutes=16))} would support an infusion code.",
+        denial_risk="CO-16",
+    )
+    return "push"
+

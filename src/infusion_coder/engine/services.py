@@ -1,0 +1,72 @@
+"""The engine's working units: a service is one administration (or one mixed bag) ready to be coded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from ..rules import Rule
+from .intervals import span_minutes
+
+
+@dataclass
+class Service:
+    ids: tuple[str, ...]
+    label: str  # the substance as documented, for explanations
+    drug: str  # identity key: two services with the same key are the same drug
+    family: str  # hydration | therapeutic | chemotherapy
+    technique: str  # push | infusion | prolonged | injection | sc_infusion | ia_push | ia_infusion | ...
+    route: str  # iv | ia | sc | im | other
+    start: datetime | None
+    end: datetime | None
+    access: str | None
+    access_required: bool | None
+    hormonal: bool = False
+    assumed_push: bool = False  # an infusion coded as a push for want of a stop time
+    fixed_code: str | None = None  # a route that maps straight to one code
+
+    @property
+    def minutes(self) -> int | None:
+        if self.start is None or self.end is None:
+            return None
+        return span_minutes(self.start, self.end)
+
+    @property
+    def interval(self) -> tuple[datetime, datetime] | None:
+        if self.start is None or self.end is None:
+            return None
+        return (self.start, self.end)
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return (self.start or datetime.min, self.ids[0])
+
+    @property
+    def day(self) -> date | None:
+        return self.start.date() if self.start else None
+
+
+@dataclass
+class Unit:
+    """One billable unit before lines are grouped."""
+
+    code: str
+    when: datetime | None
+    ids: tuple[str, ...]
+    rule: Rule
+    explanation: str
+    minutes: int | None = None
+    modifiers: tuple[str, ...] = ()
+    initial: bool = False
+    main: bool = False  # the encounter's first initial service
+
+
+@dataclass
+class Scope:
+    """Services that share one initial service: one access, over the encounter or one date."""
+
+    services: list[Service]
+    modifier: str | None = None  # distinct modifier for a second access's initial
+    main: bool = True
+    label: str = ""
+    extra_ids: dict[str, list[str]] = field(default_factory=dict)

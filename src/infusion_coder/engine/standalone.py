@@ -1,0 +1,149 @@
+"""Services outside the IV timeline: injections, SC infusions, intra-arterial, pump starts, other routes, port flushes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from ..rules import (
+    ic203_hour_units,
+    ic205_prolonged_pump,
+    ic206_injection,
+    ic207_subcutaneous_infusion,
+    ic208_intra_arterial,
+    ic209_chemo_other_route,
+    ic210_port_irrigation,
+)
+from ..rules.base import Rule
+from .context import Context, clock
+from .services import Service, Unit
+
+
+def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datetime | None = None) -> Unit:
+    return Unit(code, when or service.start, service.ids, rule, explanation, service.minutes)
+
+
+def code_standalone(ctx: Context, services: list[Service], *, has_other_services: bool) -> list[Unit]:
+    units: list[Unit] = []
+    units += _injections(ctx, [s for s in services if s.technique == "injection"])
+    units += _sc_infusions([s for s in services if s.technique == "sc_infusion"])
+    for service in services:
+        if service.technique.startswith("ia_"):
+            units += _intra_arterial(ctx, service)
+        elif service.technique == "prolonged":
+            code = "96416" if service.family == "chemotherapy" else "C8957"
+            units.append(
+                _unit(
+                    code,
+                    service,
+                    ic205_prolonged_pump.RULE,
+                    f"Prolonged infusion start: {service.label} on a pump from {clock(service.start)} runs "
+                    f"{service.minutes} minutes, more than 8 hours; not timed, so no added hours.",
+                )
+            )
+        elif service.technique == "route_code":
+            assert service.fixed_code is not None
+            units.append(
+                _unit(
+                    service.fixed_code,
+                    service,
+                    ic209_chemo_other_route.RULE,
+                    f"Chemotherapy by a route with its own code: {service.label}.",
+                )
+            )
+    units += _port_flushes(ctx, services, has_other_services or bool(units))
+    return units
+
+
+def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
+    rule = ic206_injection.RULE
+    units = []
+    together: dict[tuple[str, datetime | None, str], list[Service]] = defaultdict(list)
+    for service in injections:
+        together[(service.drug, service.start, service.family)].append(service)
+    for (_drug, start, family), group in sorted(together.items(), key=lambda kv: (kv[0][1] or datetime.min, kv[0][0])):
+        code = ic206_injection.injection_code(family, any(s.hormonal for s in group))
+        route = {"im": "IM", "sc": "SC"}[group[0].route]
+        what = "hormonal antineoplastic" if code == "96402" else ("chemotherapy/complex drug" if code == "96401" else "drug")
+        if len(group) > 1:
+            ids = tuple(i for s in group for i in s.ids)
+            per_dose = ctx.option("split_dose_injections") == "per_dose"
+            ctx.find(
+                rule,
+                "split-dose-injection",
+                "info",
+                ids,
+                f"{len(group)} {route} injections of {group[0].label} at {clock(start)}: "
+                + ("one dose, one injection code" if per_dose else "one code per injection")
+                + f" ({ctx.cite_option('split_dose_injections')}).",
+            )
+            if per_dose:
+                merged = Service(**{**group[0].__dict__, "ids": tuple(sorted(ids))})
+                group = [merged]
+        for service in group:
+            units.append(
+                _unit(code, service, rule, f"{route} injection of a {what}: {service.label} at {clock(service.start)}.")
+            )
+    return units
+
+
+def _sc_infusions(infusions: list[Service]) -> list[Unit]:
+    rule = ic207_subcutaneous_infusion.RULE
+    units: list[Unit] = []
+    if not infusions:
+        return units
+    ordered = sorted(infusions, key=lambda s: s.order)
+    first = ordered[0]
+    minutes = first.minutes or 0
+    units.append(_unit("96369", first, rule, f"Initial SC infusion: {first.label} {clock(first.start)}-{clock(first.end)}, {minutes} minutes."))
+    hours = ic203_hour_units.added_hours_after_first(minutes)
+    units += [
+        _unit("96370", first, ic203_hour_units.RULE, f"Added SC infusion hours: {minutes} minutes in all.")
+        for _ in range(hours)
+    ]
+    for other in ordered[1:]:
+        if other.access != first.access:
+            units.append(_unit("96371", other, rule, f"Added SC pump set-up at a new site: {other.label} at {other.access}."))
+        else:
+            extra = ic203_hour_units.added_hours_only(other.minutes or 0)
+            units += [
+                _unit("96370", other, ic203_hour_units.RULE, f"Added SC infusion hours: {other.label}, {other.minutes} minutes at the same site.")
+                for _ in range(extra)
+            ]
+    return units
+
+
+def _intra_arterial(ctx: Context, service: Service) -> list[Unit]:
+    rule = ic208_intra_arterial.RULE
+    chemo = service.family == "chemotherapy"
+    if service.technique == "ia_push":
+        code = "96420" if chemo else "96373"
+        return [_unit(code, service, rule, f"Intra-arterial push: {service.label} at {clock(service.start)}.")]
+    if service.technique == "ia_prolonged":
+        return [_unit("96425", service, ic205_prolonged_pump.RULE, f"Intra-arterial prolonged pump start: {service.label}.")]
+    minutes = service.minutes or 0
+    if not chemo:
+        ctx.find(rule, "unlisted-code", "warning", service.ids,
+                 f"{service.label}: a therapeutic intra-arterial infusion has no code of its own; reported with the unlisted 96379, which needs a description.")
+        return [_unit("96379", service, rule, f"Intra-arterial therapeutic infusion, {minutes} minutes: unlisted code.")]
+    units = [_unit("96422", service, rule, f"Intra-arterial chemo infusion: {service.label} {clock(service.start)}-{clock(service.end)}, {minutes} minutes.")]
+    units += [
+        _unit("96423", service, ic203_hour_units.RULE, f"Added intra-arterial hours: {minutes} minutes in all.")
+        for _ in range(ic203_hour_units.added_hours_after_first(minutes))
+    ]
+    return units
+
+
+def _port_flushes(ctx: Context, services: list[Service], others: bool) -> list[Unit]:
+    rule = ic210_port_irrigation.RULE
+    flushes = [s for s in services if s.technique == "port_flush"]
+    units = []
+    days_with_services = {s.day for s in services if s.technique != "port_flush"}
+    for index, flush in enumerate(sorted(flushes, key=lambda s: s.order)):
+        alone = not others and flush.day not in days_with_services and index == 0
+        if alone:
+            units.append(_unit("96523", flush, rule, f"Port irrigation: {flush.label} through {flush.access}, the only service that day."))
+        else:
+            ctx.find(rule, "port-flush-included", "info", flush.ids,
+                     f"{flush.label} through {flush.access} is included in the other services that day, not coded alone.")
+    return units

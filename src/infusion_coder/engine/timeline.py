@@ -1,0 +1,555 @@
+"""Code the IV services of one scope (one access, over the encounter or one date).
+
+The order of work: fold boluses into their drips (IC407), gather each drug's bags into per-date buckets
+(IC406), sort out repeat pushes (IC404), pick the initial service (IC301/IC302), share overlapping minutes
+out once (IC408), then code each drug as initial, sequential or concurrent (IC401/IC402), each push
+(IC403/IC404) and the hydration left over (IC204/IC405).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from ..rules import (
+    ic203_hour_units,
+    ic204_hydration_time,
+    ic211_midnight_dating,
+    ic301_facility_hierarchy,
+    ic302_primary_reason,
+    ic401_sequential_infusion,
+    ic402_concurrent_infusion,
+    ic403_additional_push,
+    ic404_repeat_push,
+    ic405_hydration_not_concurrent,
+    ic406_same_drug_time,
+    ic407_bolus_then_infusion,
+    ic408_overlap_once,
+)
+from ..rules.base import Rule
+from .context import Context, clock, stamp
+from .intervals import Interval, intersect, minutes, subtract, union
+from .services import Scope, Service, Unit
+
+RANK = ic301_facility_hierarchy.RANK
+INITIAL_CODE = ic301_facility_hierarchy.INITIAL_CODE
+ADDED_HOUR = ic401_sequential_infusion.ADDED_HOUR_CODE
+
+
+@dataclass
+class Bucket:
+    """One drug's runs that started on one date."""
+
+    day: date
+    runs: list[Service]
+    own: list[Interval] = field(default_factory=list)
+    own_minutes: int = 0
+    overlap: list[Interval] = field(default_factory=list)
+
+    @property
+    def raw(self) -> list[Interval]:
+        return union(r.interval for r in self.runs if r.interval)
+
+    @property
+    def raw_minutes(self) -> int:
+        return minutes(self.raw)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted(i for r in self.runs for i in r.ids))
+
+    def span(self) -> str:
+        return ", ".join(f"{clock(r.start)}-{clock(r.end)}" for r in self.runs)
+
+
+@dataclass
+class Stream:
+    drug: str
+    family: str
+    label: str
+    buckets: list[Bucket]
+    folded: list[str] = field(default_factory=list)  # ids of boluses coded as part of this drug
+
+    @property
+    def start(self) -> datetime:
+        return self.buckets[0].runs[0].start or datetime.min
+
+    def precedence(self) -> tuple[int, int, datetime, str]:
+        return (RANK[(self.family, "infusion")], -self.buckets[0].raw_minutes, self.start, self.drug)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.folded, *(i for b in self.buckets for i in b.ids)}))
+
+
+@dataclass
+class Initial:
+    kind: str  # stream | push | hydration
+    stream: Stream | None = None
+    push: Service | None = None
+
+
+def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
+    coder = _ScopeCoder(ctx, scope)
+    return coder.run()
+
+
+class _ScopeCoder:
+    def __init__(self, ctx: Context, scope: Scope) -> None:
+        self.ctx = ctx
+        self.scope = scope
+        self.units: list[Unit] = []
+        services = scope.services
+        self.pushes = sorted((s for s in services if s.technique == "push"), key=lambda s: s.order)
+        self.infusions = sorted(
+            (s for s in services if s.technique == "infusion" and s.family != "hydration"), key=lambda s: s.order
+        )
+        self.hydrations = sorted(
+            (s for s in services if s.technique == "infusion" and s.family == "hydration"), key=lambda s: s.order
+        )
+
+    # --- the steps -------------------------------------------------------------------------------------
+
+    def run(self) -> list[Unit]:
+        pushes = self._fold_boluses()
+        streams = self._streams()
+        for stream in streams:
+            stream.folded.extend(self.folded.get(stream.drug, []))
+        new_pushes, repeats, within = self._sort_pushes(pushes, streams)
+        hydration = self._hydration_buckets(pushes)
+        initial = self._choose_initial(streams, new_pushes, hydration)
+        if initial is None:
+            self._report_uncoded_hydration(hydration, secondary=False)
+            return self.units
+        ordered = sorted(streams, key=Stream.precedence)
+        if initial.kind == "stream" and initial.stream is not None:
+            ordered.remove(initial.stream)
+            ordered.insert(0, initial.stream)
+        self._share_minutes(ordered)
+        for stream in ordered:
+            self._code_stream(stream, initial)
+        for push in new_pushes:
+            self._code_new_push(push, initial)
+        for push in repeats:
+            self._code_repeat_push(push)
+        for push in within:
+            self._report_within(push)
+        self._code_hydration(hydration, initial)
+        return self.units
+
+    def _fold_boluses(self) -> list[Service]:
+        rule = ic407_bolus_then_infusion.RULE
+        window = timedelta(minutes=ic407_bolus_then_infusion.BOLUS_WINDOW_MINUTES)
+        self.folded: dict[str, list[str]] = defaultdict(list)
+        kept = []
+        for push in self.pushes:
+            assert push.start is not None
+            drip = next(
+                (
+                    i
+                    for i in self.infusions
+                    if i.drug == push.drug and i.start is not None and push.start <= i.start <= push.start + window
+                ),
+                None,
+            )
+            if drip is None:
+                kept.append(push)
+                continue
+            self.folded[drip.drug].extend(push.ids)
+            self.ctx.find(
+                rule,
+                "bolus-coded-with-infusion",
+                "info",
+                push.ids + drip.ids,
+                f"{push.label} pushed at {clock(push.start)} and infused from {clock(drip.start)}: "
+                "a push followed by an infusion of the same drug is coded as the infusion only.",
+            )
+        return kept
+
+    def _streams(self) -> list[Stream]:
+        by_drug: dict[str, list[Service]] = defaultdict(list)
+        for infusion in self.infusions:
+            by_drug[infusion.drug].append(infusion)
+        streams = []
+        for drug, runs in by_drug.items():
+            by_day: dict[date, list[Service]] = defaultdict(list)
+            for run in runs:
+                assert run.start is not None
+                by_day[run.start.date()].append(run)
+            buckets = [Bucket(day, by_day[day]) for day in sorted(by_day)]
+            family = max((r.family for r in runs), key=lambda f: f == "chemotherapy")
+            streams.append(Stream(drug, family, runs[0].label, buckets))
+            if len(runs) > 1:
+                self.ctx.find(
+                    ic406_same_drug_time.RULE,
+                    "same-drug-bags-added",
+                    "info",
+                    tuple(i for r in runs for i in r.ids),
+                    f"{len(runs)} infusions of {runs[0].label} are one drug: their minutes are added per date "
+                    "before units are counted.",
+                )
+        return streams
+
+    def _sort_pushes(
+        self, pushes: list[Service], streams: list[Stream]
+    ) -> tuple[list[Service], list[Service], list[tuple[Service, datetime]]]:
+        gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
+        runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
+        last_reported: dict[str, datetime] = {}
+        new, repeats, within = [], [], []
+        for push in pushes:
+            assert push.start is not None
+            references = [min(r.end, push.start) for r in runs.get(push.drug, []) if r.start and r.end and r.start <= push.start]
+            if push.drug in last_reported:
+                references.append(last_reported[push.drug])
+            if not references:
+                new.append(push)
+                last_reported[push.drug] = push.start
+            elif push.start - max(references) > gap:
+                repeats.append(push)
+                if self.ctx.institutional and push.family != "chemotherapy":
+                    last_reported[push.drug] = push.start
+            else:
+                within.append((push, max(references)))
+        return new, repeats, within
+
+    def _hydration_buckets(self, pushes: list[Service]) -> list[Bucket]:
+        """Hydration minutes left after other infusions and documented pushes, grouped for counting."""
+        if not self.hydrations:
+            return []
+        raw = union(h.interval for h in self.hydrations if h.interval)
+        taken = [i.interval for i in self.infusions if i.interval] + [p.interval for p in pushes if p.interval]
+        own = subtract(raw, taken)
+        alongside = minutes(raw) - minutes(own)
+        ids = tuple(i for h in self.hydrations for i in h.ids)
+        if alongside:
+            self.ctx.find(
+                ic405_hydration_not_concurrent.RULE,
+                "hydration-overlap-not-counted",
+                "info",
+                ids,
+                f"{alongside} minutes of hydration ran alongside other infusions or pushes on the same access "
+                "and are not counted.",
+            )
+        combine = self.ctx.option("combine_hydration_segments")
+        buckets: list[Bucket] = []
+        for piece in own:
+            if combine and buckets and buckets[-1].day == piece[0].date():
+                buckets[-1].own.append(piece)
+            else:
+                buckets.append(Bucket(piece[0].date(), list(self.hydrations), own=[piece]))
+        for bucket in buckets:
+            bucket.own_minutes = minutes(bucket.own)
+        if not buckets:
+            self.ctx.find(
+                ic405_hydration_not_concurrent.RULE,
+                "hydration-not-reported",
+                "info",
+                ids,
+                "All hydration minutes ran alongside other infusions on the same access: not reported.",
+            )
+        return buckets
+
+    def _choose_initial(
+        self, streams: list[Stream], pushes: list[Service], hydration: list[Bucket]
+    ) -> Initial | None:
+        candidates: list[tuple[tuple[int, int, datetime, str], Initial, tuple[str, ...]]] = []
+        for stream in streams:
+            candidates.append((stream.precedence(), Initial("stream", stream=stream), stream.ids()))
+        for push in pushes:
+            assert push.start is not None
+            key = (RANK[(push.family, "push")], 0, push.start, push.ids[0])
+            candidates.append((key, Initial("push", push=push), push.ids))
+        if hydration and ic204_hydration_time.qualifies(hydration[0].own_minutes):
+            first = hydration[0]
+            key = (RANK[("hydration", "infusion")], -first.own_minutes, first.own[0][0], "")
+            candidates.append((key, Initial("hydration"), tuple(i for h in self.hydrations for i in h.ids)))
+        if not candidates:
+            return None
+        candidates.sort(key=lambda c: c[0])
+        primary = self.ctx.encounter.primary_administration
+        if not self.ctx.institutional and primary is not None:
+            chosen = next((c for c in candidates if primary in c[2]), None)
+            if chosen is not None:
+                self.basis = f"the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
+                return chosen[1]
+        self.basis = (
+            f"it ranks highest in the facility hierarchy ({ic301_facility_hierarchy.RULE.id})"
+            if self.ctx.institutional
+            else f"it ranks highest; no primary reason was given ({ic302_primary_reason.RULE.id})"
+        )
+        return candidates[0][1]
+
+    def _share_minutes(self, ordered: list[Stream]) -> None:
+        covered: list[Interval] = []
+        for stream in ordered:
+            for bucket in stream.buckets:
+                raw = bucket.raw
+                bucket.own = subtract(raw, covered)
+                bucket.own_minutes = minutes(bucket.own)
+                bucket.overlap = intersect(raw, covered)
+                covered = union([*covered, *raw])
+                if bucket.overlap and bucket.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM and stream is not ordered[0]:
+                    self.ctx.find(
+                        ic408_overlap_once.RULE,
+                        "overlap-counted-once",
+                        "info",
+                        bucket.ids,
+                        f"{minutes(bucket.overlap)} minutes of {stream.label} overlap a drug counted before it; "
+                        f"{bucket.own_minutes} minutes of its own are counted.",
+                    )
+
+    # --- coding ----------------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        code: str,
+        moments: list[datetime | None],
+        ids: tuple[str, ...],
+        rule: Rule,
+        explanation: str,
+        minutes_counted: int | None = None,
+        initial: bool = False,
+    ) -> None:
+        modifiers = (self.scope.modifier,) if initial and self.scope.modifier else ()
+        for moment in moments:
+            self.units.append(
+                Unit(
+                    code,
+                    moment,
+                    tuple(sorted(ids)),
+                    rule,
+                    explanation,
+                    minutes_counted,
+                    modifiers,
+                    initial=initial,
+                    main=initial and self.scope.main,
+                )
+            )
+
+    def _moments(self, bucket: Bucket, marks: list[int]) -> list[datetime | None]:
+        if not bucket.own:
+            return []
+        if self.ctx.option("midnight_unit_dating") == "service_start":
+            return [bucket.own[0][0]] * len(marks)
+        return [ic211_midnight_dating.moment_of_minute(bucket.own, mark) for mark in marks]
+
+    def _added_hours(self, stream_family: str, bucket: Bucket, ids: tuple[str, ...], label: str, after_first: bool) -> None:
+        units = (
+            ic203_hour_units.added_hours_after_first(bucket.own_minutes)
+            if after_first
+            else ic203_hour_units.added_hours_only(bucket.own_minutes)
+        )
+        code = ADDED_HOUR[stream_family]
+        if units:
+            marks = ic203_hour_units.added_hour_marks(units, after_first=after_first)
+            lead = "past its first hour" if after_first else "continuing a drug whose first hour is already coded"
+            self._emit(
+                code,
+                self._moments(bucket, marks),
+                ids,
+                ic203_hour_units.RULE,
+                f"Added hours: {label} {bucket.span()} counts {bucket.own_minutes} minutes on {bucket.day}, "
+                f"{lead}; each added hour needs more than 30 minutes.",
+                bucket.own_minutes,
+            )
+        elif not after_first and bucket.own_minutes:
+            self.ctx.find(
+                ic406_same_drug_time.RULE,
+                "added-time-below-hour",
+                "info",
+                ids,
+                f"{label} on {bucket.day} counts {bucket.own_minutes} minutes after its first hour was coded: "
+                "under the 31 minutes an added hour needs.",
+            )
+
+    def _code_stream(self, stream: Stream, initial: Initial) -> None:
+        first, later = stream.buckets[0], stream.buckets[1:]
+        ids = tuple(sorted({*first.ids, *stream.folded}))
+        is_initial = initial.kind == "stream" and initial.stream is stream
+        if is_initial:
+            code = INITIAL_CODE[(stream.family, "infusion")]
+            self._emit(
+                code,
+                self._moments(first, [ic203_hour_units.FIRST_HOUR_FROM]),
+                ids,
+                ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
+                f"Initial: {stream.label} infusion {first.span()} is {first.own_minutes} minutes; {self.basis}.",
+                first.own_minutes,
+                initial=True,
+            )
+            self._added_hours(stream.family, first, ids, stream.label, after_first=True)
+        elif first.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM:
+            self._sequential(stream, first, ids)
+        elif minutes(first.overlap) >= self.ctx.option("concurrent_min_overlap_minutes"):
+            self._concurrent(stream, first, ids)
+        else:
+            self.ctx.find(
+                ic402_concurrent_infusion.RULE,
+                "short-overlap",
+                "warning",
+                ids,
+                f"{stream.label} {first.span()} overlaps another drug for {minutes(first.overlap)} minutes, under "
+                f"the {self.ctx.option('concurrent_min_overlap_minutes')} needed for concurrent "
+                f"({self.ctx.cite_option('concurrent_min_overlap_minutes')}): coded as sequential.",
+            )
+            self._sequential(stream, first, ids)
+        for bucket in later:
+            self._added_hours(stream.family, bucket, bucket.ids, stream.label, after_first=False)
+
+    def _sequential(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...]) -> None:
+        code = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
+        moments = self._moments(bucket, [ic203_hour_units.FIRST_HOUR_FROM]) or [bucket.runs[0].start]
+        self._emit(
+            code,
+            moments,
+            ids,
+            ic401_sequential_infusion.RULE,
+            f"Sequential: {stream.label} {bucket.span()} is a new drug after the initial service, "
+            f"{bucket.own_minutes} minutes of its own.",
+            bucket.own_minutes,
+        )
+        self._added_hours(stream.family, bucket, ids, stream.label, after_first=True)
+
+    def _concurrent(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...]) -> None:
+        per_date = self.ctx.option("concurrent_frequency") == "date"
+        key = bucket.day if per_date else "encounter"
+        overlap = minutes(bucket.overlap)
+        if key in self.ctx.concurrent_used:
+            self.ctx.find(
+                ic402_concurrent_infusion.RULE,
+                "concurrent-already-reported",
+                "info",
+                ids,
+                f"{stream.label} ran concurrently ({overlap} minutes), but 96368 is reported once per "
+                f"{'date' if per_date else 'encounter'} and is already on the claim.",
+            )
+            return
+        self.ctx.concurrent_used.add(key)
+        self._emit(
+            "96368",
+            [bucket.overlap[0][0]],
+            ids,
+            ic402_concurrent_infusion.RULE,
+            f"Concurrent: {stream.label} {bucket.span()} ran in its own bag alongside another drug on the same "
+            f"access for {overlap} minutes, with {bucket.own_minutes} minutes of its own; reported once per "
+            f"{'date' if per_date else 'encounter'}.",
+            overlap,
+        )
+
+    def _code_new_push(self, push: Service, initial: Initial) -> None:
+        assumed = " (no stop time: coded as a push)" if push.assumed_push else ""
+        if initial.kind == "push" and initial.push is push:
+            self._emit(
+                INITIAL_CODE[(push.family, "push")],
+                [push.start],
+                push.ids,
+                ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
+                f"Initial: {push.label} pushed at {clock(push.start)}{assumed}; {self.basis}.",
+                push.minutes,
+                initial=True,
+            )
+            return
+        self._emit(
+            ic403_additional_push.ADDED_PUSH_CODE[push.family],
+            [push.start],
+            push.ids,
+            ic403_additional_push.RULE,
+            f"Added push: {push.label} at {clock(push.start)}{assumed} is a new drug pushed after the initial "
+            "service.",
+            push.minutes,
+        )
+
+    def _code_repeat_push(self, push: Service) -> None:
+        rule = ic404_repeat_push.RULE
+        if push.family == "chemotherapy":
+            self.ctx.find(rule, "repeat-chemo-push", "info", push.ids,
+                          f"{push.label} at {clock(push.start)} repeats a chemo push of the same drug: no code.")
+            return
+        if not self.ctx.institutional:
+            self.ctx.find(
+                rule,
+                "repeat-push-professional",
+                "info",
+                push.ids,
+                f"{push.label} pushed again at {clock(push.start)}: 96376 is for facilities only and 96375 is for "
+                "new drugs, so a professional claim has no code for it.",
+            )
+            return
+        self._emit(
+            "96376",
+            [push.start],
+            push.ids,
+            rule,
+            f"Repeat push: {push.label} at {clock(push.start)} is the same drug more than 30 minutes after it was "
+            "last pushed or infused (facility only).",
+        )
+
+    def _report_within(self, entry: tuple[Service, datetime]) -> None:
+        push, reference = entry
+        assert push.start is not None
+        gap = int((push.start - reference).total_seconds() // 60)
+        self.ctx.find(
+            ic404_repeat_push.RULE,
+            "repeat-push-within-30-minutes",
+            "info",
+            push.ids,
+            f"{push.label} at {clock(push.start)} follows the same drug by {gap} minutes (last at "
+            f"{stamp(reference)}): a repeat needs more than 30 minutes, so it is not coded.",
+        )
+
+    def _code_hydration(self, buckets: list[Bucket], initial: Initial) -> None:
+        if not buckets:
+            return
+        ids = tuple(sorted(i for h in self.hydrations for i in h.ids))
+        rule = ic204_hydration_time.RULE
+        rest = buckets
+        if initial.kind == "hydration":
+            first, rest = buckets[0], buckets[1:]
+            self._emit(
+                "96360",
+                self._moments(first, [ic204_hydration_time.HYDRATION_MIN_MINUTES]),
+                ids,
+                rule,
+                f"Initial: hydration counts {first.own_minutes} minutes on {first.day} (31 needed); {self.basis}.",
+                first.own_minutes,
+                initial=True,
+            )
+            self._added_hours("hydration", first, ids, "hydration", after_first=True)
+        secondary = initial.kind != "hydration"
+        for bucket in rest:
+            if not ic204_hydration_time.qualifies(bucket.own_minutes):
+                self.ctx.find(
+                    rule,
+                    "hydration-below-minimum",
+                    "info",
+                    ids,
+                    f"Hydration on {bucket.day} counts {bucket.own_minutes} minutes of its own: under the 31 "
+                    "minutes hydration needs, so it is not reported.",
+                )
+                continue
+            units = ic203_hour_units.added_hours_only(bucket.own_minutes)
+            marks = ic203_hour_units.added_hour_marks(units, after_first=False)
+            lead = "secondary to the initial service" if secondary else "continuing the initial hydration"
+            self._emit(
+                "96361",
+                self._moments(bucket, marks),
+                ids,
+                rule,
+                f"Hydration {lead}: {bucket.own_minutes} minutes on {bucket.day} not overlapping other "
+                "infusions; 96361 from 31 minutes, a unit per hour past 30 minutes.",
+                bucket.own_minutes,
+            )
+
+    def _report_uncoded_hydration(self, buckets: list[Bucket], secondary: bool) -> None:
+        if not self.hydrations:
+            return
+        counted = buckets[0].own_minutes if buckets else 0
+        ids = tuple(sorted(i for h in self.hydrations for i in h.ids))
+        self.ctx.find(
+            ic204_hydration_time.RULE,
+            "hydration-below-minimum",
+            "info",
+            ids,
+            f"Hydration counts {counted} minutes: under the 31 minutes hydration needs, so it is not reported.",
+        )

@@ -1,0 +1,207 @@
+"""The encounter contract (../shared/CONTRACT.md): what goes in and what comes out.
+
+Field names here are fixed by the contract; the project may add fields, never rename or drop them.
+Additions so far: `Line.rule`, `Line.minutes`, `Finding.rule`, `CodingResult.policy` and
+`CodingResult.reference_version`, so every decision names the rule and data that made it.
+"""
+
+from __future__ import annotations
+
+import re
+import datetime as dt
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+class Category(StrEnum):
+    HYDRATION = "hydration"
+    THERAPEUTIC = "therapeutic"
+    CHEMOTHERAPY = "chemotherapy"
+
+
+class ClaimType(StrEnum):
+    INSTITUTIONAL = "institutional"
+    PROFESSIONAL = "professional"
+
+
+class Method(StrEnum):
+    PUSH = "push"
+    INFUSION = "infusion"
+    INJECTION = "injection"
+
+
+class Pump(StrEnum):
+    PORTABLE = "portable"
+    IMPLANTABLE = "implantable"
+
+
+class Purpose(StrEnum):
+    CARRIER = "carrier"
+    KVO = "kvo"
+    FLUSH = "flush"
+
+
+VASCULAR_ROUTES = frozenset({"intravenous", "iv", "intra-arterial", "intraarterial", "ia"})
+
+
+def _lower(value: Any) -> Any:
+    """Enumerated fields arrive as "Infusion" or "IV" in real exports: compare case-blind."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _local_time(value: Any) -> Any:
+    """Times are the facility's wall clock; an offset, if sent, is dropped, not converted."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text):
+            raise ValueError(f"{value!r} is not an ISO 8601 date-time such as 2026-01-15T10:05")
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    return value
+
+
+LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
+
+
+class FieldError(ValueError):
+    """A check that spans fields, raised with the path of the field to blame."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    def unknown_fields(self) -> list[str]:
+        return sorted((self.model_extra or {}).keys())
+
+
+class EvaluationAndManagement(_Model):
+    code: str
+    separately_identifiable: bool | None = None
+
+
+class Administration(_Model):
+    """One record of something given: a drug, a fluid, a mixed bag."""
+
+    id: str = Field(min_length=1)
+    substance: str = Field(min_length=1)
+    category: Annotated[Category | None, BeforeValidator(_lower)] = None
+    hormonal: bool | None = None
+    route: Annotated[str, BeforeValidator(_lower)] = Field(min_length=1)
+    method: Annotated[Method | None, BeforeValidator(_lower)] = None
+    start: LocalTime | None = None
+    end: LocalTime | None = None
+    access: str | None = None
+    separate_access_required: bool | None = None
+    mix: str | None = None
+    pump: Annotated[Pump | None, BeforeValidator(_lower)] = None
+    purpose: Annotated[Purpose | None, BeforeValidator(_lower)] = None
+    volume_ml: float | None = Field(default=None, gt=0)
+    rate_ml_per_hour: float | None = Field(default=None, gt=0)
+    indication: str | None = None
+
+    @field_validator("access", "mix")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _vascular_needs_start(self) -> Administration:
+        if self.start is None and self.route in VASCULAR_ROUTES:
+            raise FieldError("start", f"a start time is required for route {self.route!r}")
+        return self
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")
+        if end is not None and start is None and "start" in info.data:
+            raise ValueError("a stop time is given without a start time")
+        if end is not None and start is not None and end < start:
+            raise ValueError(f"stop time {end.isoformat()} is before start time {start.isoformat()}")
+        return end
+
+
+class Encounter(_Model):
+    encounter_id: str = Field(min_length=1)
+    claim_type: Annotated[ClaimType, BeforeValidator(_lower)]
+    place_of_service: str = "11"
+    policy: str = "cms"
+    primary_administration: str | None = None
+    evaluation_and_management: EvaluationAndManagement | None = None
+    administrations: list[Administration]
+
+    @field_validator("place_of_service", mode="before")
+    @classmethod
+    def _pos_as_text(cls, value: Any) -> Any:
+        # "11" and 11 both arrive from spreadsheets; keep the two-digit text.
+        return f"{value:02d}" if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _ids_resolve(self) -> Encounter:
+        seen: set[str] = set()
+        for index, admin in enumerate(self.administrations):
+            if admin.id in seen:
+                raise FieldError(f"administrations[{index}].id", f"id {admin.id!r} is used twice")
+            seen.add(admin.id)
+        if self.primary_administration is not None and self.primary_administration not in seen:
+            raise FieldError(
+                "primary_administration", f"{self.primary_administration!r} names no administration"
+            )
+        return self
+
+
+Severity = Literal["error", "warning", "info"]
+
+
+class Line(BaseModel):
+    code: str
+    units: int = Field(gt=0)
+    modifiers: list[str] = Field(default_factory=list)
+    date: dt.date | None = Field(description="date of service; null only when the record has no time at all")
+    administrations: list[str]
+    explanation: str
+    rule: str = Field(description="id of the catalog rule that produced the line")
+    minutes: int | None = Field(default=None, description="minutes counted for a timed line")
+
+
+class Finding(BaseModel):
+    id: str
+    severity: Severity
+    administrations: list[str] = Field(default_factory=list)
+    message: str
+    denial_risk: str | None = None
+    rule: str | None = None
+
+
+class CodingResult(BaseModel):
+    encounter_id: str
+    lines: list[Line]
+    findings: list[Finding]
+    policy: str
+    reference_version: str
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    field: str | None
+
+
+class ErrorResult(BaseModel):
+    encounter_id: str | None
+    error: ErrorDetail

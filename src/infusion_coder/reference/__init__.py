@@ -1,0 +1,224 @@
+"""Reference data: the code table, the substance table and the policy profiles.
+
+All of it lives in data files under `data/<effective date>/`, listed in `data/manifest.json`; a pack is
+chosen by date of service. Loading reads files (I/O), so it happens once, in `load_library()`; the engine
+receives the loaded objects and never reads anything itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: str
+    label: str
+    family: str
+    kind: str  # initial | addon | standalone
+    rank: int | None
+    physician_in_facility: bool
+    addon_primaries: tuple[str, ...] = ()
+    facility_only: bool = False
+    institutional_only: bool = False
+    opps_status: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    codes: dict[str, CodeInfo]
+    physician_facility_pos: frozenset[str]
+    chemo_routes: dict[str, str]
+
+    def __getitem__(self, code: str) -> CodeInfo:
+        return self.codes[code]
+
+    def is_addon(self, code: str) -> bool:
+        return code in self.codes and self.codes[code].kind == "addon"
+
+
+@dataclass(frozen=True)
+class Substance:
+    name: str
+    category: str | None  # hydration | therapeutic | chemotherapy | None for non-coded classes
+    kind: str  # fluid | electrolyte | drug | contrast | vaccine | immunotherapy | flush
+    hormonal: bool
+    hcpcs: str | None
+    billing_unit: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class SubstanceTable:
+    """Names and synonyms matched as whole words, longest first, in one pass over the text."""
+
+    entries: dict[str, Substance]
+    _pattern: re.Pattern[str] = field(repr=False)
+    _by_alias: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def build(cls, rows: list[Substance], aliases: dict[str, str]) -> SubstanceTable:
+        ordered = sorted(aliases, key=len, reverse=True)
+        body = "|".join(re.escape(alias) for alias in ordered)
+        pattern = re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
+        return cls({row.name: row for row in rows}, pattern, aliases)
+
+    def match(self, text: str) -> list[Substance]:
+        """Every table entry named in the text, in order of appearance, without repeats."""
+        found: list[Substance] = []
+        for hit in self._pattern.finditer(text.lower()):
+            entry = self.entries[self._by_alias[hit.group(0)]]
+            if entry not in found:
+                found.append(entry)
+        return found
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named profile: one value, with its source, for every option."""
+
+    name: str
+    description: str
+    values: dict[str, PolicyValue]
+
+    def __getitem__(self, option: str) -> Any:
+        return self.values[option].value
+
+    def source(self, option: str) -> str:
+        return self.values[option].source
+
+
+@dataclass(frozen=True)
+class ReferencePack:
+    version: str
+    effective_from: date
+    effective_to: date | None
+    codes: CodeTable
+    substances: SubstanceTable
+    policies: dict[str, Policy]
+    options: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ReferenceLibrary:
+    packs: tuple[ReferencePack, ...]  # oldest first
+
+    def for_date(self, when: date | None) -> ReferencePack:
+        """The pack in force on `when`; the oldest pack for an earlier date, the newest when unknown."""
+        if when is None:
+            return self.packs[-1]
+        chosen = self.packs[0]
+        for pack in self.packs:
+            if pack.effective_from <= when and (pack.effective_to is None or when < pack.effective_to):
+                chosen = pack
+        return chosen
+
+    @property
+    def latest(self) -> ReferencePack:
+        return self.packs[-1]
+
+
+def _read_codes(folder: Path) -> CodeTable:
+    raw = json.loads((folder / "codes.json").read_text())
+    codes = {
+        code: CodeInfo(
+            code=code,
+            label=item["label"],
+            family=item["family"],
+            kind=item["kind"],
+            rank=item.get("rank"),
+            physician_in_facility=item["physician_in_facility"],
+            addon_primaries=tuple(item.get("addon_primaries", ())),
+            facility_only=item.get("facility_only", False),
+            institutional_only=item.get("institutional_only", False),
+            opps_status=item.get("opps_status"),
+        )
+        for code, item in raw["codes"].items()
+    }
+    return CodeTable(codes, frozenset(raw["physician_facility_pos"]), dict(raw["chemo_routes"]))
+
+
+def _read_substances(folder: Path) -> SubstanceTable:
+    rows: list[Substance] = []
+    aliases: dict[str, str] = {}
+    with (folder / "substances.csv").open(newline="") as handle:
+        for item in csv.DictReader(handle):
+            row = Substance(
+                name=item["name"],
+                category=item["category"] or None,
+                kind=item["class"],
+                hormonal=item["hormonal"] == "true",
+                hcpcs=item["hcpcs"] or None,
+                billing_unit=item["billing_unit"] or None,
+                note=item["note"],
+            )
+            rows.append(row)
+            for alias in [row.name, *filter(None, item["synonyms"].split("|"))]:
+                key = alias.lower()
+                if key in aliases:
+                    raise ValueError(f"substances.csv: {alias!r} names both {aliases[key]!r} and {row.name!r}")
+                aliases[key] = row.name
+    return SubstanceTable.build(rows, aliases)
+
+
+def _read_policies(folder: Path) -> tuple[dict[str, Policy], dict[str, dict[str, Any]]]:
+    raw = json.loads((folder / "policies.json").read_text())
+    options: dict[str, dict[str, Any]] = raw["options"]
+    profiles: dict[str, Policy] = {}
+    pending = dict(raw["profiles"])
+    while pending:  # profiles may extend one another; resolve parents first
+        progressed = False
+        for name, body in list(pending.items()):
+            parent = body.get("extends")
+            if parent is not None and parent not in profiles:
+                continue
+            values = dict(profiles[parent].values) if parent else {}
+            for option, item in body["values"].items():
+                if option not in options:
+                    raise ValueError(f"policies.json: profile {name!r} sets unknown option {option!r}")
+                values[option] = PolicyValue(item["value"], item["source"])
+            missing = sorted(set(options) - set(values))
+            if missing:
+                raise ValueError(f"policies.json: profile {name!r} leaves {missing} unset")
+            profiles[name] = Policy(name, body["description"], values)
+            del pending[name]
+            progressed = True
+        if not progressed:
+            raise ValueError(f"policies.json: profiles {sorted(pending)} extend unknown or circular parents")
+    return profiles, options
+
+
+def load_library(data_dir: Path = DATA_DIR) -> ReferenceLibrary:
+    """Read every pack listed in the manifest."""
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    packs = []
+    for entry in manifest["packs"]:
+        folder = data_dir / entry["folder"]
+        policies, options = _read_policies(folder)
+        packs.append(
+            ReferencePack(
+                version=entry["version"],
+                effective_from=date.fromisoformat(entry["effective_from"]),
+                effective_to=date.fromisoformat(entry["effective_to"]) if entry["effective_to"] else None,
+                codes=_read_codes(folder),
+                substances=_read_substances(folder),
+                policies=policies,
+                options=options,
+            )
+        )
+    packs.sort(key=lambda pack: pack.effective_from)
+    return ReferenceLibrary(tuple(packs))

@@ -1,0 +1,20 @@
+"""Documented time decides push or infusion: 15 minutes or less is a push, more than 15 an infusion.
+
+Reasoning: CPT defines a push as an injection the clinician stays to give, or an infusion of 15 minutes
+or less; an infusion needs at least 16 whole minutes. The recorded `method` decides only where the record
+has no stop time. A bag that ran 15 minutes is a push; a "push" that ran 20 minutes is an infusion.
+
+Example: Rocephin in a bag 09:00-09:15 -> 96374, not 96365 (gold dev-42).
+"""
+
+import sys
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC201", "push-or-infusion", ("R1.2", "R1.3", "R2.1"))
+
+PUSH_MAX_MINUTES = 15
+
+
+def is_push(minutes: int) -> bool:
+    return minutes <= PUSH_MAX_MINUTES

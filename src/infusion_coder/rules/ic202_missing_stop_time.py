@@ -1,0 +1,23 @@
+"""An infusion with no stop time is handled by the policy, always with a CO-16 finding.
+
+Reasoning: without a stop time nothing shows the infusion ran more than 15 minutes, so CPT supports only a
+push; some MACs accept the duration derived from volume and rate; some payers want nothing billed. The
+`missing_stop_time` policy option picks one (push by default) and the finding says what to document.
+Hydration with no stop time cannot show its 31 minutes and is not coded unless a stop is derived.
+
+Example: IV piggyback started 09:00, no stop -> 96374 with finding missing-stop-time (gold dev-50).
+"""
+
+import sys
+from datetime import datetime, timedelta
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC202", "missing-stop-time", ("R2.9", "T13"))
+
+
+def derived_end(start: datetime, volume_ml: float | None, rate_ml_per_hour: float | None) -> datetime | None:
+    """Stop time from volume and rate, when both are documented."""
+    if volume_ml is None or rate_ml_per_hour is None:
+        return None
+    return start + timedelta(hours=volume_ml / rate_ml_per_hour)

@@ -1,0 +1,14 @@
+"""SC infusion: 96369 for the first (16-90 minutes), 96370 per added hour, 96371 for a pump set-up at a new site.
+
+Reasoning: a subcutaneous infusion of more than 15 minutes is 96369, once per encounter; its added time
+follows the more-than-30-minutes rule on 96370; another SC infusion started at a new site is 96371. An SC
+"infusion" of 15 minutes or less is an injection (96372). Parts of this are unverified in rules.md (U1).
+
+Example: immune globulin SC 10:00-11:40 -> 96369 + 96370 x1.
+"""
+
+import sys
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC207", "subcutaneous-infusion", ("section 1 96369-96371", "U1"))

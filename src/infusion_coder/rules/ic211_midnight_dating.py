@@ -1,0 +1,28 @@
+"""Each unit carries the date it happened: by its qualifying minute, or by the service start (policy).
+
+Reasoning: hospital claims carry a line-item date of service. A continuous infusion across midnight is one
+service, and how to date its units is unsettled (U7); the default dates each unit by the day its
+qualifying minute (16th, 31st, 91st, ...) fell on, and a finding flags every service that crosses midnight.
+
+Example: hydration 23:00-02:00 -> 96360 dated day 1, 96361 x2 dated day 2 (gold dev-11).
+"""
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC211", "midnight-dating", ("R7.4", "R5.2", "U7"))
+
+Interval = tuple[datetime, datetime]
+
+
+def moment_of_minute(intervals: Sequence[Interval], minute: int) -> datetime:
+    """When the running total of the intervals reaches `minute` minutes."""
+    needed = timedelta(minutes=minute)
+    for start, end in intervals:
+        if end - start >= needed:
+            return start + needed
+        needed -= end - start
+    return intervals[-1][1]

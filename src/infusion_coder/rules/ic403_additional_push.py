@@ -1,0 +1,15 @@
+"""Each push of a new drug after the initial service: 96375, or 96411 for a chemo drug.
+
+Reasoning: the added push codes are per new drug. A push that is subsequent in nature takes the added code
+even when it is the first push of the encounter (an initial infusion already stands).
+
+Example: ondansetron push after hydration and a first push -> 96375 (gold dev-02).
+"""
+
+import sys
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC403", "additional-push", ("R4.5", "R4.6", "R3.6"))
+
+ADDED_PUSH_CODE = {"chemotherapy": "96411", "therapeutic": "96375"}

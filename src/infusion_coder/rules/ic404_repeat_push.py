@@ -1,0 +1,17 @@
+"""A repeat push of the same drug is 96376 in a facility when more than 30 minutes after its last reported push; otherwise nothing.
+
+Reasoning: 96376 is facility-only and needs more than 30 minutes since the drug was last pushed (or last
+ran); 96375 is for new drugs only, so a physician office has no code for the repeat. A same-drug push
+within 30 minutes is not coded. A repeat chemo push has no code at all.
+
+Example: ondansetron at 10:00 and 10:35 -> 96374 + 96376 in a hospital (gold dev-48), 96374 only in an
+office (gold dev-12), 96374 only at 10:20 (gold dev-49).
+"""
+
+import sys
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC404", "repeat-push", ("R4.5", "U4", "T9", "T10"))
+
+REPEAT_GAP_MINUTES = 30
