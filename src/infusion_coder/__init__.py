@@ -1,8 +1,8 @@
 """infusion-coder: open, explainable coding of drug-administration services (CPT 96360-96549).
 
-    from infusion_coder import Coder, Encounter
-    coder = Coder.default()
-    result = coder.code(Encounter.model_validate(record))
+from infusion_coder import Coder, Encounter
+coder = Coder.default()
+result = coder.code(Encounter.model_validate(record))
 """
 
 from .api import Coder, Result

@@ -39,7 +39,9 @@ class Coder:
         """Code one raw JSON value; anything unreadable becomes an error object naming the field."""
         encounter_id = _encounter_id(record)
         if not isinstance(record, Mapping):
-            return _error(encounter_id, f"an encounter must be a JSON object, not {type(record).__name__}", None)
+            return _error(
+                encounter_id, f"an encounter must be a JSON object, not {type(record).__name__}", None
+            )
         try:
             encounter = Encounter.model_validate(record)
         except ValidationError as exc:
@@ -76,8 +78,9 @@ def describe(exc: ValidationError) -> tuple[str, str | None]:
     for error in exc.errors():
         loc = tuple(error["loc"])
         cause = (error.get("ctx") or {}).get("error")
+        field: str | None
         if isinstance(cause, FieldError):
-            field = _path(loc) + ("." if loc else "") + cause.field if loc else cause.field
+            field = f"{_path(loc)}.{cause.field}" if loc else cause.field
             message = str(cause)
         else:
             field = _path(loc) or None

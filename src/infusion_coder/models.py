@@ -7,8 +7,8 @@ Additions so far: `Line.rule`, `Line.minutes`, `Finding.rule`, `CodingResult.pol
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal

@@ -9,19 +9,23 @@ from typing import Annotated, TextIO
 
 import typer
 
-from ..api import Coder
+from ..api import Coder, Result
 from ..models import ErrorResult
 from ..rules import CATALOG
 from .jsonio import UnreadableInput, dumps, read
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Code drug-administration services (96360-96549).")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Code drug-administration services (96360-96549)."
+)
 
 EXIT_OK, EXIT_ENCOUNTER_ERROR, EXIT_UNREADABLE = 0, 1, 2
 
 
 @app.command()
 def code(
-    path: Annotated[str, typer.Argument(help="Encounter file (JSON object, JSON array or JSON Lines), or - for stdin.")],
+    path: Annotated[
+        str, typer.Argument(help="Encounter file (JSON object, JSON array or JSON Lines), or - for stdin.")
+    ],
     policy: Annotated[
         str | None, typer.Option(help="Policy profile for every encounter, overriding each encounter's own.")
     ] = None,
@@ -32,7 +36,7 @@ def code(
         typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
         raise typer.Exit(EXIT_UNREADABLE)
     try:
-        stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")
+        stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as exc:
         typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
@@ -45,8 +49,11 @@ def code(
         failed = False
         out = sys.stdout
         for item in batch.items:
+            result: Result
             if item.problem is not None:
-                result = ErrorResult.model_validate({"encounter_id": None, "error": {"message": item.problem, "field": None}})
+                result = ErrorResult.model_validate(
+                    {"encounter_id": None, "error": {"message": item.problem, "field": None}}
+                )
             else:
                 try:
                     result = coder.code_record(item.value, policy=policy)

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date
 
 from ..models import CodingResult, Encounter, Line
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
-    ic206_injection,
-    ic207_subcutaneous_infusion,
-    ic208_intra_arterial,
-    ic209_chemo_other_route,
-    ic210_port_irrigation,
     ic211_midnight_dating,
-    ic303_second_access,
     ic304_initial_scope,
     ic501_physician_in_facility,
     ic502_addon_needs_primary,
     ic503_em_with_administration,
     ic504_record_hygiene,
 )
-from ..rules.base import Rule
-from .context import Context, clock
+from .context import Context
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -47,7 +40,9 @@ def resolve_policy(pack: ReferencePack, name: str) -> Policy:
     return pack.policies[name]
 
 
-def code_encounter(encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None) -> CodingResult:
+def code_encounter(
+    encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None
+) -> CodingResult:
     """Code one encounter. `policy` overrides the encounter's own `policy` field."""
     when = first_service_date(encounter)
     pack = reference.for_date(when)
@@ -80,7 +75,10 @@ def code_encounter(encounter: Encounter, reference: ReferenceLibrary, *, policy:
             "No administration time is documented, so these lines carry no date of service; add the date given.",
             denial_risk="CO-16",
         )
-    findings = sorted(ctx.findings, key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.id, f.administrations))
+    findings = sorted(
+        ctx.findings,
+        key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.id, f.administrations),
+    )
     return CodingResult(
         encounter_id=encounter.encounter_id,
         lines=lines,
@@ -105,44 +103,41 @@ def _report_midnight(ctx: Context, services: list[Service]) -> None:
 
 
 def _lines(units: list[Unit]) -> list[Line]:
-    grouped: dict[tuple[object, ...], list[Unit]] = defaultdict(list)
+    """Units of one service, code and date become one line; the encounter's initial service comes first."""
+    grouped: dict[tuple[str, tuple[str, ...], date | None, tuple[str, ...], str, str], list[Unit]] = (
+        defaultdict(list)
+    )
     for unit in units:
         day = unit.when.date() if unit.when else None
         grouped[(unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)].append(unit)
-    lines = []
+    keyed: list[tuple[tuple[bool, bool, date, str, tuple[str, ...]], Line]] = []
     for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
         first = members[0]
-        lines.append(
-            (
-                (not first.main, not first.initial, day or date.max, code, ids),
-                Line(
-                    code=str(code),
-                    units=len(members),
-                    modifiers=list(modifiers),  # type: ignore[call-overload]
-                    date=day,  # type: ignore[arg-type]
-                    administrations=list(ids),  # type: ignore[call-overload]
-                    explanation=str(explanation),
-                    rule=first.rule.id,
-                    minutes=first.minutes,
-                ),
-            )
+        line = Line(
+            code=code,
+            units=len(members),
+            modifiers=list(modifiers),
+            date=day,
+            administrations=list(ids),
+            explanation=explanation,
+            rule=first.rule.id,
+            minutes=first.minutes,
         )
-    return [line for _key, line in sorted(lines, key=lambda pair: pair[0])]  # type: ignore[arg-type, return-value]
-
-
-def _drop(ctx: Context, rule: Rule, finding_id: str, severity: str, lines: list[Line], message: str, risk: str | None) -> None:
-    ctx.find(rule, finding_id, severity, sorted({i for l in lines for i in l.administrations}), message, risk)  # type: ignore[arg-type]
+        keyed.append(((not first.main, not first.initial, day or date.max, code, ids), line))
+    return [line for _key, line in sorted(keyed, key=lambda pair: pair[0])]
 
 
 def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
     pos = ctx.encounter.place_of_service
     if ctx.institutional or pos not in ctx.codes.physician_facility_pos:
         return lines
-    kept = [l for l in lines if l.code in ctx.codes.codes and ctx.codes[l.code].physician_in_facility]
-    dropped = [l for l in lines if l not in kept]
+    kept = [
+        line for line in lines if line.code in ctx.codes.codes and ctx.codes[line.code].physician_in_facility
+    ]
+    dropped = [line for line in lines if line not in kept]
     if dropped or not kept:
         ids = sorted({a.id for a in ctx.encounter.administrations})
-        codes = ", ".join(sorted({l.code for l in dropped}))
+        codes = ", ".join(sorted({line.code for line in dropped}))
         ctx.find(
             ic501_physician_in_facility.RULE,
             "physician-in-facility",
@@ -156,18 +151,19 @@ def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
 
 def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:
     while True:
-        present = {l.code for l in lines}
+        present = {line.code for line in lines}
         orphan = next(
             (
-                l
-                for l in lines
-                if ctx.codes.is_addon(l.code) and not present.intersection(ctx.codes[l.code].addon_primaries)
+                line
+                for line in lines
+                if ctx.codes.is_addon(line.code)
+                and not present.intersection(ctx.codes[line.code].addon_primaries)
             ),
             None,
         )
         if orphan is None:
             return lines
-        lines = [l for l in lines if l is not orphan]
+        lines = [line for line in lines if line is not orphan]
         ctx.find(
             ic502_addon_needs_primary.RULE,
             "addon-without-primary",
@@ -207,6 +203,3 @@ def _em_checks(ctx: Context, lines: list[Line]) -> None:
 
 
 __all__ = ["UnknownPolicyError", "code_encounter", "first_service_date", "resolve_policy"]
-
-# Imported for the catalog's sake: these rules act inside the modules above.
-_ = (ic206_injection, ic207_subcutaneous_infusion, ic208_intra_arterial, ic209_chemo_other_route, ic210_port_irrigation, ic303_second_access, clock, datetime)

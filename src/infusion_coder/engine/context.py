@@ -55,7 +55,9 @@ class Context:
         return self.policy[name]
 
     def cite_option(self, name: str) -> str:
-        return f"policy {self.policy.name}: {name}={self.policy[name]} ({self.policy.source(name)})"
+        value = self.policy[name]
+        shown = str(value).lower() if isinstance(value, bool) else value
+        return f"policy {self.policy.name}, {name}={shown} [{self.policy.source(name)}]"
 
 
 def clock(moment: datetime | None) -> str:

@@ -7,9 +7,11 @@ policy) leaves a finding, so every administration ends in a line or a finding.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ..models import Administration, Method
+from ..reference import Substance
 from ..rules import (
     ic101_category,
     ic102_not_coded_purpose,
@@ -34,7 +36,13 @@ class _Record:
     """One administration with its classification, before mixed bags are merged."""
 
     def __init__(
-        self, admin: Administration, family: str, drug: str, hormonal: bool, route: str, ids: tuple[str, ...] = ()
+        self,
+        admin: Administration,
+        family: str,
+        drug: str,
+        hormonal: bool,
+        route: str,
+        ids: tuple[str, ...] = (),
     ) -> None:
         self.ids = ids or (admin.id,)
         self.admin = admin
@@ -64,7 +72,13 @@ def prepare(ctx: Context) -> list[Service]:
 def _report_unknown_fields(ctx: Context) -> None:
     rule = ic504_record_hygiene.RULE
     for name in ctx.encounter.unknown_fields():
-        ctx.find(rule, "unknown-field", "info", [], f"Field {name!r} is not part of the encounter contract: ignored.")
+        ctx.find(
+            rule,
+            "unknown-field",
+            "info",
+            [],
+            f"Field {name!r} is not part of the encounter contract: ignored.",
+        )
     for admin in ctx.encounter.administrations:
         for name in admin.unknown_fields():
             ctx.find(
@@ -92,9 +106,8 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
         )
         return None
     matches = ctx.substances.match(admin.substance)
-    if admin.category is not None:
-        family: str | None = admin.category.value
-    else:
+    family = admin.category.value if admin.category is not None else None
+    if family is None:
         family, kind = ic101_category.family_from_table(matches, ctx.option("electrolyte_alone"))
         if kind is not None:
             ctx.find(
@@ -150,7 +163,7 @@ def _drug_key(
     admin: Administration,
     family: str,
     route: str,
-    matches: list[object],
+    matches: Sequence[Substance],
     keys: dict[str, tuple[str, str]],
 ) -> str:
     if family == "hydration":
@@ -168,13 +181,7 @@ def _drug_key(
                 "record the drug name to make this explicit.",
             )
             return key
-    names = sorted(
-        {
-            m.name  # type: ignore[attr-defined]
-            for m in matches
-            if m.kind in ("drug", "electrolyte", "fluid")  # type: ignore[attr-defined]
-        }
-    )
+    names = sorted({m.name for m in matches if m.kind in ("drug", "electrolyte", "fluid")})
     return "+".join(names) if names else ic106_same_substance.text_key(admin.substance)
 
 
@@ -255,7 +262,9 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
     if record.route in ("sc", "im"):
         minutes = service.minutes
         is_infusion = record.route == "sc" and admin.method == Method.INFUSION and minutes is not None
-        service.technique = "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
+        service.technique = (
+            "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
+        )
         return service
     prefix = "ia_" if record.route == "ia" else ""
     if service.end is None:
@@ -267,7 +276,9 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
             return service
     minutes = service.minutes or 0
     if service.family == "hydration":
-        service.technique = "infusion"  # hydration is timed whatever its length; under 31 minutes it is not coded
+        service.technique = (
+            "infusion"  # hydration is timed whatever its length; under 31 minutes it is not coded
+        )
         return service
     if ic201_push_or_infusion.is_push(minutes):
         if admin.method == Method.INFUSION:
@@ -307,7 +318,9 @@ def _pump_technique(ctx: Context, service: Service, prefix: str, minutes: int) -
             "so it is coded by its time.",
         )
         return prefix + "infusion"
-    if service.family == "chemotherapy" or (ctx.institutional and not prefix and service.family == "therapeutic"):
+    if service.family == "chemotherapy" or (
+        ctx.institutional and not prefix and service.family == "therapeutic"
+    ):
         return prefix + "prolonged"
     ctx.find(
         rule,
@@ -379,4 +392,3 @@ def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str 
         denial_risk="CO-16",
     )
     return "push"
-

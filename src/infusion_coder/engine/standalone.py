@@ -61,10 +61,16 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
     together: dict[tuple[str, datetime | None, str], list[Service]] = defaultdict(list)
     for service in injections:
         together[(service.drug, service.start, service.family)].append(service)
-    for (_drug, start, family), group in sorted(together.items(), key=lambda kv: (kv[0][1] or datetime.min, kv[0][0])):
+    for (_drug, start, family), group in sorted(
+        together.items(), key=lambda kv: (kv[0][1] or datetime.min, kv[0][0])
+    ):
         code = ic206_injection.injection_code(family, any(s.hormonal for s in group))
         route = {"im": "IM", "sc": "SC"}[group[0].route]
-        what = "hormonal antineoplastic" if code == "96402" else ("chemotherapy/complex drug" if code == "96401" else "drug")
+        what = (
+            "hormonal antineoplastic"
+            if code == "96402"
+            else ("chemotherapy/complex drug" if code == "96401" else "drug")
+        )
         if len(group) > 1:
             ids = tuple(i for s in group for i in s.ids)
             per_dose = ctx.option("split_dose_injections") == "per_dose"
@@ -82,7 +88,12 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                 group = [merged]
         for service in group:
             units.append(
-                _unit(code, service, rule, f"{route} injection of a {what}: {service.label} at {clock(service.start)}.")
+                _unit(
+                    code,
+                    service,
+                    rule,
+                    f"{route} injection of a {what}: {service.label} at {clock(service.start)}.",
+                )
             )
     return units
 
@@ -95,7 +106,14 @@ def _sc_infusions(infusions: list[Service]) -> list[Unit]:
     ordered = sorted(infusions, key=lambda s: s.order)
     first = ordered[0]
     minutes = first.minutes or 0
-    units.append(_unit("96369", first, rule, f"Initial SC infusion: {first.label} {clock(first.start)}-{clock(first.end)}, {minutes} minutes."))
+    units.append(
+        _unit(
+            "96369",
+            first,
+            rule,
+            f"Initial SC infusion: {first.label} {clock(first.start)}-{clock(first.end)}, {minutes} minutes.",
+        )
+    )
     hours = ic203_hour_units.added_hours_after_first(minutes)
     units += [
         _unit("96370", first, ic203_hour_units.RULE, f"Added SC infusion hours: {minutes} minutes in all.")
@@ -103,11 +121,23 @@ def _sc_infusions(infusions: list[Service]) -> list[Unit]:
     ]
     for other in ordered[1:]:
         if other.access != first.access:
-            units.append(_unit("96371", other, rule, f"Added SC pump set-up at a new site: {other.label} at {other.access}."))
+            units.append(
+                _unit(
+                    "96371",
+                    other,
+                    rule,
+                    f"Added SC pump set-up at a new site: {other.label} at {other.access}.",
+                )
+            )
         else:
             extra = ic203_hour_units.added_hours_only(other.minutes or 0)
             units += [
-                _unit("96370", other, ic203_hour_units.RULE, f"Added SC infusion hours: {other.label}, {other.minutes} minutes at the same site.")
+                _unit(
+                    "96370",
+                    other,
+                    ic203_hour_units.RULE,
+                    f"Added SC infusion hours: {other.label}, {other.minutes} minutes at the same site.",
+                )
                 for _ in range(extra)
             ]
     return units
@@ -118,17 +148,47 @@ def _intra_arterial(ctx: Context, service: Service) -> list[Unit]:
     chemo = service.family == "chemotherapy"
     if service.technique == "ia_push":
         code = "96420" if chemo else "96373"
-        return [_unit(code, service, rule, f"Intra-arterial push: {service.label} at {clock(service.start)}.")]
+        return [
+            _unit(code, service, rule, f"Intra-arterial push: {service.label} at {clock(service.start)}.")
+        ]
     if service.technique == "ia_prolonged":
-        return [_unit("96425", service, ic205_prolonged_pump.RULE, f"Intra-arterial prolonged pump start: {service.label}.")]
+        return [
+            _unit(
+                "96425",
+                service,
+                ic205_prolonged_pump.RULE,
+                f"Intra-arterial prolonged pump start: {service.label}.",
+            )
+        ]
     minutes = service.minutes or 0
     if not chemo:
-        ctx.find(rule, "unlisted-code", "warning", service.ids,
-                 f"{service.label}: a therapeutic intra-arterial infusion has no code of its own; reported with the unlisted 96379, which needs a description.")
-        return [_unit("96379", service, rule, f"Intra-arterial therapeutic infusion, {minutes} minutes: unlisted code.")]
-    units = [_unit("96422", service, rule, f"Intra-arterial chemo infusion: {service.label} {clock(service.start)}-{clock(service.end)}, {minutes} minutes.")]
+        ctx.find(
+            rule,
+            "unlisted-code",
+            "warning",
+            service.ids,
+            f"{service.label}: a therapeutic intra-arterial infusion has no code of its own; reported with the unlisted 96379, which needs a description.",
+        )
+        return [
+            _unit(
+                "96379",
+                service,
+                rule,
+                f"Intra-arterial therapeutic infusion, {minutes} minutes: unlisted code.",
+            )
+        ]
+    units = [
+        _unit(
+            "96422",
+            service,
+            rule,
+            f"Intra-arterial chemo infusion: {service.label} {clock(service.start)}-{clock(service.end)}, {minutes} minutes.",
+        )
+    ]
     units += [
-        _unit("96423", service, ic203_hour_units.RULE, f"Added intra-arterial hours: {minutes} minutes in all.")
+        _unit(
+            "96423", service, ic203_hour_units.RULE, f"Added intra-arterial hours: {minutes} minutes in all."
+        )
         for _ in range(ic203_hour_units.added_hours_after_first(minutes))
     ]
     return units
@@ -142,8 +202,20 @@ def _port_flushes(ctx: Context, services: list[Service], others: bool) -> list[U
     for index, flush in enumerate(sorted(flushes, key=lambda s: s.order)):
         alone = not others and flush.day not in days_with_services and index == 0
         if alone:
-            units.append(_unit("96523", flush, rule, f"Port irrigation: {flush.label} through {flush.access}, the only service that day."))
+            units.append(
+                _unit(
+                    "96523",
+                    flush,
+                    rule,
+                    f"Port irrigation: {flush.label} through {flush.access}, the only service that day.",
+                )
+            )
         else:
-            ctx.find(rule, "port-flush-included", "info", flush.ids,
-                     f"{flush.label} through {flush.access} is included in the other services that day, not coded alone.")
+            ctx.find(
+                rule,
+                "port-flush-included",
+                "info",
+                flush.ids,
+                f"{flush.label} through {flush.access} is included in the other services that day, not coded alone.",
+            )
     return units

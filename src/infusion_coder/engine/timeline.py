@@ -102,10 +102,12 @@ class _ScopeCoder:
         services = scope.services
         self.pushes = sorted((s for s in services if s.technique == "push"), key=lambda s: s.order)
         self.infusions = sorted(
-            (s for s in services if s.technique == "infusion" and s.family != "hydration"), key=lambda s: s.order
+            (s for s in services if s.technique == "infusion" and s.family != "hydration"),
+            key=lambda s: s.order,
         )
         self.hydrations = sorted(
-            (s for s in services if s.technique == "infusion" and s.family == "hydration"), key=lambda s: s.order
+            (s for s in services if s.technique == "infusion" and s.family == "hydration"),
+            key=lambda s: s.order,
         )
 
     # --- the steps -------------------------------------------------------------------------------------
@@ -132,8 +134,8 @@ class _ScopeCoder:
             self._code_new_push(push, initial)
         for push in repeats:
             self._code_repeat_push(push)
-        for push in within:
-            self._report_within(push)
+        for entry in within:
+            self._report_within(entry)
         self._code_hydration(hydration, initial)
         return self.units
 
@@ -148,7 +150,9 @@ class _ScopeCoder:
                 (
                     i
                     for i in self.infusions
-                    if i.drug == push.drug and i.start is not None and push.start <= i.start <= push.start + window
+                    if i.drug == push.drug
+                    and i.start is not None
+                    and push.start <= i.start <= push.start + window
                 ),
                 None,
             )
@@ -196,10 +200,16 @@ class _ScopeCoder:
         gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
         runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
         last_reported: dict[str, datetime] = {}
-        new, repeats, within = [], [], []
+        new: list[Service] = []
+        repeats: list[Service] = []
+        within: list[tuple[Service, datetime]] = []
         for push in pushes:
             assert push.start is not None
-            references = [min(r.end, push.start) for r in runs.get(push.drug, []) if r.start and r.end and r.start <= push.start]
+            references = [
+                min(r.end, push.start)
+                for r in runs.get(push.drug, [])
+                if r.start and r.end and r.start <= push.start
+            ]
             if push.drug in last_reported:
                 references.append(last_reported[push.drug])
             if not references:
@@ -218,7 +228,9 @@ class _ScopeCoder:
         if not self.hydrations:
             return []
         raw = union(h.interval for h in self.hydrations if h.interval)
-        taken = [i.interval for i in self.infusions if i.interval] + [p.interval for p in pushes if p.interval]
+        taken = [i.interval for i in self.infusions if i.interval] + [
+            p.interval for p in pushes if p.interval
+        ]
         own = subtract(raw, taken)
         alongside = minutes(raw) - minutes(own)
         ids = tuple(i for h in self.hydrations for i in h.ids)
@@ -271,7 +283,7 @@ class _ScopeCoder:
         if not self.ctx.institutional and primary is not None:
             chosen = next((c for c in candidates if primary in c[2]), None)
             if chosen is not None:
-                self.basis = f"the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
+                self.basis = f"it is the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
                 return chosen[1]
         self.basis = (
             f"it ranks highest in the facility hierarchy ({ic301_facility_hierarchy.RULE.id})"
@@ -289,7 +301,11 @@ class _ScopeCoder:
                 bucket.own_minutes = minutes(bucket.own)
                 bucket.overlap = intersect(raw, covered)
                 covered = union([*covered, *raw])
-                if bucket.overlap and bucket.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM and stream is not ordered[0]:
+                if (
+                    bucket.overlap
+                    and bucket.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM
+                    and stream is not ordered[0]
+                ):
                     self.ctx.find(
                         ic408_overlap_once.RULE,
                         "overlap-counted-once",
@@ -334,7 +350,9 @@ class _ScopeCoder:
             return [bucket.own[0][0]] * len(marks)
         return [ic211_midnight_dating.moment_of_minute(bucket.own, mark) for mark in marks]
 
-    def _added_hours(self, stream_family: str, bucket: Bucket, ids: tuple[str, ...], label: str, after_first: bool) -> None:
+    def _added_hours(
+        self, stream_family: str, bucket: Bucket, ids: tuple[str, ...], label: str, after_first: bool
+    ) -> None:
         units = (
             ic203_hour_units.added_hours_after_first(bucket.own_minutes)
             if after_first
@@ -343,7 +361,11 @@ class _ScopeCoder:
         code = ADDED_HOUR[stream_family]
         if units:
             marks = ic203_hour_units.added_hour_marks(units, after_first=after_first)
-            lead = "past its first hour" if after_first else "continuing a drug whose first hour is already coded"
+            lead = (
+                "past its first hour"
+                if after_first
+                else "continuing a drug whose first hour is already coded"
+            )
             self._emit(
                 code,
                 self._moments(bucket, marks),
@@ -463,8 +485,13 @@ class _ScopeCoder:
     def _code_repeat_push(self, push: Service) -> None:
         rule = ic404_repeat_push.RULE
         if push.family == "chemotherapy":
-            self.ctx.find(rule, "repeat-chemo-push", "info", push.ids,
-                          f"{push.label} at {clock(push.start)} repeats a chemo push of the same drug: no code.")
+            self.ctx.find(
+                rule,
+                "repeat-chemo-push",
+                "info",
+                push.ids,
+                f"{push.label} at {clock(push.start)} repeats a chemo push of the same drug: no code.",
+            )
             return
         if not self.ctx.institutional:
             self.ctx.find(

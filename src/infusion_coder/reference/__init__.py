@@ -170,7 +170,9 @@ def _read_substances(folder: Path) -> SubstanceTable:
             for alias in [row.name, *filter(None, item["synonyms"].split("|"))]:
                 key = alias.lower()
                 if key in aliases:
-                    raise ValueError(f"substances.csv: {alias!r} names both {aliases[key]!r} and {row.name!r}")
+                    raise ValueError(
+                        f"substances.csv: {alias!r} names both {aliases[key]!r} and {row.name!r}"
+                    )
                 aliases[key] = row.name
     return SubstanceTable.build(rows, aliases)
 

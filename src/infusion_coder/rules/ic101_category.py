@@ -24,7 +24,10 @@ NOT_CODED_KINDS = ("contrast", "vaccine", "immunotherapy", "flush")
 
 # Name stems that suggest a family; used only in a finding's hint, never to code.
 _STEM_HINTS = (
-    (re.compile(r"(mab|tug|bart|mig|ment)\b"), "a monoclonal antibody stem: chemotherapy/complex if it is one"),
+    (
+        re.compile(r"(mab|tug|bart|mig|ment)\b"),
+        "a monoclonal antibody stem: chemotherapy/complex if it is one",
+    ),
     (re.compile(r"(platin|rubicin|taxel|mustine|fosfamide)\b"), "an antineoplastic stem: chemotherapy"),
     (re.compile(r"(cept)\b"), "a fusion-protein stem: often a complex biologic"),
 )

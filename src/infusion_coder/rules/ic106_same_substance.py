@@ -22,9 +22,39 @@ _BACK_REFERENCE = re.compile(
 _PARENTHETICAL = re.compile(r"\([^)]*\)")
 _DOSE = re.compile(r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|g|gm|ml|cc|l|units?|meq|%|mg/ml|mcg/ml|mg/kg)\b")
 _FORM_WORDS = frozenset(
-    "iv ivp ivpb push bolus drip infusion infused continuous piggyback bag in via premix premixed injection "
-    "inj therapeutic prophylactic chemotherapy chemo the of first second third repeat repeated additional "
-    "initial dose".split()
+    [
+        "iv",
+        "ivp",
+        "ivpb",
+        "push",
+        "bolus",
+        "drip",
+        "infusion",
+        "infused",
+        "continuous",
+        "piggyback",
+        "bag",
+        "in",
+        "via",
+        "premix",
+        "premixed",
+        "injection",
+        "inj",
+        "therapeutic",
+        "prophylactic",
+        "chemotherapy",
+        "chemo",
+        "the",
+        "of",
+        "first",
+        "second",
+        "third",
+        "repeat",
+        "repeated",
+        "additional",
+        "initial",
+        "dose",
+    ]
 )
 
 

@@ -11,7 +11,9 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC401", "sequential-infusion", ("R4.1", "R2.6", "R3.6", "R4.6", "R4.7"))
+RULE = Rule.of(
+    sys.modules[__name__], "IC401", "sequential-infusion", ("R4.1", "R2.6", "R3.6", "R4.6", "R4.7")
+)
 
 SEQUENTIAL_CODE = {"chemotherapy": "96417", "therapeutic": "96367"}
 ADDED_HOUR_CODE = {"chemotherapy": "96415", "therapeutic": "96366", "hydration": "96361"}
