@@ -9,6 +9,7 @@ from ..models import CodingResult, Encounter, Line
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
     ic211_midnight_dating,
+    ic302_primary_reason,
     ic304_initial_scope,
     ic501_physician_in_facility,
     ic502_addon_needs_primary,
@@ -57,6 +58,7 @@ def code_encounter(
             "codes were checked against it all the same.",
         )
     services = prepare(ctx)
+    _report_missing_primary(ctx, services)
     units: list[Unit] = []
     for scope in build_scopes(ctx, services):
         units.extend(code_scope(ctx, scope))
@@ -85,6 +87,19 @@ def code_encounter(
         findings=findings,
         policy=ctx.policy.name,
         reference_version=pack.version,
+    )
+
+
+def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
+    if ctx.institutional or ctx.encounter.primary_administration is not None or len(services) < 2:
+        return
+    ctx.find(
+        ic302_primary_reason.RULE,
+        "no-primary-administration",
+        "info",
+        [],
+        "Professional claim without primary_administration: the initial service was chosen by the facility "
+        "hierarchy; name the main reason for the encounter to code by it.",
     )
 
 

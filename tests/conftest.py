@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from infusion_coder import Coder  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def coder() -> Coder:
+    return Coder.default()

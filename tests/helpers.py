@@ -1,0 +1,43 @@
+"""Shorthand for building encounters in tests: times as "09:00" (day 1) or "+1 02:00" (the next day)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+
+DAY_ONE = date(2026, 1, 15)
+
+
+def at(text: str) -> str:
+    """'09:00' -> day one at 09:00; '+1 02:00' -> the next day; a full ISO time is kept."""
+    if "T" in text:
+        return text
+    offset = 0
+    if text.startswith("+"):
+        days, text = text[1:].split(" ", 1)
+        offset = int(days)
+    return f"{(DAY_ONE + timedelta(days=offset)).isoformat()}T{text}"
+
+
+def admin(index: int, spec: dict[str, Any]) -> dict[str, Any]:
+    record = {"id": f"a{index}", "route": "intravenous", **spec}
+    for key in ("start", "end"):
+        if key in record and record[key] is not None:
+            record[key] = at(record[key])
+    return record
+
+
+def encounter(admins: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"encounter_id": "t", "claim_type": "institutional", **fields}
+    body["administrations"] = [admin(i, spec) for i, spec in enumerate(admins, 1)]
+    return body
+
+
+def grouped(lines: list[Any]) -> dict[str, int]:
+    """Lines as {"code" or "code-MOD": units}, the way the gold check compares them."""
+    totals: Counter[str] = Counter()
+    for line in lines:
+        mods = sorted(line.modifiers)
+        totals["-".join([line.code, *mods])] += line.units
+    return dict(totals)

@@ -1,0 +1,41 @@
+"""Each catalog rule's own fixture cases (tests/rule_cases/<rule id>.json): an encounter that trips the
+rule and one that does not, with the lines and findings expected from rules.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import encounter, grouped
+
+from infusion_coder import CATALOG, Coder, Encounter
+
+CASES_DIR = Path(__file__).parent / "rule_cases"
+
+
+def _load() -> list[Any]:
+    params = []
+    for path in sorted(CASES_DIR.glob("*.json")):
+        body = json.loads(path.read_text())
+        for case in body["cases"]:
+            params.append(pytest.param(case, id=f"{body['rule']}: {case['name']}"))
+    return params
+
+
+def test_every_rule_has_fixture_cases() -> None:
+    present = {path.stem for path in CASES_DIR.glob("*.json")}
+    assert present == {rule.id for rule in CATALOG}
+
+
+@pytest.mark.parametrize("case", _load())
+def test_rule_case(coder: Coder, case: dict[str, Any]) -> None:
+    record = encounter(case["administrations"], **case.get("encounter", {}))
+    result = coder.code(Encounter.model_validate(record))
+    assert grouped(result.lines) == case["lines"], [line.explanation for line in result.lines]
+    found = {finding.id for finding in result.findings}
+    for expected in case.get("findings", []):
+        assert expected in found, sorted(found)
+    for unexpected in case.get("absent_findings", []):
+        assert unexpected not in found
