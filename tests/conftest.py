@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from infusion_coder import Coder  # noqa: E402
+from infusion_coder import Coder
 
 
 @pytest.fixture(scope="session")

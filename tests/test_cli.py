@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import encounter
 
 GOOD = encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}], encounter_id="good")

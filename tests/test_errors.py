@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import encounter
 
+from helpers import encounter
 from infusion_coder import Coder, ErrorResult
 
 IV = {"id": "a1", "substance": "vancomycin", "route": "intravenous", "start": "2026-01-15T09:00"}

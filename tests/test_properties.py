@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers import grouped
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import grouped
 from infusion_coder import Coder, CodingResult, Encounter
 
 BASE = datetime(2026, 1, 15, 8, 0)
@@ -67,7 +67,9 @@ def run(coder: Coder, body: dict[str, Any]) -> CodingResult:
 
 @PROPERTY_SETTINGS
 @given(body=encounters(), seed=st.randoms())
-def test_order_of_administrations_never_changes_the_result(coder: Coder, body: dict[str, Any], seed: Any) -> None:
+def test_order_of_administrations_never_changes_the_result(
+    coder: Coder, body: dict[str, Any], seed: Any
+) -> None:
     shuffled = dict(body, administrations=list(body["administrations"]))
     seed.shuffle(shuffled["administrations"])
     assert run(coder, body).model_dump() == run(coder, shuffled).model_dump()
@@ -95,7 +97,9 @@ def test_every_add_on_sits_with_a_primary_that_may_carry_it(coder: Coder, body: 
 
 @PROPERTY_SETTINGS
 @given(body=encounters())
-def test_one_initial_per_access_unless_a_second_access_is_documented(coder: Coder, body: dict[str, Any]) -> None:
+def test_one_initial_per_access_unless_a_second_access_is_documented(
+    coder: Coder, body: dict[str, Any]
+) -> None:
     result = run(coder, body)
     per_date = body["policy"] == "cpt"
     plain: dict[Any, int] = {}
@@ -127,7 +131,12 @@ def test_units_never_fall_as_a_stop_time_moves_later(
         return
     before = _units_of(run(coder, body), admin["id"])
     moved = datetime.fromisoformat(admin["end"]) + timedelta(minutes=later)
-    longer = dict(body, administrations=[dict(a, end=moved.isoformat()) if a is admin else a for a in body["administrations"]])
+    longer = dict(
+        body,
+        administrations=[
+            dict(a, end=moved.isoformat()) if a is admin else a for a in body["administrations"]
+        ],
+    )
     assert _units_of(run(coder, longer), admin["id"]) >= before
 
 
@@ -138,7 +147,9 @@ def expected_single(category: str, minutes: int) -> dict[str, int]:
             return {}
         added = 0 if minutes <= 90 else 1 + (minutes - 91) // 60
         return {"96360": 1, **({"96361": added} if added else {})}
-    push, first, hour = ("96409", "96413", "96415") if category == "chemotherapy" else ("96374", "96365", "96366")
+    push, first, hour = (
+        ("96409", "96413", "96415") if category == "chemotherapy" else ("96374", "96365", "96366")
+    )
     if minutes <= 15:
         return {push: 1}
     added = 0 if minutes <= 90 else 1 + (minutes - 91) // 60
@@ -147,7 +158,9 @@ def expected_single(category: str, minutes: int) -> dict[str, int]:
 
 @pytest.mark.parametrize("category", ["therapeutic", "chemotherapy", "hydration"])
 @pytest.mark.parametrize("claim", ["institutional", "professional"])
-def test_a_single_administration_follows_the_time_rules_at_every_minute(coder: Coder, category: str, claim: str) -> None:
+def test_a_single_administration_follows_the_time_rules_at_every_minute(
+    coder: Coder, category: str, claim: str
+) -> None:
     for minutes in range(1, 601):
         end = BASE + timedelta(minutes=minutes)
         body = {
@@ -173,7 +186,13 @@ def test_secondary_hydration_units_at_every_minute(coder: Coder) -> None:
             "encounter_id": "h",
             "claim_type": "institutional",
             "administrations": [
-                {"id": "p", "substance": "ondansetron", "route": "intravenous", "method": "push", "start": "2026-01-15T07:50"},
+                {
+                    "id": "p",
+                    "substance": "ondansetron",
+                    "route": "intravenous",
+                    "method": "push",
+                    "start": "2026-01-15T07:50",
+                },
                 {
                     "id": "h",
                     "substance": "normal saline",

@@ -55,7 +55,15 @@ def test_pack_is_chosen_by_date_of_service(tmp_path: Path) -> None:
     shutil.copytree(data / "2026-01-01", data / "2027-01-01")
     manifest = json.loads((data / "manifest.json").read_text())
     manifest["packs"][0]["effective_to"] = "2027-01-01"
-    manifest["packs"].append(dict(manifest["packs"][0], version="2027.1", folder="2027-01-01", effective_from="2027-01-01", effective_to=None))
+    manifest["packs"].append(
+        dict(
+            manifest["packs"][0],
+            version="2027.1",
+            folder="2027-01-01",
+            effective_from="2027-01-01",
+            effective_to=None,
+        )
+    )
     (data / "manifest.json").write_text(json.dumps(manifest))
     library = load_library(data)
     assert library.for_date(date(2026, 6, 1)).version == "2026.1"

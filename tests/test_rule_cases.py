@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import encounter, grouped
 
+from helpers import encounter, grouped
 from infusion_coder import CATALOG, Coder, Encounter
 
 CASES_DIR = Path(__file__).parent / "rule_cases"

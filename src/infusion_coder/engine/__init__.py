@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 
 from ..models import CodingResult, Encounter, Line
 from ..reference import Policy, ReferenceLibrary, ReferencePack
@@ -64,7 +64,7 @@ def code_encounter(
         units.extend(code_scope(ctx, scope))
     units.extend(code_standalone(ctx, services, has_other_services=bool(units)))
     _report_midnight(ctx, services)
-    lines = _lines(units)
+    lines = _lines(units, encounter.primary_administration)
     lines = _physician_in_facility(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
@@ -117,7 +117,7 @@ def _report_midnight(ctx: Context, services: list[Service]) -> None:
         )
 
 
-def _lines(units: list[Unit]) -> list[Line]:
+def _lines(units: list[Unit], primary: str | None) -> list[Line]:
     """Units of one service, code and date become one line; the encounter's initial service comes first."""
     grouped: dict[tuple[str, tuple[str, ...], date | None, tuple[str, ...], str, str], list[Unit]] = (
         defaultdict(list)
@@ -125,7 +125,7 @@ def _lines(units: list[Unit]) -> list[Line]:
     for unit in units:
         day = unit.when.date() if unit.when else None
         grouped[(unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)].append(unit)
-    keyed: list[tuple[tuple[bool, bool, date, str, tuple[str, ...]], Line]] = []
+    keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], Line]] = []
     for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
         first = members[0]
         line = Line(
@@ -138,7 +138,9 @@ def _lines(units: list[Unit]) -> list[Line]:
             rule=first.rule.id,
             minutes=first.minutes,
         )
-        keyed.append(((not first.main, not first.initial, day or date.max, code, ids), line))
+        when = min((m.when for m in members if m.when), default=datetime.max)
+        key = (not first.main, primary not in ids, not first.initial, when, code, ids)
+        keyed.append((key, line))
     return [line for _key, line in sorted(keyed, key=lambda pair: pair[0])]
 
 
@@ -204,6 +206,16 @@ def _em_checks(ctx: Context, lines: list[Line]) -> None:
             "99211 is not payable with a drug administration code, with or without modifier 25 "
             f"({ctx.cite_option('em_99211_with_administration')}): bill the administration only.",
             denial_risk="CO-97",
+        )
+    elif em.code != "99211" and em.separately_identifiable:
+        ctx.find(
+            rule,
+            "e-m-needs-modifier-25",
+            "info",
+            [],
+            f"E/M {em.code} is separately identifiable from the drug administration: bill it with modifier 25 on "
+            "the E/M line, never on the administration code.",
+            denial_risk="CO-4",
         )
     elif em.code != "99211" and em.separately_identifiable is False:
         ctx.find(

@@ -252,6 +252,7 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
         access=" ".join(admin.access.lower().split()) if admin.access else None,
         access_required=admin.separate_access_required,
         hormonal=record.hormonal,
+        access_label=admin.access,
     )
     if record.route == "port_flush":
         service.technique, service.route = "port_flush", "iv"
@@ -381,6 +382,13 @@ def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str 
         )
         return None
     service.assumed_push = True
+    derivable = ic202_missing_stop_time.derived_end(service.start, admin.volume_ml, admin.rate_ml_per_hour)
+    hint = (
+        f" Volume and rate are documented ({span_minutes(service.start, derivable)} minutes): a policy that "
+        "derives the stop from them (profile cms-derive) would code an infusion."
+        if derivable is not None and choice != "derive"
+        else ""
+    )
     ctx.find(
         rule,
         "missing-stop-time",
@@ -388,7 +396,7 @@ def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str 
         service.ids,
         f"No stop time for {admin.substance} started {clock(service.start)}: coded as a push "
         f"({ctx.cite_option('missing_stop_time')}); a documented stop after "
-        f"{clock(service.start + timedelta(minutes=16))} would support an infusion code.",
+        f"{clock(service.start + timedelta(minutes=16))} would support an infusion code.{hint}",
         denial_risk="CO-16",
     )
     return "push"

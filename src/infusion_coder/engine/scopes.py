@@ -55,7 +55,7 @@ def _access_groups(ctx: Context, services: list[Service]) -> list[list[Service]]
         if key == main_key:
             continue
         ids = tuple(i for s in group for i in s.ids)
-        name = f"Access {key!r}" if key else "The unnamed access"
+        name = f"Access {group[0].access_label!r}" if key else "The unnamed access"
         if required[key]:
             separate.append(group)
             ctx.find(

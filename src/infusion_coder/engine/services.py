@@ -19,11 +19,12 @@ class Service:
     route: str  # iv | ia | sc | im | other
     start: datetime | None
     end: datetime | None
-    access: str | None
+    access: str | None  # comparison key (case and spacing folded)
     access_required: bool | None
     hormonal: bool = False
     assumed_push: bool = False  # an infusion coded as a push for want of a stop time
     fixed_code: str | None = None  # a route that maps straight to one code
+    access_label: str | None = None  # the access as documented
 
     @property
     def minutes(self) -> int | None:

@@ -126,7 +126,7 @@ def _sc_infusions(infusions: list[Service]) -> list[Unit]:
                     "96371",
                     other,
                     rule,
-                    f"Added SC pump set-up at a new site: {other.label} at {other.access}.",
+                    f"Added SC pump set-up at a new site: {other.label} at {other.access_label}.",
                 )
             )
         else:
@@ -207,7 +207,7 @@ def _port_flushes(ctx: Context, services: list[Service], others: bool) -> list[U
                     "96523",
                     flush,
                     rule,
-                    f"Port irrigation: {flush.label} through {flush.access}, the only service that day.",
+                    f"Port irrigation: {flush.label} through {flush.access_label}, the only service that day.",
                 )
             )
         else:
@@ -216,6 +216,6 @@ def _port_flushes(ctx: Context, services: list[Service], others: bool) -> list[U
                 "port-flush-included",
                 "info",
                 flush.ids,
-                f"{flush.label} through {flush.access} is included in the other services that day, not coded alone.",
+                f"{flush.label} through {flush.access_label} is included in the other services that day, not coded alone.",
             )
     return units

@@ -563,8 +563,8 @@ class _ScopeCoder:
                 self._moments(bucket, marks),
                 ids,
                 rule,
-                f"Hydration {lead}: {bucket.own_minutes} minutes on {bucket.day} not overlapping other "
-                "infusions; 96361 from 31 minutes, a unit per hour past 30 minutes.",
+                f"Hydration {lead}: {bucket.own_minutes} minutes from {stamp(bucket.own[0][0])} not overlapping "
+                "other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes.",
                 bucket.own_minutes,
             )
 

@@ -1,0 +1,30 @@
+"""The bundled examples code cleanly and the README shows their current results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from infusion_coder import Coder, Encounter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from render_examples import render  # noqa: E402
+
+
+def test_readme_shows_the_current_example_results(coder: Coder) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert render(coder) in readme, "README example table is stale: run python scripts/render_examples.py"
+
+
+def test_examples_cover_the_promised_scenarios(coder: Coder) -> None:
+    codes = {}
+    for path in (ROOT / "examples").glob("*.json"):
+        result = coder.code(Encounter.model_validate(json.loads(path.read_text())))
+        codes[path.stem] = {line.code for line in result.lines}
+    assert {"96365", "96375", "96376", "96361"} <= codes["ed-visit"]
+    assert {"96413", "96415", "96417", "96367", "96368", "96361", "96375"} <= codes["chemo-day"]
+    assert {"96402", "96372"} <= codes["office-injections"]
+    assert {"96374", "96361", "96372"} <= codes["observation-overnight"]
