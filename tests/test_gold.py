@@ -1,6 +1,6 @@
 """The shared gold cases (../shared/cases), scored as ../shared/tools/gold-check scores them.
 
-Any case the engine deliberately codes differently must be listed in docs/gold-deviations.md with the
+Any case the engine deliberately codes differently must be listed in docs/decisions.md with the
 policy choice and citation behind it, and in DEVIATIONS below; none is today.
 """
 
