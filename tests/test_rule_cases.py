@@ -32,6 +32,8 @@ def test_every_rule_has_fixture_cases() -> None:
 @pytest.mark.parametrize("case", _load())
 def test_rule_case(coder: Coder, case: dict[str, Any]) -> None:
     record = encounter(case["administrations"], **case.get("encounter", {}))
+    if "billed_lines" in case:
+        record["billed_lines"] = case["billed_lines"]
     result = coder.code(Encounter.model_validate(record))
     assert grouped(result.lines) == case["lines"], [line.explanation for line in result.lines]
     found = {finding.id for finding in result.findings}
@@ -39,3 +41,12 @@ def test_rule_case(coder: Coder, case: dict[str, Any]) -> None:
         assert expected in found, sorted(found)
     for unexpected in case.get("absent_findings", []):
         assert unexpected not in found
+
+
+@pytest.mark.parametrize("case", [p for p in _load() if "billed_lines" in p.values[0]])
+def test_audit_case(coder: Coder, case: dict[str, Any]) -> None:
+    record = encounter(case["administrations"], **case.get("encounter", {}))
+    record["billed_lines"] = case["billed_lines"]
+    audit = coder.audit(Encounter.model_validate(record))
+    got = [{"kind": d.kind, "code": d.code, "money": d.money} for d in audit.differences]
+    assert got == case["differences"], [d.message for d in audit.differences]

@@ -11,10 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .engine import UnknownPolicyError, code_encounter
-from .models import CodingResult, Encounter, ErrorDetail, ErrorResult, FieldError
+from .engine.audit import differences
+from .models import AuditResult, CodingResult, Encounter, ErrorDetail, ErrorResult, FieldError
 from .reference import DATA_DIR, ReferenceLibrary, load_library
 
-Result = CodingResult | ErrorResult
+Result = CodingResult | AuditResult | ErrorResult
 
 
 class Coder:
@@ -35,20 +36,33 @@ class Coder:
         """Code a validated encounter; raises UnknownPolicyError for a policy that does not exist."""
         return code_encounter(encounter, self.reference, policy=policy)
 
+    def audit(self, encounter: Encounter, *, policy: str | None = None) -> AuditResult:
+        """Code the encounter and compare the result with its `billed_lines`."""
+        result = self.code(encounter, policy=policy)
+        return AuditResult(**dict(result), differences=differences(result, encounter.billed_lines or []))
+
     def code_record(self, record: Any, *, policy: str | None = None) -> Result:
         """Code one raw JSON value; anything unreadable becomes an error object naming the field."""
+        return self._run(record, policy, audit=False)
+
+    def audit_record(self, record: Any, *, policy: str | None = None) -> Result:
+        """Audit one raw JSON value (an encounter with `billed_lines`); errors as for code_record."""
+        return self._run(record, policy, audit=True)
+
+    def _run(self, record: Any, policy: str | None, *, audit: bool) -> Result:
         encounter_id = _encounter_id(record)
         if not isinstance(record, Mapping):
-            return _error(
-                encounter_id, f"an encounter must be a JSON object, not {type(record).__name__}", None
-            )
+            kind = type(record).__name__
+            return _error(encounter_id, f"an encounter must be a JSON object, not {kind}", None)
         try:
             encounter = Encounter.model_validate(record)
         except ValidationError as exc:
             message, field = describe(exc)
             return _error(encounter_id, message, field)
+        if audit and encounter.billed_lines is None:
+            return _error(encounter_id, "billed_lines is required to audit a claim", "billed_lines")
         try:
-            return self.code(encounter, policy=policy)
+            return self.audit(encounter, policy=policy) if audit else self.code(encounter, policy=policy)
         except UnknownPolicyError as exc:
             return _error(encounter_id, str(exc), "policy")
 

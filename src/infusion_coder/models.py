@@ -137,6 +137,15 @@ class Administration(_Model):
         return end
 
 
+class BilledLine(_Model):
+    """A line as someone billed it, for `infusion-coder audit`."""
+
+    code: str = Field(min_length=1)
+    units: int = Field(default=1, gt=0)
+    modifiers: list[str] = Field(default_factory=list)
+    date: dt.date | None = None
+
+
 class Encounter(_Model):
     encounter_id: str = Field(min_length=1)
     claim_type: Annotated[ClaimType, BeforeValidator(_lower)]
@@ -145,6 +154,7 @@ class Encounter(_Model):
     primary_administration: str | None = None
     evaluation_and_management: EvaluationAndManagement | None = None
     administrations: list[Administration]
+    billed_lines: list[BilledLine] | None = None
 
     @field_validator("place_of_service", mode="before")
     @classmethod
@@ -187,6 +197,25 @@ class Finding(BaseModel):
     message: str
     denial_risk: str | None = None
     rule: str | None = None
+    remark: str | None = Field(
+        default=None, description="RARC that usually comes with the denial, where standard"
+    )
+
+
+class DrugLine(BaseModel):
+    """The drug itself, billed beside its administration: HCPCS code and units from dose and billing unit."""
+
+    hcpcs: str
+    units: int = Field(gt=0)
+    modifiers: list[str] = Field(default_factory=list)
+    date: dt.date | None
+    ndc: str | None = None
+    administrations: list[str]
+    explanation: str
+    rule: str
+
+
+Readiness = Literal["ready", "ready_with_warnings", "hold"]
 
 
 class CodingResult(BaseModel):
@@ -195,6 +224,28 @@ class CodingResult(BaseModel):
     findings: list[Finding]
     policy: str
     reference_version: str
+    readiness: Readiness = Field(
+        default="ready", description="hold: an error finding; ready_with_warnings: a warning; else ready"
+    )
+    drug_lines: list[DrugLine] = Field(default_factory=list)
+
+
+class Difference(BaseModel):
+    """One way a billed claim differs from what the record supports."""
+
+    kind: Literal["over-coded", "under-coded", "wrong-units", "wrong-modifiers"]
+    code: str
+    billed_units: int
+    supported_units: int
+    billed_modifiers: list[str]
+    supported_modifiers: list[str]
+    money: Literal["more than supported", "less than supported"]
+    rules: list[str]
+    message: str
+
+
+class AuditResult(CodingResult):
+    differences: list[Difference]
 
 
 class ErrorDetail(BaseModel):

@@ -21,20 +21,32 @@ app = typer.Typer(
 EXIT_OK, EXIT_ENCOUNTER_ERROR, EXIT_UNREADABLE = 0, 1, 2
 
 
+PathArgument = Annotated[
+    str, typer.Argument(help="Encounter file (JSON object, JSON array or JSON Lines), or - for stdin.")
+]
+PolicyOption = Annotated[
+    str | None, typer.Option(help="Policy profile for every encounter, overriding each encounter's own.")
+]
+
+
 @app.command()
-def code(
-    path: Annotated[
-        str, typer.Argument(help="Encounter file (JSON object, JSON array or JSON Lines), or - for stdin.")
-    ],
-    policy: Annotated[
-        str | None, typer.Option(help="Policy profile for every encounter, overriding each encounter's own.")
-    ] = None,
-) -> None:
+def code(path: PathArgument, policy: PolicyOption = None) -> None:
     """Code encounters: one JSON object in gives one out; an array or JSON Lines gives JSON Lines."""
+    _process(path, policy, audit=False)
+
+
+@app.command()
+def audit(path: PathArgument, policy: PolicyOption = None) -> None:
+    """Audit billed claims: each encounter with its billed_lines; the answer lists every difference."""
+    _process(path, policy, audit=True)
+
+
+def _process(path: str, policy: str | None, *, audit: bool) -> None:
     coder = Coder.default()
     if policy is not None and policy not in coder.policies:
         typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
         raise typer.Exit(EXIT_UNREADABLE)
+    run = coder.audit_record if audit else coder.code_record
     try:
         stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as exc:
@@ -47,7 +59,6 @@ def code(
             typer.echo(f"infusion-coder: {exc}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
         failed = False
-        out = sys.stdout
         for item in batch.items:
             result: Result
             if item.problem is not None:
@@ -56,7 +67,7 @@ def code(
                 )
             else:
                 try:
-                    result = coder.code_record(item.value, policy=policy)
+                    result = run(item.value, policy=policy)
                 except Exception as exc:  # one broken record must not stop a batch
                     traceback.print_exc(file=sys.stderr)
                     result = ErrorResult.model_validate(
@@ -66,7 +77,7 @@ def code(
                         }
                     )
             failed = failed or isinstance(result, ErrorResult)
-            out.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
+            sys.stdout.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
     raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
 
 

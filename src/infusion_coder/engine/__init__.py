@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
-from ..models import CodingResult, Encounter, Line
+from ..models import CodingResult, Encounter, Finding, Line, Readiness
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
     ic211_midnight_dating,
@@ -87,7 +87,15 @@ def code_encounter(
         findings=findings,
         policy=ctx.policy.name,
         reference_version=pack.version,
+        readiness=_readiness(findings),
     )
+
+
+def _readiness(findings: list[Finding]) -> Readiness:
+    severities = {finding.severity for finding in findings}
+    if "error" in severities:
+        return "hold"
+    return "ready_with_warnings" if "warning" in severities else "ready"
 
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:

@@ -39,6 +39,7 @@ class Context:
         ids: list[str] | tuple[str, ...],
         message: str,
         denial_risk: str | None = None,
+        remark: str | None = None,
     ) -> None:
         self.findings.append(
             Finding(
@@ -48,6 +49,7 @@ class Context:
                 message=message,
                 denial_risk=denial_risk,
                 rule=rule.id,
+                remark=remark,
             )
         )
 

@@ -1,0 +1,84 @@
+"""Compare billed lines with the lines the record supports (IC801). Pure: results in, differences out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..models import BilledLine, CodingResult, Difference, Line
+
+
+def _totals(lines: list[tuple[str, int, list[str]]]) -> dict[str, tuple[int, set[str]]]:
+    units: dict[str, int] = defaultdict(int)
+    modifiers: dict[str, set[str]] = defaultdict(set)
+    for code, count, mods in lines:
+        units[code] += count
+        modifiers[code] |= {m.upper() for m in mods}
+    return {code: (units[code], modifiers[code]) for code in units}
+
+
+def differences(result: CodingResult, billed: list[BilledLine]) -> list[Difference]:
+    supported_lines: dict[str, list[Line]] = defaultdict(list)
+    for line in result.lines:
+        supported_lines[line.code].append(line)
+    supported = _totals([(line.code, line.units, line.modifiers) for line in result.lines])
+    claimed = _totals([(line.code, line.units, line.modifiers) for line in billed])
+    found: list[Difference] = []
+    for code in sorted(set(supported) | set(claimed)):
+        billed_units, billed_mods = claimed.get(code, (0, set()))
+        supported_units, supported_mods = supported.get(code, (0, set()))
+        lines = supported_lines.get(code, [])
+        rules = sorted({line.rule for line in lines})
+        why = " ".join(line.explanation for line in lines[:2])
+        common = {
+            "code": code,
+            "billed_units": billed_units,
+            "supported_units": supported_units,
+            "billed_modifiers": sorted(billed_mods),
+            "supported_modifiers": sorted(supported_mods),
+            "rules": rules,
+        }
+        if supported_units == 0:
+            found.append(
+                Difference(
+                    kind="over-coded",
+                    money="more than supported",
+                    message=f"{code} x{billed_units} is billed, but the record supports no {code}.",
+                    **common,
+                )
+            )
+        elif billed_units == 0:
+            found.append(
+                Difference(
+                    kind="under-coded",
+                    money="less than supported",
+                    message=f"{code} x{supported_units} is supported but not billed. {why}",
+                    **common,
+                )
+            )
+        elif billed_units != supported_units:
+            more = billed_units > supported_units
+            found.append(
+                Difference(
+                    kind="wrong-units",
+                    money="more than supported" if more else "less than supported",
+                    message=f"{code} is billed x{billed_units}; the record supports x{supported_units}. {why}",
+                    **common,
+                )
+            )
+        if billed_units and supported_units and billed_mods != supported_mods:
+            extra, missing = sorted(billed_mods - supported_mods), sorted(supported_mods - billed_mods)
+            parts = []
+            if extra:
+                parts.append(f"billed with {', '.join(extra)} that the record does not support")
+            if missing:
+                parts.append(f"missing {', '.join(missing)} that the record supports")
+            found.append(
+                Difference(
+                    kind="wrong-modifiers",
+                    # an unsupported modifier unlocks payment; a missing one gets the line denied
+                    money="more than supported" if extra else "less than supported",
+                    message=f"{code}: " + "; ".join(parts) + ".",
+                    **common,
+                )
+            )
+    return found
