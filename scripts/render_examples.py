@@ -11,15 +11,22 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def render(coder: Coder) -> str:
-    rows = ["| example | lines (code x units, date) | findings |", "|---|---|---|"]
+    rows = [
+        "| example | readiness | lines (code x units, date) | drug lines | findings |",
+        "|---|---|---|---|---|",
+    ]
     for path in sorted(EXAMPLES.glob("*.json")):
         result = coder.code(Encounter.model_validate(json.loads(path.read_text())))
         lines = "<br>".join(
             f"{line.code}{'-' + '-'.join(line.modifiers) if line.modifiers else ''} x{line.units} {line.date}"
             for line in result.lines
         )
+        drugs = "<br>".join(
+            f"{d.hcpcs}{'-' + '-'.join(d.modifiers) if d.modifiers else ''} x{d.units}"
+            for d in result.drug_lines
+        )
         findings = "<br>".join(f"{f.severity}: {f.id}" for f in result.findings)
-        rows.append(f"| `{path.name}` | {lines} | {findings} |")
+        rows.append(f"| `{path.name}` | {result.readiness} | {lines} | {drugs} | {findings} |")
     return "\n".join(rows)
 
 

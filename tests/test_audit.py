@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import encounter
 
+from helpers import encounter
 from infusion_coder import Coder, Encounter
 
 CASES = sorted((Path(__file__).resolve().parents[2] / "shared" / "cases").glob("*.jsonl"))

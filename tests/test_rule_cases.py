@@ -41,6 +41,12 @@ def test_rule_case(coder: Coder, case: dict[str, Any]) -> None:
         assert expected in found, sorted(found)
     for unexpected in case.get("absent_findings", []):
         assert unexpected not in found
+    if "drug_lines" in case:
+        drugs: dict[str, int] = {}
+        for line in result.drug_lines:
+            key = "-".join([line.hcpcs, *line.modifiers])
+            drugs[key] = drugs.get(key, 0) + line.units
+        assert drugs == case["drug_lines"], [line.explanation for line in result.drug_lines]
 
 
 @pytest.mark.parametrize("case", [p for p in _load() if "billed_lines" in p.values[0]])

@@ -114,6 +114,14 @@ class Administration(_Model):
     volume_ml: float | None = Field(default=None, gt=0)
     rate_ml_per_hour: float | None = Field(default=None, gt=0)
     indication: str | None = None
+    # Added for claim readiness: dose and container for drug lines, and who ordered and gave it.
+    dose: float | None = Field(default=None, gt=0)
+    dose_unit: str | None = None
+    ndc: str | None = None
+    single_dose_container: bool | None = None
+    wasted: float | None = Field(default=None, ge=0, description="amount discarded, in dose_unit")
+    ordered_by: str | None = None
+    administered_by: str | None = None
 
     @field_validator("access", "mix")
     @classmethod

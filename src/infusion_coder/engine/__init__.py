@@ -17,6 +17,8 @@ from ..rules import (
     ic504_record_hygiene,
 )
 from .context import Context
+from .documentation import check_documentation
+from .drugs import drug_lines
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -68,6 +70,8 @@ def code_encounter(
     lines = _physician_in_facility(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
+    check_documentation(ctx, lines)
+    supplies = drug_lines(ctx, lines)
     if any(line.date is None for line in lines):
         ctx.find(
             ic504_record_hygiene.RULE,
@@ -88,6 +92,7 @@ def code_encounter(
         policy=ctx.policy.name,
         reference_version=pack.version,
         readiness=_readiness(findings),
+        drug_lines=supplies,
     )
 
 

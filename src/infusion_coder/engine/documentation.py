@@ -1,0 +1,109 @@
+"""Documentation and necessity checks on the administrations behind the lines (IC601, IC602, IC603)."""
+
+from __future__ import annotations
+
+from ..models import Administration, Line
+from ..rules import ic601_documentation, ic602_medical_necessity, ic603_opps_packaged
+from .context import Context
+
+_PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
+_INFUSION_CODES = {
+    "96360",
+    "96361",
+    "96365",
+    "96366",
+    "96367",
+    "96368",
+    "96413",
+    "96415",
+    "96416",
+    "96417",
+    "C8957",
+}
+
+
+def check_documentation(ctx: Context, lines: list[Line]) -> None:
+    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
+    codes_of: dict[str, set[str]] = {}
+    for line in lines:
+        for admin_id in line.administrations:
+            codes_of.setdefault(admin_id, set()).add(line.code)
+    for admin_id, codes in sorted(codes_of.items()):
+        admin = by_id[admin_id]
+        _gaps(ctx, admin, codes)
+        _push_stated(ctx, admin, codes)
+        _necessity(ctx, admin, codes)
+    if ctx.institutional:
+        _packaged(ctx, lines)
+
+
+def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
+    missing = []
+    fluid_volume = admin.volume_ml is not None and bool(codes & {"96360", "96361"})
+    if admin.dose is None and not ic601_documentation.dose_in_text(admin.substance) and not fluid_volume:
+        missing.append("the dose")
+    if codes & _INFUSION_CODES and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
+        missing.append("the volume and rate infused")
+    if admin.access is None and admin.route in ("intravenous", "iv", "intra-arterial", "ia"):
+        missing.append("the access site or line")
+    if admin.ordered_by is None:
+        missing.append("the order (who ordered it)")
+    if admin.administered_by is None:
+        missing.append("who gave it")
+    no_reason = admin.indication is None and not codes & {"96360", "96361"}
+    if no_reason:
+        missing.append("the reason for it (medical necessity)")
+    if missing:
+        ctx.find(
+            ic601_documentation.RULE,
+            "documentation-gaps",
+            "info",
+            [admin.id],
+            f"{admin.substance}: the record does not show " + ", ".join(missing) + ".",
+            denial_risk="CO-50" if no_reason else None,
+        )
+
+
+def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
+    if not codes & _PUSH_CODES or admin.method is not None:
+        return  # a stated push needs nothing more; an infusion without a stop has its own finding
+    if admin.end is not None:
+        return  # documented minutes of 15 or less support the push by themselves
+    ctx.find(
+        ic601_documentation.RULE,
+        "push-not-stated",
+        "warning",
+        [admin.id],
+        f"{admin.substance} is coded as a push, but the record neither states a push nor shows its minutes: "
+        "document 'IV push' (the clinician present throughout) or the start and stop times.",
+        denial_risk="CO-16",
+    )
+
+
+def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
+    rule = ic602_medical_necessity.RULE
+    hydration = bool(codes & {"96360", "96361"})
+    if hydration and not (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
+        said = f" ({admin.indication!r})" if admin.indication else ""
+        ctx.find(
+            rule,
+            "hydration-necessity",
+            "warning",
+            [admin.id],
+            f"Hydration with {admin.substance}: the record shows no sign of dehydration or fluid loss{said}. "
+            "Routine or maintenance fluids are not hydration; document the clinical reason.",
+            denial_risk="CO-50",
+        )
+
+
+def _packaged(ctx: Context, lines: list[Line]) -> None:
+    for line in lines:
+        info = ctx.codes.codes.get(line.code)
+        if info is not None and info.opps_status == "N":
+            ctx.find(
+                ic603_opps_packaged.RULE,
+                "opps-packaged",
+                "info",
+                line.administrations,
+                f"{line.code} is packaged under OPPS (status N): report it, but it is paid within other lines.",
+            )
