@@ -19,6 +19,7 @@ from ..rules import (
 from .context import Context
 from .documentation import check_documentation
 from .drugs import drug_lines
+from .edits import apply_edits
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -71,6 +72,7 @@ def code_encounter(
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
     check_documentation(ctx, lines)
+    apply_edits(ctx, lines)
     supplies = drug_lines(ctx, lines)
     if any(line.date is None for line in lines):
         ctx.find(

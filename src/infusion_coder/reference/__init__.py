@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .edits import EditTables, read_tables
+
 DATA_DIR = Path(__file__).parent / "data"
 
 
@@ -111,6 +113,7 @@ class ReferencePack:
     substances: SubstanceTable
     policies: dict[str, Policy]
     options: dict[str, dict[str, Any]]
+    edits: EditTables
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ def load_library(data_dir: Path = DATA_DIR) -> ReferenceLibrary:
                 substances=_read_substances(folder),
                 policies=policies,
                 options=options,
+                edits=read_tables(folder / "edits"),
             )
         )
     packs.sort(key=lambda pack: pack.effective_from)

@@ -1,0 +1,138 @@
+"""NCCI edit tables as versioned rows: procedure-to-procedure pairs and medically unlikely edits.
+
+Stored per pack in `edits/ptp_<setting>.csv` and `edits/mue_<setting>.csv`, one normalised layout whatever
+CMS shipped; `cms_files.py` turns the official quarterly files into it. Each row knows the dates it is in
+force, so a row is asked "are you active on this date of service?".
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+SETTINGS = ("outpatient_hospital", "practitioner")
+PTP_COLUMNS = ["column_1", "column_2", "effective", "deletion", "modifier_indicator", "rationale", "source"]
+MUE_COLUMNS = ["code", "value", "mai", "rationale", "effective", "deletion", "source"]
+
+
+def _active(effective: date | None, deletion: date | None, when: date) -> bool:
+    return (effective is None or effective <= when) and (deletion is None or when < deletion)
+
+
+@dataclass(frozen=True)
+class PtpEdit:
+    column_1: str
+    column_2: str
+    effective: date | None
+    deletion: date | None
+    modifier_indicator: int  # 0 never bypassed, 1 bypassed by an NCCI-associated modifier, 9 not applicable
+    rationale: str = ""
+    source: str = ""
+
+    def active_on(self, when: date) -> bool:
+        return self.modifier_indicator != 9 and _active(self.effective, self.deletion, when)
+
+
+@dataclass(frozen=True)
+class MueEdit:
+    code: str
+    value: int
+    mai: int  # 1 line edit, 2 date-of-service edit (policy), 3 date-of-service edit (clinical)
+    rationale: str = ""
+    effective: date | None = None
+    deletion: date | None = None
+    source: str = ""
+
+    def active_on(self, when: date) -> bool:
+        return _active(self.effective, self.deletion, when)
+
+
+@dataclass(frozen=True)
+class EditTables:
+    ptp: dict[str, tuple[PtpEdit, ...]] = field(default_factory=dict)
+    mue: dict[str, tuple[MueEdit, ...]] = field(default_factory=dict)
+
+    def pairs(self, setting: str, when: date) -> dict[tuple[str, str], PtpEdit]:
+        return {(e.column_1, e.column_2): e for e in self.ptp.get(setting, ()) if e.active_on(when)}
+
+    def limits(self, setting: str, when: date) -> dict[str, MueEdit]:
+        return {e.code: e for e in self.mue.get(setting, ()) if e.active_on(when)}
+
+
+def _day(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def read_tables(folder: Path) -> EditTables:
+    ptp: dict[str, tuple[PtpEdit, ...]] = {}
+    mue: dict[str, tuple[MueEdit, ...]] = {}
+    for setting in SETTINGS:
+        path = folder / f"ptp_{setting}.csv"
+        if path.exists():
+            with path.open(newline="") as handle:
+                ptp[setting] = tuple(
+                    PtpEdit(
+                        r["column_1"],
+                        r["column_2"],
+                        _day(r["effective"]),
+                        _day(r["deletion"]),
+                        int(r["modifier_indicator"]),
+                        r["rationale"],
+                        r["source"],
+                    )
+                    for r in csv.DictReader(handle)
+                )
+        path = folder / f"mue_{setting}.csv"
+        if path.exists():
+            with path.open(newline="") as handle:
+                mue[setting] = tuple(
+                    MueEdit(
+                        r["code"],
+                        int(r["value"]),
+                        int(r["mai"]),
+                        r["rationale"],
+                        _day(r["effective"]),
+                        _day(r["deletion"]),
+                        r["source"],
+                    )
+                    for r in csv.DictReader(handle)
+                )
+    return EditTables(ptp, mue)
+
+
+def write_ptp(path: Path, rows: list[PtpEdit]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PTP_COLUMNS)
+        for e in rows:
+            writer.writerow(
+                [
+                    e.column_1,
+                    e.column_2,
+                    e.effective.isoformat() if e.effective else "",
+                    e.deletion.isoformat() if e.deletion else "",
+                    e.modifier_indicator,
+                    e.rationale,
+                    e.source,
+                ]
+            )
+
+
+def write_mue(path: Path, rows: list[MueEdit]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MUE_COLUMNS)
+        for e in rows:
+            writer.writerow(
+                [
+                    e.code,
+                    e.value,
+                    e.mai,
+                    e.rationale,
+                    e.effective.isoformat() if e.effective else "",
+                    e.deletion.isoformat() if e.deletion else "",
+                    e.source,
+                ]
+            )

@@ -1,0 +1,198 @@
+"""The CMS edit loader on files in the official layouts, and the edits firing by date of service."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import encounter
+from infusion_coder import Coder, Encounter
+from infusion_coder.reference.cms_files import CmsFileError, read_mue, read_ptp
+
+NOTICE = "CPT codes, descriptions and other data only are copyright American Medical Association."
+PTP_HEADER = [
+    "Column 1",
+    "Column 2",
+    "*=in existence prior to 1996",
+    "Effective Date",
+    "Deletion Date *=no data",
+    "Modifier 0=not allowed 1=allowed 9=not applicable",
+    "PTP Edit Rationale",
+]
+PTP_ROWS = [
+    ["96374", "96372", "", "20090101", "*", "1", "Misuse of column two code with column one code"],
+    ["96365", "96360", "", "20090101", "*", "1", "Standards of medical / surgical practice"],
+    ["96413", "96523", "", "20100101", "*", "0", "Misuse of column two code with column one code"],
+    ["96374", "96376", "", "20090101", "20250101", "1", "deleted before the test dates"],
+    ["96374", "96375", "", "20270101", "*", "0", "not yet in force on the test dates"],
+    ["99999", "11111", "", "20090101", "*", "1", "outside the family"],
+]
+MUE_HEADER = [
+    "HCPCS/CPT Code",
+    "Outpatient Hospital Services MUE Values",
+    "MUE Adjudication Indicator",
+    "MUE Rationale",
+]
+MUE_ROWS = [
+    ["96413", "1", "2 Date of Service Edit: Policy", "Code Descriptor / CPT Instruction"],
+    ["96375", "1", "3 Date of Service Edit: Clinical", "Clinical: Data"],
+    ["96372", "1", "1 Line Edit", "Nature of Service/Procedure"],
+]
+
+
+def write_delimited(path: Path, header: list[str], rows: list[list[str]], delimiter: str) -> Path:
+    lines = [NOTICE, delimiter.join(header), delimiter.join(["", "", "", "", "", "", ""][: len(header)])]
+    lines += [delimiter.join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_xlsx(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([NOTICE])
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("shape", ["txt", "csv", "xlsx"])
+def test_ptp_files_in_the_official_layout(tmp_path: Path, shape: str) -> None:
+    if shape == "xlsx":
+        path = write_xlsx(tmp_path / "ccioph-v321r0-f1.xlsx", PTP_HEADER, PTP_ROWS)
+    else:
+        path = write_delimited(
+            tmp_path / f"ccioph-v321r0-f1.{shape}", PTP_HEADER, PTP_ROWS, "\t" if shape == "txt" else ","
+        )
+    edits = read_ptp(path, codes={"96374", "96372", "96365", "96360", "96413", "96523", "96376", "96375"})
+    assert [(e.column_1, e.column_2, e.modifier_indicator) for e in edits][:3] == [
+        ("96374", "96372", 1),
+        ("96365", "96360", 1),
+        ("96413", "96523", 0),
+    ]
+    assert len(edits) == 5  # the pair outside the family is left out
+    assert edits[0].effective == date(2009, 1, 1) and edits[0].deletion is None
+    assert not edits[3].active_on(date(2026, 3, 1)) and edits[3].active_on(date(2024, 3, 1))
+    assert not edits[4].active_on(date(2026, 3, 1))
+
+
+def test_mue_file_takes_its_date_from_the_name(tmp_path: Path) -> None:
+    path = write_delimited(
+        tmp_path / "MCR_MUE_OutpatientHospitalServices_Eff_01-01-2026.csv", MUE_HEADER, MUE_ROWS, ","
+    )
+    edits = read_mue(path)
+    assert [(e.code, e.value, e.mai) for e in edits] == [("96413", 1, 2), ("96375", 1, 3), ("96372", 1, 1)]
+    assert edits[0].effective == date(2026, 1, 1)
+
+
+def test_wrong_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("nothing to see\n")
+    with pytest.raises(CmsFileError, match="no header row"):
+        read_ptp(path)
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Coder:
+    """A reference folder exported and loaded through the command line, as a user would do it."""
+    root = tmp_path_factory.mktemp("edits")
+    data = root / "reference"
+    ptp = write_delimited(root / "ccioph-v321r0-f1.txt", PTP_HEADER, PTP_ROWS, "\t")
+    mue = write_delimited(
+        root / "MCR_MUE_OutpatientHospitalServices_Eff_01-01-2026.csv", MUE_HEADER, MUE_ROWS, ","
+    )
+    cli = [sys.executable, "-m", "infusion_coder"]
+    pack = data / "2026-01-01"
+    for args in (
+        ["reference", "export", str(data)],
+        ["edits", "import", "ptp", str(ptp), "--pack", str(pack), "--setting", "outpatient-hospital"],
+        ["edits", "import", "mue", str(mue), "--pack", str(pack), "--setting", "outpatient-hospital"],
+    ):
+        run = subprocess.run([*cli, *args], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    return Coder.default(data)
+
+
+def findings(coder: Coder, admins: list[dict[str, Any]]) -> dict[str, list[str]]:
+    result = coder.code(Encounter.model_validate(encounter(admins)))
+    out: dict[str, list[str]] = {}
+    for finding in result.findings:
+        out.setdefault(finding.id, []).append(finding.message)
+    return out
+
+
+def test_indicator_one_pair_warns_without_a_modifier(loaded: Coder) -> None:
+    found = findings(
+        loaded,
+        [
+            {"substance": "ondansetron", "start": "09:00", "method": "push"},
+            {"substance": "ceftriaxone 1 g", "route": "intramuscular", "start": "09:10"},
+        ],
+    )
+    assert any("96374/96372" in m for m in found["ncci-ptp"])
+    assert "mue-table-missing" not in found
+
+
+def test_deleted_and_future_pairs_do_not_fire(loaded: Coder) -> None:
+    found = findings(
+        loaded,
+        [
+            {"substance": "ondansetron", "start": "09:00", "method": "push"},
+            {"substance": "famotidine", "start": "09:10", "method": "push"},
+            {"substance": "ondansetron", "start": "10:00", "method": "push"},
+        ],
+    )
+    assert "ncci-ptp" not in found  # 96374/96376 deleted 2025-01-01, 96374/96375 starts 2027-01-01
+
+
+def test_mue_per_date_adds_lines(loaded: Coder) -> None:
+    found = findings(
+        loaded,
+        [
+            {"substance": "cisplatin", "start": "09:00", "end": "10:00", "access": "port"},
+            {
+                "substance": "carboplatin",
+                "start": "09:00",
+                "end": "10:00",
+                "access": "PIV",
+                "separate_access_required": True,
+            },
+        ],
+    )
+    assert any("96413 x2" in m and "MUE of 1" in m for m in found["mue-exceeded"])
+
+
+def test_mue_within_limit_is_silent(loaded: Coder) -> None:
+    found = findings(loaded, [{"substance": "cisplatin", "start": "09:00", "end": "10:00"}])
+    assert "mue-exceeded" not in found
+
+
+def test_export_refuses_a_folder_in_use(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep")
+    run = subprocess.run(
+        [sys.executable, "-m", "infusion_coder", "reference", "export", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "not empty" in run.stderr
+
+
+def test_code_with_reference_folder(loaded: Coder, tmp_path: Path) -> None:
+    body = encounter([{"substance": "cisplatin", "start": "09:00", "end": "10:00"}])
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(body))
+    run = subprocess.run(
+        [sys.executable, "-m", "infusion_coder", "code", str(path), "--reference", "/no/such/dir"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "cannot load reference data" in run.stderr
