@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ..models import Administration, Line
-from ..rules import ic601_documentation, ic602_medical_necessity, ic603_opps_packaged
+from ..rules import (
+    ic101_category,
+    ic601_documentation,
+    ic602_medical_necessity,
+    ic603_opps_packaged,
+    ic604_what_would_change,
+)
 from .context import Context
 
 _PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
@@ -33,6 +41,9 @@ def check_documentation(ctx: Context, lines: list[Line]) -> None:
         _gaps(ctx, admin, codes)
         _push_stated(ctx, admin, codes)
         _necessity(ctx, admin, codes)
+    for admin in ctx.encounter.administrations:
+        if admin.purpose is None:  # carrier, KVO and flush are never coded, whatever their minutes
+            _what_would_change(ctx, admin, codes_of.get(admin.id, set()))
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -107,3 +118,37 @@ def _packaged(ctx: Context, lines: list[Line]) -> None:
                 line.administrations,
                 f"{line.code} is packaged under OPPS (status N): report it, but it is paid within other lines.",
             )
+
+
+def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> None:
+    if admin.start is None or admin.end is None or admin.mix or admin.pump:
+        return
+    minutes = int((admin.end - admin.start).total_seconds() // 60)
+    hydration = bool(codes & {"96360", "96361"}) or _is_hydration(ctx, admin)
+    mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
+    if mark is None:
+        return
+    when = admin.start + timedelta(minutes=mark)
+    if mark == 16 and codes & _PUSH_CODES:
+        gain = "an infusion code instead of a push"
+    elif mark == 31 and hydration:
+        gain = "hydration, which 30 minutes or less does not"
+    else:
+        gain = "one more added hour"
+    ctx.find(
+        ic604_what_would_change.RULE,
+        "what-would-change",
+        "info",
+        [admin.id],
+        f"{admin.substance} is charted {admin.start:%H:%M}-{admin.end:%H:%M} ({minutes} minutes): a stop at or "
+        f"after {when:%H:%M} would support {gain}. Check the record; chart only the true stop time.",
+    )
+
+
+def _is_hydration(ctx: Context, admin: Administration) -> bool:
+    if admin.category is not None:
+        return admin.category.value == "hydration"
+    family, _kind = ic101_category.family_from_table(
+        ctx.substances.match(admin.substance), ctx.option("electrolyte_alone")
+    )
+    return family == "hydration"

@@ -1,0 +1,29 @@
+"""Where a few more documented minutes would change a line, the result says so.
+
+Reasoning: most lost drug-administration revenue, and many audit findings, come from times that were never
+charted or charted loosely. When a timed administration stops just short of a threshold (16 minutes for an
+infusion, 31 for hydration, 91, 151, ... for an added hour) an info finding names the stop time that would
+support the next code, so a nurse can check the record: only a true stop time may be charted, never one
+moved to reach a code.
+
+Example: ceftriaxone 10:15-10:27 -> 96374, finding what-would-change: "a stop at or after 10:31 would
+support 96365 instead of 96374".
+"""
+
+import sys
+
+from .base import Rule
+
+RULE = Rule.of(sys.modules[__name__], "IC604", "what-would-change", ("R1.2", "R2.2", "R2.4"))
+
+WITHIN_MINUTES = 10  # how close to a threshold a documented time must be to be worth a look
+
+
+def next_threshold(minutes: int, *, hydration: bool) -> int | None:
+    """The next minute count that earns a unit, if it is within reach."""
+    marks = [31] if hydration else [16]
+    marks += [91 + 60 * index for index in range(12)]
+    upcoming = next((mark for mark in marks if mark > minutes), None)
+    if upcoming is None or upcoming - minutes > WITHIN_MINUTES:
+        return None
+    return upcoming
