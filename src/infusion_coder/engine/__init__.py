@@ -85,7 +85,7 @@ def code_encounter(
         )
     findings = sorted(
         ctx.findings,
-        key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.id, f.administrations),
+        key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.id, f.administrations, f.message),
     )
     return CodingResult(
         encounter_id=encounter.encounter_id,
