@@ -125,19 +125,22 @@ def _lines_for(
     what = (
         f"{entry.name}: {total:g} {base} given on {day}, billed per {label}, rounded up once: {units} unit(s)"
     )
+
+    def line(count: int, explanation: str, modifier: str | None = None) -> DrugLine:
+        return DrugLine(
+            hcpcs=hcpcs,
+            units=count,
+            modifiers=[modifier] if modifier else [],
+            date=day,
+            ndc=ndc,
+            administrations=ids,
+            explanation=explanation,
+            rule=RULE.id,
+        )
+
     single = any(d.admin.single_dose_container for d in doses)
     if not single or (day is not None and day < rule_module.JZ_JW_FROM):
-        return [
-            DrugLine(
-                hcpcs=hcpcs,
-                units=units,
-                date=day,
-                ndc=ndc,
-                administrations=ids,
-                explanation=what + ".",
-                rule=RULE.id,
-            )
-        ]
+        return [line(units, what + ".")]
     if any(d.wasted is None for d in doses):
         ctx.find(
             RULE,
@@ -145,54 +148,13 @@ def _lines_for(
             "warning",
             ids,
             f"{entry.name} came from a single-dose container: document the amount discarded (or none) so the "
-            f"line can carry JW or JZ; claims without one may be returned.",
+            "line can carry JW or JZ; claims without one may be returned.",
             denial_risk="CO-16",
         )
-        return [
-            DrugLine(
-                hcpcs=hcpcs,
-                units=units,
-                date=day,
-                ndc=ndc,
-                administrations=ids,
-                explanation=what + "; JZ or JW pending the discarded amount.",
-                rule=RULE.id,
-            )
-        ]
+        return [line(units, what + "; JZ or JW pending the discarded amount.")]
     wasted = sum(d.wasted or 0.0 for d in doses)
     jw_units = rule_module.discarded_units(total, wasted, unit_size)
     if jw_units <= 0:
-        return [
-            DrugLine(
-                hcpcs=hcpcs,
-                units=units,
-                modifiers=["JZ"],
-                date=day,
-                ndc=ndc,
-                administrations=ids,
-                explanation=what + "; JZ: no discard beyond the rounded units.",
-                rule=RULE.id,
-            )
-        ]
-    return [
-        DrugLine(
-            hcpcs=hcpcs,
-            units=units,
-            date=day,
-            ndc=ndc,
-            administrations=ids,
-            explanation=what + ".",
-            rule=RULE.id,
-        ),
-        DrugLine(
-            hcpcs=hcpcs,
-            units=jw_units,
-            modifiers=["JW"],
-            date=day,
-            ndc=ndc,
-            administrations=ids,
-            explanation=f"{entry.name}: {wasted:g} {base} discarded from a single-dose container, {jw_units} unit(s) "
-            "beyond the dose given.",
-            rule=RULE.id,
-        ),
-    ]
+        return [line(units, what + "; JZ: no discard beyond the rounded units.", "JZ")]
+    discarded = f"{entry.name}: {wasted:g} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
+    return [line(units, what + "."), line(jw_units, discarded, "JW")]

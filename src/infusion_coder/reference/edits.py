@@ -65,6 +65,10 @@ def _day(text: str) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
+def _text(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
 def read_tables(folder: Path) -> EditTables:
     ptp: dict[str, tuple[PtpEdit, ...]] = {}
     mue: dict[str, tuple[MueEdit, ...]] = {}
@@ -111,8 +115,8 @@ def write_ptp(path: Path, rows: list[PtpEdit]) -> None:
                 [
                     e.column_1,
                     e.column_2,
-                    e.effective.isoformat() if e.effective else "",
-                    e.deletion.isoformat() if e.deletion else "",
+                    _text(e.effective),
+                    _text(e.deletion),
                     e.modifier_indicator,
                     e.rationale,
                     e.source,
@@ -131,8 +135,8 @@ def write_mue(path: Path, rows: list[MueEdit]) -> None:
                     e.value,
                     e.mai,
                     e.rationale,
-                    e.effective.isoformat() if e.effective else "",
-                    e.deletion.isoformat() if e.deletion else "",
+                    _text(e.effective),
+                    _text(e.deletion),
                     e.source,
                 ]
             )
