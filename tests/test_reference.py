@@ -19,7 +19,8 @@ def test_substance_matching_is_whole_word_and_longest_first(coder: Coder) -> Non
     assert [s.name for s in table.match("Folinic acid (leucovorin)")] == ["leucovorin"]
     assert [s.name for s in table.match("Zofran 4 mg IVP")] == ["ondansetron"]
     assert [s.name for s in table.match("saline flush 10 mL")] == ["saline flush"]
-    assert table.match("dexmedetomidine") == []
+    assert [s.name for s in table.match("dexmedetomidine drip")] == ["dexmedetomidine"]  # not "dex"
+    assert table.match("xylocaine-free gel") == []
 
 
 def test_every_drug_has_a_family_and_hormonal_drugs_are_chemotherapy(coder: Coder) -> None:

@@ -93,19 +93,21 @@ def _report_unknown_fields(ctx: Context) -> None:
 
 def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, str]]) -> _Record | None:
     route = ic104_route_without_code.route_class(admin.route)
-    if admin.purpose is not None:
-        if admin.purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
+    matches = ctx.substances.match(admin.substance)
+    purpose = admin.purpose.value if admin.purpose is not None else None
+    if purpose is None and admin.category is None and matches and all(m.kind == "flush" for m in matches):
+        purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
+    if purpose is not None:
+        if purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
             return _Record(admin, "therapeutic", "port flush", False, "port_flush")
         ctx.find(
             ic102_not_coded_purpose.RULE,
-            f"not-coded-{admin.purpose.value}",
+            f"not-coded-{purpose}",
             "info",
             [admin.id],
-            f"{admin.substance} ({admin.purpose.value}) is not coded: "
-            f"{ic102_not_coded_purpose.REASONS[admin.purpose.value]}.",
+            f"{admin.substance} ({purpose}) is not coded: {ic102_not_coded_purpose.REASONS[purpose]}.",
         )
         return None
-    matches = ctx.substances.match(admin.substance)
     family = admin.category.value if admin.category is not None else None
     if family is None:
         family, kind = ic101_category.family_from_table(matches, ctx.option("electrolyte_alone"))
