@@ -90,14 +90,41 @@ class Initial:
 
 
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
-    coder = _ScopeCoder(ctx, scope)
-    return coder.run()
+    findings, used = len(ctx.findings), set(ctx.concurrent_used)
+    units = _ScopeCoder(ctx, scope).run()
+    orphans = _orphans(ctx, units)
+    if not orphans or ctx.institutional or ctx.encounter.primary_administration is None:
+        return units
+    # The named primary cannot carry these services as add-ons: code by the hierarchy instead (IC302).
+    del ctx.findings[findings:]
+    ctx.concurrent_used = used
+    units = _ScopeCoder(ctx, scope, use_primary=False).run()
+    ctx.find(
+        ic302_primary_reason.RULE,
+        "primary-cannot-carry",
+        "warning",
+        sorted({i for u in units for i in u.ids}),
+        f"The primary administration {ctx.encounter.primary_administration} cannot be the initial service here: "
+        f"{', '.join(sorted(orphans))} would have no primary code to go with. Coded by the facility hierarchy "
+        "instead; check which service was the reason for the encounter.",
+    )
+    return units
+
+
+def _orphans(ctx: Context, units: list[Unit]) -> set[str]:
+    present = {u.code for u in units}
+    return {
+        u.code
+        for u in units
+        if ctx.codes.is_addon(u.code) and not present.intersection(ctx.codes[u.code].addon_primaries)
+    }
 
 
 class _ScopeCoder:
-    def __init__(self, ctx: Context, scope: Scope) -> None:
+    def __init__(self, ctx: Context, scope: Scope, *, use_primary: bool = True) -> None:
         self.ctx = ctx
         self.scope = scope
+        self.use_primary = use_primary
         self.units: list[Unit] = []
         services = scope.services
         self.pushes = sorted((s for s in services if s.technique == "push"), key=lambda s: s.order)
@@ -280,7 +307,7 @@ class _ScopeCoder:
             return None
         candidates.sort(key=lambda c: c[0])
         primary = self.ctx.encounter.primary_administration
-        if not self.ctx.institutional and primary is not None:
+        if not self.ctx.institutional and primary is not None and self.use_primary:
             chosen = next((c for c in candidates if primary in c[2]), None)
             if chosen is not None:
                 self.basis = f"it is the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
