@@ -76,8 +76,8 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
                     "ncci-ptp-bypassed",
                     "info",
                     ids,
-                    f"NCCI pair {label}, modifier indicator 1: bypassed by {', '.join(used)}, which the record "
-                    "supports (a second access documented for this service).",
+                    f"NCCI pair {label}, modifier indicator 1: bypassed by {', '.join(used)} on a second access's "
+                    "initial service; the bypass holds only while the record supports that separate access.",
                 )
             else:
                 ctx.find(

@@ -18,6 +18,7 @@ from ..rules import (
     ic211_midnight_dating,
     ic301_facility_hierarchy,
     ic302_primary_reason,
+    ic303_second_access,
     ic401_sequential_infusion,
     ic402_concurrent_infusion,
     ic403_additional_push,
@@ -306,6 +307,9 @@ class _ScopeCoder:
         if not candidates:
             return None
         candidates.sort(key=lambda c: c[0])
+        if not self.scope.main:
+            self.basis = f"it ranks highest on this separate access ({ic303_second_access.RULE.id})"
+            return candidates[0][1]
         primary = self.ctx.encounter.primary_administration
         if not self.ctx.institutional and primary is not None and self.use_primary:
             chosen = next((c for c in candidates if primary in c[2]), None)
