@@ -126,6 +126,8 @@ class _ScopeCoder:
         self.ctx = ctx
         self.scope = scope
         self.use_primary = use_primary
+        self.basis = ""  # why the initial service is initial, for its explanation
+        self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
         services = scope.services
         self.pushes = sorted((s for s in services if s.technique == "push"), key=lambda s: s.order)
@@ -149,7 +151,7 @@ class _ScopeCoder:
         hydration = self._hydration_buckets(pushes)
         initial = self._choose_initial(streams, new_pushes, hydration)
         if initial is None:
-            self._report_uncoded_hydration(hydration, secondary=False)
+            self._report_uncoded_hydration(hydration)
             return self.units
         ordered = sorted(streams, key=Stream.precedence)
         if initial.kind == "stream" and initial.stream is not None:
@@ -170,7 +172,6 @@ class _ScopeCoder:
     def _fold_boluses(self) -> list[Service]:
         rule = ic407_bolus_then_infusion.RULE
         window = timedelta(minutes=ic407_bolus_then_infusion.BOLUS_WINDOW_MINUTES)
-        self.folded: dict[str, list[str]] = defaultdict(list)
         kept = []
         for push in self.pushes:
             assert push.start is not None
@@ -599,7 +600,7 @@ class _ScopeCoder:
                 bucket.own_minutes,
             )
 
-    def _report_uncoded_hydration(self, buckets: list[Bucket], secondary: bool) -> None:
+    def _report_uncoded_hydration(self, buckets: list[Bucket]) -> None:
         if not self.hydrations:
             return
         counted = buckets[0].own_minutes if buckets else 0
