@@ -58,6 +58,8 @@ def encounters(draw: st.DrawFn) -> dict[str, Any]:
     }
     if claim == "professional" and draw(st.booleans()):
         body["primary_administration"] = draw(st.sampled_from([a["id"] for a in admins]))
+    if claim == "professional":
+        body["place_of_service"] = draw(st.sampled_from(["11", "11", "22", "23"]))
     return body
 
 
@@ -114,6 +116,21 @@ def test_one_initial_per_access_unless_a_second_access_is_documented(
             else:
                 plain[key] = plain.get(key, 0) + 1
     assert all(count <= 1 for count in plain.values()), plain
+
+
+@PROPERTY_SETTINGS
+@given(body=encounters())
+def test_professional_claims_carry_no_facility_only_code(coder: Coder, body: dict[str, Any]) -> None:
+    codes = coder.reference.latest.codes
+    result = run(coder, body)
+    if body["claim_type"] == "professional":
+        assert not [
+            line.code
+            for line in result.lines
+            if codes[line.code].facility_only or codes[line.code].institutional_only
+        ]
+        if body.get("place_of_service") in codes.physician_facility_pos:
+            assert all(codes[line.code].physician_in_facility for line in result.lines)
 
 
 def _units_of(result: CodingResult, admin_id: str) -> int:
