@@ -8,6 +8,7 @@ force, so a row is asked "are you active on this date of service?".
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -106,37 +107,38 @@ def read_tables(folder: Path) -> EditTables:
     return EditTables(ptp, mue)
 
 
-def write_ptp(path: Path, rows: list[PtpEdit]) -> None:
+def _write(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(PTP_COLUMNS)
-        for e in rows:
-            writer.writerow(
-                [
-                    e.column_1,
-                    e.column_2,
-                    _text(e.effective),
-                    _text(e.deletion),
-                    e.modifier_indicator,
-                    e.rationale,
-                    e.source,
-                ]
-            )
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_ptp(path: Path, rows: list[PtpEdit]) -> None:
+    _write(
+        path,
+        PTP_COLUMNS,
+        (
+            [
+                e.column_1,
+                e.column_2,
+                _text(e.effective),
+                _text(e.deletion),
+                e.modifier_indicator,
+                e.rationale,
+                e.source,
+            ]
+            for e in rows
+        ),
+    )
 
 
 def write_mue(path: Path, rows: list[MueEdit]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(MUE_COLUMNS)
-        for e in rows:
-            writer.writerow(
-                [
-                    e.code,
-                    e.value,
-                    e.mai,
-                    e.rationale,
-                    _text(e.effective),
-                    _text(e.deletion),
-                    e.source,
-                ]
-            )
+    _write(
+        path,
+        MUE_COLUMNS,
+        (
+            [e.code, e.value, e.mai, e.rationale, _text(e.effective), _text(e.deletion), e.source]
+            for e in rows
+        ),
+    )
