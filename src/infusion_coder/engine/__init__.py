@@ -182,19 +182,8 @@ def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
 
 
 def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:
-    while True:
-        present = {line.code for line in lines}
-        orphan = next(
-            (
-                line
-                for line in lines
-                if ctx.codes.is_addon(line.code)
-                and not present.intersection(ctx.codes[line.code].addon_primaries)
-            ),
-            None,
-        )
-        if orphan is None:
-            return lines
+    while orphans := ctx.codes.orphan_addons({line.code for line in lines}):
+        orphan = next(line for line in lines if line.code == orphans[0])
         lines = [line for line in lines if line is not orphan]
         ctx.find(
             ic502_addon_needs_primary.RULE,
@@ -205,6 +194,7 @@ def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:
             f"({', '.join(ctx.codes[orphan.code].addon_primaries)}): removed from the lines. {orphan.explanation}",
             denial_risk="CO-97",
         )
+    return lines
 
 
 def _em_checks(ctx: Context, lines: list[Line]) -> None:

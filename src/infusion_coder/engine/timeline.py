@@ -93,7 +93,7 @@ class Initial:
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
     findings, used = len(ctx.findings), set(ctx.concurrent_used)
     units = _ScopeCoder(ctx, scope).run()
-    orphans = _orphans(ctx, units)
+    orphans = ctx.codes.orphan_addons({u.code for u in units})
     if not orphans or ctx.institutional or ctx.encounter.primary_administration is None:
         return units
     # The named primary cannot carry these services as add-ons: code by the hierarchy instead (IC302).
@@ -106,19 +106,10 @@ def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
         "warning",
         sorted({i for u in units for i in u.ids}),
         f"The primary administration {ctx.encounter.primary_administration} cannot be the initial service here: "
-        f"{', '.join(sorted(orphans))} would have no primary code to go with. Coded by the facility hierarchy "
+        f"{', '.join(orphans)} would have no primary code to go with. Coded by the facility hierarchy "
         "instead; check which service was the reason for the encounter.",
     )
     return units
-
-
-def _orphans(ctx: Context, units: list[Unit]) -> set[str]:
-    present = {u.code for u in units}
-    return {
-        u.code
-        for u in units
-        if ctx.codes.is_addon(u.code) and not present.intersection(ctx.codes[u.code].addon_primaries)
-    }
 
 
 class _ScopeCoder:

@@ -46,6 +46,14 @@ class CodeTable:
     def is_addon(self, code: str) -> bool:
         return code in self.codes and self.codes[code].kind == "addon"
 
+    def orphan_addons(self, present: set[str]) -> list[str]:
+        """Add-on codes among `present` with none of the primaries they may go with (rules.md R7.1)."""
+        return sorted(
+            code
+            for code in present
+            if self.is_addon(code) and not present & set(self.codes[code].addon_primaries)
+        )
+
 
 @dataclass(frozen=True)
 class Substance:
