@@ -18,6 +18,7 @@ class Context:
     policy: Policy
     findings: list[Finding] = field(default_factory=list)
     concurrent_used: set[Any] = field(default_factory=set)
+    families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
 
     @property
     def institutional(self) -> bool:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..models import Administration, Line
+from ..models import VASCULAR_ROUTES, Administration, Line
 from ..rules import (
-    ic101_category,
     ic601_documentation,
     ic602_medical_necessity,
     ic603_opps_packaged,
     ic604_what_would_change,
 )
 from .context import Context
+from .intervals import span_minutes
 
+_HYDRATION_CODES = {"96360", "96361"}
 _PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
 _INFUSION_CODES = {
     "96360",
@@ -50,18 +51,18 @@ def check_documentation(ctx: Context, lines: list[Line]) -> None:
 
 def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
     missing = []
-    fluid_volume = admin.volume_ml is not None and bool(codes & {"96360", "96361"})
+    fluid_volume = admin.volume_ml is not None and bool(codes & _HYDRATION_CODES)
     if admin.dose is None and not ic601_documentation.dose_in_text(admin.substance) and not fluid_volume:
         missing.append("the dose")
     if codes & _INFUSION_CODES and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
         missing.append("the volume and rate infused")
-    if admin.access is None and admin.route in ("intravenous", "iv", "intra-arterial", "ia"):
+    if admin.access is None and admin.route in VASCULAR_ROUTES:
         missing.append("the access site or line")
     if admin.ordered_by is None:
         missing.append("the order (who ordered it)")
     if admin.administered_by is None:
         missing.append("who gave it")
-    no_reason = admin.indication is None and not codes & {"96360", "96361"}
+    no_reason = admin.indication is None and not codes & _HYDRATION_CODES
     if no_reason:
         missing.append("the reason for it (medical necessity)")
     if missing:
@@ -93,7 +94,7 @@ def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
 
 def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
     rule = ic602_medical_necessity.RULE
-    hydration = bool(codes & {"96360", "96361"})
+    hydration = bool(codes & _HYDRATION_CODES)
     if hydration and not (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
         said = f" ({admin.indication!r})" if admin.indication else ""
         ctx.find(
@@ -123,8 +124,8 @@ def _packaged(ctx: Context, lines: list[Line]) -> None:
 def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> None:
     if admin.start is None or admin.end is None or admin.mix or admin.pump:
         return
-    minutes = int((admin.end - admin.start).total_seconds() // 60)
-    hydration = bool(codes & {"96360", "96361"}) or _is_hydration(ctx, admin)
+    minutes = span_minutes(admin.start, admin.end)
+    hydration = ctx.families.get(admin.id) == "hydration"
     mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
     if mark is None:
         return
@@ -143,12 +144,3 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
         f"{admin.substance} is charted {admin.start:%H:%M}-{admin.end:%H:%M} ({minutes} minutes): a stop at or "
         f"after {when:%H:%M} would support {gain}. Check the record; chart only the true stop time.",
     )
-
-
-def _is_hydration(ctx: Context, admin: Administration) -> bool:
-    if admin.category is not None:
-        return admin.category.value == "hydration"
-    family, _kind = ic101_category.family_from_table(
-        ctx.substances.match(admin.substance), ctx.option("electrolyte_alone")
-    )
-    return family == "hydration"

@@ -146,6 +146,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     hormonal = admin.hormonal if admin.hormonal is not None else any(m.hormonal for m in matches)
     drug = _drug_key(ctx, admin, family, route, matches, keys)
     keys[admin.id] = (route, drug)
+    ctx.families[admin.id] = family
     if route == "other":
         chemo_code = ctx.codes.chemo_routes.get(admin.route)
         if family != "chemotherapy" or chemo_code is None:
