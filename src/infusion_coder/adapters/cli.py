@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import traceback
@@ -14,7 +13,7 @@ import typer
 
 from ..api import Coder, Result
 from ..models import ErrorResult
-from ..reference import DATA_DIR
+from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
 from ..reference.edits import SETTINGS, write_mue, write_ptp
 from ..rules import CATALOG
@@ -163,7 +162,7 @@ def edits_import(
             "infusion-coder: kind is ptp or mue; setting is outpatient-hospital or practitioner", err=True
         )
         raise typer.Exit(EXIT_UNREADABLE)
-    codes = set(json.loads((pack / "codes.json").read_text())["codes"]) if family_only else None
+    codes = set(read_codes(pack).codes) if family_only else None
     try:
         if kind == "ptp":
             rows_ptp = [row for path in files for row in read_ptp(path, codes=codes)]

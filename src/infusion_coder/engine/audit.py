@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Literal
 
 from ..models import BilledLine, CodingResult, Difference, Line
+
+Kind = Literal["over-coded", "under-coded", "wrong-units"]
+Money = Literal["more than supported", "less than supported"]
 
 
 def _totals(lines: list[tuple[str, int, list[str]]]) -> dict[str, tuple[int, set[str]]]:
@@ -37,34 +41,10 @@ def differences(result: CodingResult, billed: list[BilledLine]) -> list[Differen
             "supported_modifiers": sorted(supported_mods),
             "rules": rules,
         }
-        if supported_units == 0:
-            found.append(
-                Difference(
-                    kind="over-coded",
-                    money="more than supported",
-                    message=f"{code} x{billed_units} is billed, but the record supports no {code}.",
-                    **common,
-                )
-            )
-        elif billed_units == 0:
-            found.append(
-                Difference(
-                    kind="under-coded",
-                    money="less than supported",
-                    message=f"{code} x{supported_units} is supported but not billed. {why}",
-                    **common,
-                )
-            )
-        elif billed_units != supported_units:
-            more = billed_units > supported_units
-            found.append(
-                Difference(
-                    kind="wrong-units",
-                    money="more than supported" if more else "less than supported",
-                    message=f"{code} is billed x{billed_units}; the record supports x{supported_units}. {why}",
-                    **common,
-                )
-            )
+        units = _units_difference(code, billed_units, supported_units, why)
+        if units is not None:
+            kind, money, message = units
+            found.append(Difference(kind=kind, money=money, message=message, **common))
         if billed_units and supported_units and billed_mods != supported_mods:
             extra, missing = sorted(billed_mods - supported_mods), sorted(supported_mods - billed_mods)
             parts = []
@@ -82,3 +62,19 @@ def differences(result: CodingResult, billed: list[BilledLine]) -> list[Differen
                 )
             )
     return found
+
+
+def _units_difference(code: str, billed: int, supported: int, why: str) -> tuple[Kind, Money, str] | None:
+    """Kind, direction of money and message when the billed units of a code differ from the supported."""
+    if supported == 0:
+        return (
+            "over-coded",
+            "more than supported",
+            f"{code} x{billed} is billed, but the record supports no {code}.",
+        )
+    if billed == 0:
+        return "under-coded", "less than supported", f"{code} x{supported} is supported but not billed. {why}"
+    if billed != supported:
+        money: Money = "more than supported" if billed > supported else "less than supported"
+        return "wrong-units", money, f"{code} is billed x{billed}; the record supports x{supported}. {why}"
+    return None

@@ -143,7 +143,8 @@ class ReferenceLibrary:
         return self.packs[-1]
 
 
-def _read_codes(folder: Path) -> CodeTable:
+def read_codes(folder: Path) -> CodeTable:
+    """The code table of one pack folder."""
     raw = json.loads((folder / "codes.json").read_text())
     codes = {
         code: CodeInfo(
@@ -227,7 +228,7 @@ def load_library(data_dir: Path = DATA_DIR) -> ReferenceLibrary:
                 version=entry["version"],
                 effective_from=date.fromisoformat(entry["effective_from"]),
                 effective_to=date.fromisoformat(entry["effective_to"]) if entry["effective_to"] else None,
-                codes=_read_codes(folder),
+                codes=read_codes(folder),
                 substances=_read_substances(folder),
                 policies=policies,
                 options=options,

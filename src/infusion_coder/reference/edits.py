@@ -8,11 +8,13 @@ force, so a row is asked "are you active on this date of service?".
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 SETTINGS = ("outpatient_hospital", "practitioner")
 PTP_COLUMNS = ["column_1", "column_2", "effective", "deletion", "modifier_indicator", "rationale", "source"]
 MUE_COLUMNS = ["code", "value", "mai", "rationale", "effective", "deletion", "source"]
@@ -70,40 +72,40 @@ def _text(day: date | None) -> str:
     return day.isoformat() if day else ""
 
 
+def _read(path: Path, build: Callable[[dict[str, str]], T]) -> tuple[T, ...] | None:
+    if not path.exists():
+        return None
+    with path.open(newline="") as handle:
+        return tuple(build(row) for row in csv.DictReader(handle))
+
+
+def _ptp_row(r: dict[str, str]) -> PtpEdit:
+    return PtpEdit(
+        r["column_1"],
+        r["column_2"],
+        _day(r["effective"]),
+        _day(r["deletion"]),
+        int(r["modifier_indicator"]),
+        r["rationale"],
+        r["source"],
+    )
+
+
+def _mue_row(r: dict[str, str]) -> MueEdit:
+    return MueEdit(
+        r["code"],
+        int(r["value"]),
+        int(r["mai"]),
+        r["rationale"],
+        _day(r["effective"]),
+        _day(r["deletion"]),
+        r["source"],
+    )
+
+
 def read_tables(folder: Path) -> EditTables:
-    ptp: dict[str, tuple[PtpEdit, ...]] = {}
-    mue: dict[str, tuple[MueEdit, ...]] = {}
-    for setting in SETTINGS:
-        path = folder / f"ptp_{setting}.csv"
-        if path.exists():
-            with path.open(newline="") as handle:
-                ptp[setting] = tuple(
-                    PtpEdit(
-                        r["column_1"],
-                        r["column_2"],
-                        _day(r["effective"]),
-                        _day(r["deletion"]),
-                        int(r["modifier_indicator"]),
-                        r["rationale"],
-                        r["source"],
-                    )
-                    for r in csv.DictReader(handle)
-                )
-        path = folder / f"mue_{setting}.csv"
-        if path.exists():
-            with path.open(newline="") as handle:
-                mue[setting] = tuple(
-                    MueEdit(
-                        r["code"],
-                        int(r["value"]),
-                        int(r["mai"]),
-                        r["rationale"],
-                        _day(r["effective"]),
-                        _day(r["deletion"]),
-                        r["source"],
-                    )
-                    for r in csv.DictReader(handle)
-                )
+    ptp = {s: rows for s in SETTINGS if (rows := _read(folder / f"ptp_{s}.csv", _ptp_row)) is not None}
+    mue = {s: caps for s in SETTINGS if (caps := _read(folder / f"mue_{s}.csv", _mue_row)) is not None}
     return EditTables(ptp, mue)
 
 
