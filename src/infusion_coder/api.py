@@ -51,6 +51,12 @@ class Coder:
 
     def _run(self, record: Any, policy: str | None, *, audit: bool) -> Result:
         encounter_id = _encounter_id(record)
+        if isinstance(record, Mapping) and "error" in record and "administrations" not in record:
+            # an error object from an importer passes through as this record's result
+            detail = record["error"] if isinstance(record["error"], Mapping) else {}
+            message = str(detail.get("message") or "the record could not be imported")[:1000]
+            field = detail.get("field")
+            return _error(encounter_id, message, field if isinstance(field, str) else None)
         if not isinstance(record, Mapping):
             kind = type(record).__name__
             return _error(encounter_id, f"an encounter must be a JSON object, not {kind}", None)

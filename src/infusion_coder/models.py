@@ -122,6 +122,9 @@ class Administration(_Model):
     wasted: float | None = Field(default=None, ge=0, description="amount discarded, in dose_unit")
     ordered_by: str | None = None
     administered_by: str | None = None
+    # Added for importers and drug identity: codes the source record carries (codes decide before names).
+    rxnorm: str | None = Field(default=None, description="RxNorm RxCUI of the drug given")
+    hcpcs: str | None = Field(default=None, description="HCPCS drug code, when the source record has one")
 
     @field_validator("access", "mix")
     @classmethod
@@ -154,6 +157,16 @@ class BilledLine(_Model):
     date: dt.date | None = None
 
 
+class SourceFinding(_Model):
+    """A finding an importer made while building the encounter (a skipped or unpaired source record)."""
+
+    id: str = Field(min_length=1)
+    severity: Literal["error", "warning", "info"]
+    administrations: list[str] = Field(default_factory=list)
+    message: str
+    source: str | None = Field(default=None, description="the source record it concerns, e.g. emar_id 123")
+
+
 class Encounter(_Model):
     encounter_id: str = Field(min_length=1)
     claim_type: Annotated[ClaimType, BeforeValidator(_lower)]
@@ -163,6 +176,12 @@ class Encounter(_Model):
     evaluation_and_management: EvaluationAndManagement | None = None
     administrations: list[Administration]
     billed_lines: list[BilledLine] | None = None
+    timezone: str | None = Field(
+        default=None, description="IANA zone of the facility (America/Chicago); naive times are local to it"
+    )
+    source_findings: list[SourceFinding] = Field(
+        default_factory=list, description="what an importer could not turn into administrations, and why"
+    )
 
     @field_validator("place_of_service", mode="before")
     @classmethod
@@ -187,6 +206,13 @@ class Encounter(_Model):
 Severity = Literal["error", "warning", "info"]
 
 
+class TimeInterval(BaseModel):
+    """A stretch of time a line counted, in the facility's local time (with its offset when known)."""
+
+    start: datetime
+    end: datetime
+
+
 class Line(BaseModel):
     code: str
     units: int = Field(gt=0)
@@ -196,6 +222,9 @@ class Line(BaseModel):
     explanation: str
     rule: str = Field(description="id of the catalog rule that produced the line")
     minutes: int | None = Field(default=None, description="minutes counted for a timed line")
+    intervals: list[TimeInterval] = Field(
+        default_factory=list, description="the stretches of time this line counted, for a timeline"
+    )
 
 
 class Finding(BaseModel):

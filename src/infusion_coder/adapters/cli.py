@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import sys
 import traceback
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -17,7 +18,8 @@ from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
 from ..reference.edits import SETTINGS, write_mue, write_ptp
 from ..rules import CATALOG
-from .jsonio import UnreadableInput, dumps, read
+from .formats import FORMATS, ImportOptions, Source, reader
+from .jsonio import Batch, Item, UnreadableInput, dumps, read
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Code drug-administration services (96360-96549)."
@@ -38,10 +40,94 @@ ReferenceOption = Annotated[
 ]
 
 
+PathsArgument = Annotated[
+    list[str],
+    typer.Argument(
+        help="Encounter file (JSON object, JSON array or JSON Lines) or - for stdin; with --from, "
+        "one or more source files in that format."
+    ),
+]
+FromOption = Annotated[
+    str | None,
+    typer.Option("--from", help="Read the sources in this format and code what they hold (see 'import')."),
+]
+TimezoneOption = Annotated[
+    str | None,
+    typer.Option(help="IANA zone of the facility (America/Chicago) for encounters that name none."),
+]
+ClaimTypeOption = Annotated[str, typer.Option(help="institutional or professional, for imported encounters.")]
+PosOption = Annotated[str | None, typer.Option(help="Place of service (two digits) for imported encounters.")]
+MappingOption = Annotated[
+    Path | None, typer.Option(help="A site's own column names and action words (MAR CSV), TOML or YAML.")
+]
+
+
 @app.command()
-def code(path: PathArgument, policy: PolicyOption = None, reference: ReferenceOption = None) -> None:
+def code(
+    paths: PathsArgument,
+    policy: PolicyOption = None,
+    reference: ReferenceOption = None,
+    from_: FromOption = None,
+    timezone: TimezoneOption = None,
+    claim_type: ClaimTypeOption = "institutional",
+    place_of_service: PosOption = None,
+    mapping: MappingOption = None,
+) -> None:
     """Code encounters: one JSON object in gives one out; an array or JSON Lines gives JSON Lines."""
-    _process(path, policy, reference, audit=False)
+    if from_ is None:
+        if len(paths) != 1:
+            typer.echo(
+                "infusion-coder: give one encounter file (or -), or name a format with --from", err=True
+            )
+            raise typer.Exit(EXIT_UNREADABLE)
+        _process(paths[0], policy, reference, audit=False)
+        return
+    options = ImportOptions(timezone, claim_type, place_of_service, policy, mapping)
+    coder = _coder(reference)
+    items = (Item(value) for value in _imported(from_, paths, options, coder))
+    _emit(coder, Batch(False, items), policy, audit=False)
+
+
+@app.command("import")
+def import_(
+    format: Annotated[str, typer.Argument(help="Source format: " + ", ".join(sorted(FORMATS)) + ".")],
+    paths: Annotated[list[str], typer.Argument(help="Source files (or folders, for mimic).")],
+    timezone: TimezoneOption = None,
+    claim_type: ClaimTypeOption = "institutional",
+    place_of_service: PosOption = None,
+    policy: PolicyOption = None,
+    mapping: MappingOption = None,
+    include_inpatient: Annotated[
+        bool, typer.Option(help="mimic: also write stays that belong to an inpatient claim.")
+    ] = False,
+) -> None:
+    """Turn FHIR, HL7 v2, MAR CSV or MIMIC-IV records into contract encounters (JSON Lines on stdout)."""
+    options = ImportOptions(timezone, claim_type, place_of_service, policy, mapping, include_inpatient)
+    failed = False
+    for record in _imported(format, paths, options, Coder.default()):
+        failed = failed or "error" in record
+        sys.stdout.write(dumps(record) + "\n")
+    raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
+
+
+def _imported(
+    format: str, paths: list[str], options: ImportOptions, coder: Coder
+) -> Iterator[dict[str, Any]]:
+    try:
+        read_format = reader(format)
+    except KeyError as exc:
+        typer.echo(f"infusion-coder: {exc.args[0]}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    sources = []
+    for path in paths:
+        if path == "-":
+            sources.append(Source("stdin", data=sys.stdin.buffer.read()))
+        elif not Path(path).exists():
+            typer.echo(f"infusion-coder: cannot read {path}: no such file or folder", err=True)
+            raise typer.Exit(EXIT_UNREADABLE)
+        else:
+            sources.append(Source(Path(path).name, path=Path(path)))
+    return read_format(sources, options, coder.reference.latest)
 
 
 @app.command()
@@ -62,10 +148,6 @@ def _coder(reference: Path | None) -> Coder:
 
 def _process(path: str, policy: str | None, reference: Path | None, *, audit: bool) -> None:
     coder = _coder(reference)
-    if policy is not None and policy not in coder.policies:
-        typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE)
-    run = coder.audit_record if audit else coder.code_record
     try:
         stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as exc:
@@ -77,26 +159,35 @@ def _process(path: str, policy: str | None, reference: Path | None, *, audit: bo
         except (UnreadableInput, UnicodeDecodeError) as exc:
             typer.echo(f"infusion-coder: {exc}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
-        failed = False
-        for item in batch.items:
-            result: Result
-            if item.problem is not None:
+        _emit(coder, batch, policy, audit=audit)
+
+
+def _emit(coder: Coder, batch: Batch, policy: str | None, *, audit: bool) -> None:
+    """Code every item of a batch and write one result per item; exit 0, or 1 if any was an error."""
+    if policy is not None and policy not in coder.policies:
+        typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    run = coder.audit_record if audit else coder.code_record
+    failed = False
+    for item in batch.items:
+        result: Result
+        if item.problem is not None:
+            result = ErrorResult.model_validate(
+                {"encounter_id": None, "error": {"message": item.problem, "field": None}}
+            )
+        else:
+            try:
+                result = run(item.value, policy=policy)
+            except Exception as exc:  # one broken record must not stop a batch
+                traceback.print_exc(file=sys.stderr)
                 result = ErrorResult.model_validate(
-                    {"encounter_id": None, "error": {"message": item.problem, "field": None}}
+                    {
+                        "encounter_id": _id_of(item.value),
+                        "error": {"message": f"internal error while coding: {exc!r}", "field": None},
+                    }
                 )
-            else:
-                try:
-                    result = run(item.value, policy=policy)
-                except Exception as exc:  # one broken record must not stop a batch
-                    traceback.print_exc(file=sys.stderr)
-                    result = ErrorResult.model_validate(
-                        {
-                            "encounter_id": _id_of(item.value),
-                            "error": {"message": f"internal error while coding: {exc!r}", "field": None},
-                        }
-                    )
-            failed = failed or isinstance(result, ErrorResult)
-            sys.stdout.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
+        failed = failed or isinstance(result, ErrorResult)
+        sys.stdout.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
     raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
 
 

@@ -15,6 +15,7 @@ from ..rules import (
     ic502_addon_needs_primary,
     ic503_em_with_administration,
     ic504_record_hygiene,
+    ic505_source_records,
 )
 from .context import Context
 from .documentation import check_documentation
@@ -59,6 +60,11 @@ def code_encounter(
             [],
             f"Date of service {when} is before reference data {pack.version} (effective {pack.effective_from}); "
             "codes were checked against it all the same.",
+        )
+    for note in encounter.source_findings:
+        where = f" ({note.source})" if note.source else ""
+        ctx.find(
+            ic505_source_records.RULE, note.id, note.severity, note.administrations, note.message + where
         )
     services = prepare(ctx)
     _report_missing_primary(ctx, services)

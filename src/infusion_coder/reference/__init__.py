@@ -92,6 +92,42 @@ class SubstanceTable:
 
 
 @dataclass(frozen=True)
+class RouteMatch:
+    """What a route string or code means: the contract route (None for a method-only code) and the
+    technique it implies (push or infusion), if any."""
+
+    route: str | None
+    method: str | None
+    term: str
+    system: str
+
+
+_ROUTE_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """Route strings and codes as EHRs send them (text, HL7 v2 tables 0162/0165, SNOMED CT) mapped to the
+    contract's routes. Text is compared case-blind with spacing folded; codes exactly within their system."""
+
+    entries: dict[tuple[str, str], RouteMatch]
+
+    @staticmethod
+    def _key(term: str, system: str) -> tuple[str, str]:
+        term = _ROUTE_SPACES.sub(" ", term.strip())
+        return (system, term.lower() if system == "text" else term.upper())
+
+    def resolve(self, term: str, system: str = "text") -> RouteMatch | None:
+        """The meaning of `term` in `system` (text, hl7-0162, hl7-0165, snomed, snomed-method), or None."""
+        found = self.entries.get(self._key(term, system))
+        if found is None and system == "text":
+            # "IV Push (Intravenous)" and "iv." are written as often as the bare term
+            bare = re.sub(r"\s*\(.*?\)\s*", " ", term).strip(" .;,")
+            found = self.entries.get(self._key(bare, "text")) if bare else None
+        return found
+
+
+@dataclass(frozen=True)
 class PolicyValue:
     value: Any
     source: str
@@ -122,6 +158,7 @@ class ReferencePack:
     policies: dict[str, Policy]
     options: dict[str, dict[str, Any]]
     edits: EditTables
+    routes: RouteTable
 
 
 @dataclass(frozen=True)
@@ -189,6 +226,19 @@ def _read_substances(folder: Path) -> SubstanceTable:
     return SubstanceTable.build(rows, aliases)
 
 
+def read_routes(folder: Path) -> RouteTable:
+    """The route table of one pack folder (routes.csv: term, system, route, method, source)."""
+    entries: dict[tuple[str, str], RouteMatch] = {}
+    with (folder / "routes.csv").open(newline="") as handle:
+        for item in csv.DictReader(handle):
+            match = RouteMatch(item["route"] or None, item["method"] or None, item["term"], item["system"])
+            key = RouteTable._key(item["term"], item["system"])
+            if key in entries:
+                raise ValueError(f"routes.csv: {item['term']!r} ({item['system']}) is listed twice")
+            entries[key] = match
+    return RouteTable(entries)
+
+
 def _read_policies(folder: Path) -> tuple[dict[str, Policy], dict[str, dict[str, Any]]]:
     raw = json.loads((folder / "policies.json").read_text())
     options: dict[str, dict[str, Any]] = raw["options"]
@@ -233,6 +283,7 @@ def load_library(data_dir: Path = DATA_DIR) -> ReferenceLibrary:
                 policies=policies,
                 options=options,
                 edits=read_tables(folder / "edits"),
+                routes=read_routes(folder),
             )
         )
     packs.sort(key=lambda pack: pack.effective_from)
