@@ -41,16 +41,19 @@ class Coder:
         result = self.code(encounter, policy=policy)
         return AuditResult(**dict(result), differences=differences(result, encounter.billed_lines or []))
 
-    def code_record(self, record: Any, *, policy: str | None = None) -> Result:
-        """Code one raw JSON value; anything unreadable becomes an error object naming the field."""
-        return self._run(record, policy, audit=False)
+    def code_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
+        """Code one raw JSON value; anything unreadable becomes an error object naming the field.
+        `timezone` is the facility zone for an encounter that names none."""
+        return self._run(record, policy, timezone, audit=False)
 
-    def audit_record(self, record: Any, *, policy: str | None = None) -> Result:
+    def audit_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
         """Audit one raw JSON value (an encounter with `billed_lines`); errors as for code_record."""
-        return self._run(record, policy, audit=True)
+        return self._run(record, policy, timezone, audit=True)
 
-    def _run(self, record: Any, policy: str | None, *, audit: bool) -> Result:
+    def _run(self, record: Any, policy: str | None, timezone: str | None, *, audit: bool) -> Result:
         encounter_id = _encounter_id(record)
+        if timezone and isinstance(record, Mapping) and record.get("timezone") is None:
+            record = {**record, "timezone": timezone}
         if isinstance(record, Mapping) and "error" in record and "administrations" not in record:
             # an error object from an importer passes through as this record's result
             detail = record["error"] if isinstance(record["error"], Mapping) else {}

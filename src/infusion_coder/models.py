@@ -18,9 +18,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
+)
+
+from .times import (
+    FLOATING,
+    MAX_ADMINISTRATION_SPAN,
+    MAX_ENCOUNTER_SPAN,
+    TimeError,
+    TimeFrame,
+    TimeNote,
+    read_times,
 )
 
 
@@ -61,15 +72,21 @@ def _lower(value: Any) -> Any:
 
 
 def _local_time(value: Any) -> Any:
-    """Times are the facility's wall clock; an offset, if sent, is dropped, not converted."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text):
-            raise ValueError(f"{value!r} is not an ISO 8601 date-time such as 2026-01-15T10:05")
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.replace(tzinfo=None)
-    return value
+    """An ISO 8601 date-time, naive (the facility's wall clock) or with a UTC offset, which is kept here and
+    converted once the encounter's time zone is known (see times.py)."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    if not isinstance(value, str):
+        kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
+        raise ValueError(f"expected an ISO 8601 date-time text such as 2026-01-15T10:05, not {kind}")
+    text = value.strip()
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    if not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text):
+        raise ValueError(f"{shown!r} is not an ISO 8601 date-time such as 2026-01-15T10:05")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{shown!r} is not a valid date-time (check the day, hour and offset)") from None
 
 
 LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
@@ -139,12 +156,10 @@ class Administration(_Model):
 
     @field_validator("end")
     @classmethod
-    def _end_after_start(cls, end: datetime | None, info: ValidationInfo) -> datetime | None:
-        start = info.data.get("start")
-        if end is not None and start is None and "start" in info.data:
+    def _end_needs_start(cls, end: datetime | None, info: ValidationInfo) -> datetime | None:
+        # the order of start and stop is checked by the encounter, once offsets are converted
+        if end is not None and info.data.get("start") is None and "start" in info.data:
             raise ValueError("a stop time is given without a start time")
-        if end is not None and start is not None and end < start:
-            raise ValueError(f"stop time {end.isoformat()} is before start time {start.isoformat()}")
         return end
 
 
@@ -176,6 +191,8 @@ class Encounter(_Model):
     evaluation_and_management: EvaluationAndManagement | None = None
     administrations: list[Administration]
     billed_lines: list[BilledLine] | None = None
+    _frame: TimeFrame = PrivateAttr(default=FLOATING)
+    _time_notes: list[TimeNote] = PrivateAttr(default_factory=list)
     timezone: str | None = Field(
         default=None, description="IANA zone of the facility (America/Chicago); naive times are local to it"
     )
@@ -201,6 +218,63 @@ class Encounter(_Model):
                 "primary_administration", f"{self.primary_administration!r} names no administration"
             )
         return self
+
+    @model_validator(mode="after")
+    def _read_times(self) -> Encounter:
+        """Convert offsets and the facility zone into engine times (times.py), and check their order and
+        spans on real instants."""
+        slots: list[tuple[Administration, str]] = []
+        triples: list[tuple[str, str, datetime]] = []
+        for index, admin in enumerate(self.administrations):
+            for name in ("start", "end"):
+                value = getattr(admin, name)
+                if value is not None:
+                    slots.append((admin, name))
+                    triples.append((f"administrations[{index}].{name}", admin.id, value))
+        try:
+            frame, converted, notes = read_times(triples, self.timezone)
+        except TimeError as exc:
+            raise FieldError(exc.field, str(exc)) from None
+        if frame is not FLOATING:
+            for (admin, name), value in zip(slots, converted, strict=True):
+                setattr(admin, name, value)
+        self._frame, self._time_notes = frame, notes
+        first: tuple[datetime, str] | None = None
+        last: tuple[datetime, str] | None = None
+        for index, admin in enumerate(self.administrations):
+            start, end = admin.start, admin.end
+            if start is None:
+                continue
+            if end is not None and end < start:
+                raise FieldError(
+                    f"administrations[{index}].end",
+                    f"stop time {frame.shown(end).isoformat()} is before start time {frame.shown(start).isoformat()}",
+                )
+            if end is not None and end - start > MAX_ADMINISTRATION_SPAN:
+                raise FieldError(
+                    f"administrations[{index}].end",
+                    f"the administration runs {(end - start).days} days, more than the "
+                    f"{MAX_ADMINISTRATION_SPAN.days} one administration may span; check the stop time",
+                )
+            first = min(first, (start, admin.id)) if first else (start, admin.id)
+            last = max(last, (end or start, admin.id)) if last else (end or start, admin.id)
+        if first and last and last[0] - first[0] > MAX_ENCOUNTER_SPAN:
+            raise FieldError(
+                "administrations",
+                f"the encounter spans {(last[0] - first[0]).days} days (administration {first[1]!r} to "
+                f"{last[1]!r}), more than the {MAX_ENCOUNTER_SPAN.days} an outpatient encounter may; "
+                "check the dates or split the record",
+            )
+        return self
+
+    @property
+    def time_frame(self) -> TimeFrame:
+        """How this encounter's times were read (floating wall clock, or a zone and offset)."""
+        return self._frame
+
+    @property
+    def time_notes(self) -> list[TimeNote]:
+        return self._time_notes
 
 
 Severity = Literal["error", "warning", "info"]

@@ -80,12 +80,12 @@ def code(
                 "infusion-coder: give one encounter file (or -), or name a format with --from", err=True
             )
             raise typer.Exit(EXIT_UNREADABLE)
-        _process(paths[0], policy, reference, audit=False)
+        _process(paths[0], policy, reference, audit=False, timezone=timezone)
         return
     options = ImportOptions(timezone, claim_type, place_of_service, policy, mapping)
     coder = _coder(reference)
     items = (Item(value) for value in _imported(from_, paths, options, coder))
-    _emit(coder, Batch(False, items), policy, audit=False)
+    _emit(coder, Batch(False, items), policy, audit=False, timezone=timezone)
 
 
 @app.command("import")
@@ -146,7 +146,9 @@ def _coder(reference: Path | None) -> Coder:
         raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
-def _process(path: str, policy: str | None, reference: Path | None, *, audit: bool) -> None:
+def _process(
+    path: str, policy: str | None, reference: Path | None, *, audit: bool, timezone: str | None = None
+) -> None:
     coder = _coder(reference)
     try:
         stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
@@ -159,10 +161,12 @@ def _process(path: str, policy: str | None, reference: Path | None, *, audit: bo
         except (UnreadableInput, UnicodeDecodeError) as exc:
             typer.echo(f"infusion-coder: {exc}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
-        _emit(coder, batch, policy, audit=audit)
+        _emit(coder, batch, policy, audit=audit, timezone=timezone)
 
 
-def _emit(coder: Coder, batch: Batch, policy: str | None, *, audit: bool) -> None:
+def _emit(
+    coder: Coder, batch: Batch, policy: str | None, *, audit: bool, timezone: str | None = None
+) -> None:
     """Code every item of a batch and write one result per item; exit 0, or 1 if any was an error."""
     if policy is not None and policy not in coder.policies:
         typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
@@ -177,7 +181,7 @@ def _emit(coder: Coder, batch: Batch, policy: str | None, *, audit: bool) -> Non
             )
         else:
             try:
-                result = run(item.value, policy=policy)
+                result = run(item.value, policy=policy, timezone=timezone)
             except Exception as exc:  # one broken record must not stop a batch
                 traceback.print_exc(file=sys.stderr)
                 result = ErrorResult.model_validate(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
-from ..models import CodingResult, Encounter, Finding, Line, Readiness
+from ..models import CodingResult, Encounter, Finding, Line, Readiness, Severity, TimeInterval
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
     ic211_midnight_dating,
+    ic212_time_zones,
     ic302_primary_reason,
     ic304_initial_scope,
     ic501_physician_in_facility,
@@ -17,10 +18,11 @@ from ..rules import (
     ic504_record_hygiene,
     ic505_source_records,
 )
-from .context import Context
+from .context import Context, stamp
 from .documentation import check_documentation
 from .drugs import drug_lines
 from .edits import apply_edits
+from .intervals import union
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -36,7 +38,7 @@ class UnknownPolicyError(ValueError):
 
 def first_service_date(encounter: Encounter) -> date | None:
     starts = [a.start for a in encounter.administrations if a.start is not None]
-    return min(starts).date() if starts else None
+    return encounter.time_frame.local(min(starts)).date() if starts else None
 
 
 def resolve_policy(pack: ReferencePack, name: str) -> Policy:
@@ -61,6 +63,9 @@ def code_encounter(
             f"Date of service {when} is before reference data {pack.version} (effective {pack.effective_from}); "
             "codes were checked against it all the same.",
         )
+    for time_note in encounter.time_notes:
+        severity: Severity = "warning" if time_note.severity == "warning" else "info"
+        ctx.find(ic212_time_zones.RULE, time_note.id, severity, list(time_note.ids), time_note.message)
     for note in encounter.source_findings:
         where = f" ({note.source})" if note.source else ""
         ctx.find(
@@ -73,7 +78,7 @@ def code_encounter(
         units.extend(code_scope(ctx, scope))
     units.extend(code_standalone(ctx, services, has_other_services=bool(units)))
     _report_midnight(ctx, services)
-    lines = _lines(units, encounter.primary_administration)
+    lines = _lines(ctx, units)
     lines = _physician_in_facility(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
@@ -125,30 +130,35 @@ def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
 
 
 def _report_midnight(ctx: Context, services: list[Service]) -> None:
-    crossing = [s for s in services if s.start and s.end and s.end.date() > s.start.date()]
+    local = ctx.frame.local
+    crossing = [s for s in services if s.start and s.end and local(s.end).date() > local(s.start).date()]
     for service in crossing:
+        assert service.start is not None and service.end is not None
         ctx.find(
             ic211_midnight_dating.RULE,
             "crosses-midnight",
             "info",
             service.ids,
-            f"{service.label} runs from {service.start:%Y-%m-%d %H:%M} to {service.end:%Y-%m-%d %H:%M}: one service; "
+            f"{service.label} runs from {stamp(local(service.start))} to {stamp(local(service.end))}: one service; "
             f"{ctx.cite_option('midnight_unit_dating')}; {ctx.cite_option('initial_scope')} "
             f"({ic304_initial_scope.RULE.id}).",
         )
 
 
-def _lines(units: list[Unit], primary: str | None) -> list[Line]:
+def _lines(ctx: Context, units: list[Unit]) -> list[Line]:
     """Units of one service, code and date become one line; the encounter's initial service comes first."""
+    primary = ctx.encounter.primary_administration
+    local, shown = ctx.frame.local, ctx.frame.shown
     grouped: dict[tuple[str, tuple[str, ...], date | None, tuple[str, ...], str, str], list[Unit]] = (
         defaultdict(list)
     )
     for unit in units:
-        day = unit.when.date() if unit.when else None
+        day = local(unit.when).date() if unit.when else None
         grouped[(unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)].append(unit)
     keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], Line]] = []
     for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
         first = members[0]
+        counted = _counted([interval for member in members for interval in member.intervals])
         line = Line(
             code=code,
             units=len(members),
@@ -158,11 +168,19 @@ def _lines(units: list[Unit], primary: str | None) -> list[Line]:
             explanation=explanation,
             rule=first.rule.id,
             minutes=first.minutes,
+            intervals=[TimeInterval(start=shown(start), end=shown(end)) for start, end in counted],
         )
         when = min((m.when for m in members if m.when), default=datetime.max)
         key = (not first.main, primary not in ids, not first.initial, when, code, ids)
         keyed.append((key, line))
     return [line for _key, line in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Merged stretches, plus the moments of pushes and injections that no stretch covers."""
+    spans = union(intervals)
+    moments = sorted({i for i in intervals if i[0] == i[1] and not any(a <= i[0] <= b for a, b in spans)})
+    return sorted(spans + moments)
 
 
 def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:

@@ -9,6 +9,7 @@ from typing import Any
 from ..models import ClaimType, Encounter, Finding, Severity
 from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
+from ..times import TimeFrame
 
 
 @dataclass
@@ -23,6 +24,10 @@ class Context:
     @property
     def institutional(self) -> bool:
         return self.encounter.claim_type == ClaimType.INSTITUTIONAL
+
+    @property
+    def frame(self) -> TimeFrame:
+        return self.encounter.time_frame
 
     @property
     def codes(self) -> CodeTable:

@@ -60,6 +60,7 @@ class Unit:
     modifiers: tuple[str, ...] = ()
     initial: bool = False
     main: bool = False  # the encounter's first initial service
+    intervals: tuple[tuple[datetime, datetime], ...] = ()  # the time this unit counted, for a timeline
 
 
 @dataclass

@@ -20,7 +20,16 @@ from .services import Service, Unit
 
 
 def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datetime | None = None) -> Unit:
-    return Unit(code, when or service.start, service.ids, rule, explanation, service.minutes)
+    counted = service.interval or ((service.start, service.start) if service.start else None)
+    return Unit(
+        code,
+        when or service.start,
+        service.ids,
+        rule,
+        explanation,
+        service.minutes,
+        intervals=(counted,) if counted else (),
+    )
 
 
 def code_standalone(ctx: Context, services: list[Service], *, has_other_services: bool) -> list[Unit]:

@@ -38,6 +38,13 @@ INITIAL_CODE = ic301_facility_hierarchy.INITIAL_CODE
 ADDED_HOUR = ic401_sequential_infusion.ADDED_HOUR_CODE
 
 
+def _point(service: Service) -> list[Interval]:
+    """A push's own time: its documented minutes, or the moment it was given."""
+    if service.interval is not None:
+        return [service.interval]
+    return [(service.start, service.start)] if service.start is not None else []
+
+
 @dataclass
 class Bucket:
     """One drug's runs that started on one date."""
@@ -349,8 +356,10 @@ class _ScopeCoder:
         explanation: str,
         minutes_counted: int | None = None,
         initial: bool = False,
+        counted: list[Interval] | None = None,
     ) -> None:
         modifiers = (self.scope.modifier,) if initial and self.scope.modifier else ()
+        spans = tuple(counted or ())
         for moment in moments:
             self.units.append(
                 Unit(
@@ -363,6 +372,7 @@ class _ScopeCoder:
                     modifiers,
                     initial=initial,
                     main=initial and self.scope.main,
+                    intervals=spans,
                 )
             )
 
@@ -397,6 +407,7 @@ class _ScopeCoder:
                 f"Added hours: {label} {bucket.span()} counts {bucket.own_minutes} minutes on {bucket.day}, "
                 f"{lead}; each added hour needs more than 30 minutes.",
                 bucket.own_minutes,
+                counted=bucket.own,
             )
         elif not after_first and bucket.own_minutes:
             self.ctx.find(
@@ -422,6 +433,7 @@ class _ScopeCoder:
                 f"Initial: {stream.label} infusion {first.span()} is {first.own_minutes} minutes; {self.basis}.",
                 first.own_minutes,
                 initial=True,
+                counted=first.own,
             )
             self._added_hours(stream.family, first, ids, stream.label, after_first=True)
         elif first.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM:
@@ -453,6 +465,7 @@ class _ScopeCoder:
             f"Sequential: {stream.label} {bucket.span()} is a new drug after the initial service, "
             f"{bucket.own_minutes} minutes of its own.",
             bucket.own_minutes,
+            counted=bucket.own,
         )
         self._added_hours(stream.family, bucket, ids, stream.label, after_first=True)
 
@@ -480,6 +493,7 @@ class _ScopeCoder:
             f"access for {overlap} minutes, with {bucket.own_minutes} minutes of its own; reported once per "
             f"{'date' if per_date else 'encounter'}.",
             overlap,
+            counted=bucket.overlap,
         )
 
     def _code_new_push(self, push: Service, initial: Initial) -> None:
@@ -493,6 +507,7 @@ class _ScopeCoder:
                 f"Initial: {push.label} pushed at {clock(push.start)}{assumed}; {self.basis}.",
                 push.minutes,
                 initial=True,
+                counted=_point(push),
             )
             return
         self._emit(
@@ -503,6 +518,7 @@ class _ScopeCoder:
             f"Added push: {push.label} at {clock(push.start)}{assumed} is a new drug pushed after the initial "
             "service.",
             push.minutes,
+            counted=_point(push),
         )
 
     def _code_repeat_push(self, push: Service) -> None:
@@ -533,6 +549,7 @@ class _ScopeCoder:
             rule,
             f"Repeat push: {push.label} at {clock(push.start)} is the same drug more than 30 minutes after it was "
             "last pushed or infused (facility only).",
+            counted=_point(push),
         )
 
     def _report_within(self, entry: tuple[Service, datetime]) -> None:
@@ -564,6 +581,7 @@ class _ScopeCoder:
                 f"Initial: hydration counts {first.own_minutes} minutes on {first.day} (31 needed); {self.basis}.",
                 first.own_minutes,
                 initial=True,
+                counted=first.own,
             )
             self._added_hours("hydration", first, ids, "hydration", after_first=True)
         secondary = initial.kind != "hydration"
@@ -589,6 +607,7 @@ class _ScopeCoder:
                 f"Hydration {lead}: {bucket.own_minutes} minutes from {stamp(bucket.own[0][0])} not overlapping "
                 "other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes.",
                 bucket.own_minutes,
+                counted=bucket.own,
             )
 
     def _report_uncoded_hydration(self, buckets: list[Bucket]) -> None:
