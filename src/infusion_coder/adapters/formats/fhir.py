@@ -489,7 +489,7 @@ class _Reader:
         admins = []
         mixed = len(drugs) > 1
         for number, (concept, extra) in enumerate(drugs, 1):
-            admin = dict(base)
+            admin: Json = {"id": None, "substance": None, **base}
             if mixed:
                 admin.pop("dose", None)  # the resource's dose is the bag's, not one ingredient's
                 admin.pop("dose_unit", None)
@@ -713,8 +713,8 @@ class _Reader:
                 _finding(
                     "setting-not-known",
                     "info",
-                    f"{', '.join(group.inpatient_hint[:3])} say inpatient (category) but the Encounter resource is "
-                    "not in the input: coded as the claim type given; import the Encounter to decide",
+                    f"{', '.join(group.inpatient_hint[:3])}: category inpatient, but the Encounter resource is not "
+                    "in the input: coded as the claim type given; import the Encounter to decide the setting",
                     None,
                 )
             )
