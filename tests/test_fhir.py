@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -465,3 +466,52 @@ def test_cli_codes_the_iv_push_example() -> None:
     assert [(line["code"], line["administrations"]) for line in result["lines"]] == [
         ("96374", ["medadmin0301"])
     ]
+
+
+def test_a_logical_encounter_reference_groups_by_the_visit_number(coder: Coder) -> None:
+    bundle = _bundle(coder)
+    for entry in bundle["entry"][1:]:
+        entry["resource"]["context"] = {"identifier": {"system": "urn:visit", "value": "V-100"}}
+    (record,) = imported(coder, bundle)
+    assert record["encounter_id"] == "V-100" and len(record["administrations"]) == 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mangled_input_never_raises(coder: Coder, seed: int) -> None:
+    """Random elements replaced by junk: every run ends in encounters or error objects, never an exception."""
+    rng = random.Random(seed)
+    junk: list[Any] = [
+        None,
+        1,
+        -3.5,
+        "x",
+        "",
+        [],
+        {},
+        [1],
+        {"a": 1},
+        True,
+        "2026-13-45T99:00",
+        {"reference": "#no"},
+    ]
+    for _ in range(40):
+        document = _bundle(coder, rng.choice(VERSIONS))
+        for _ in range(rng.randint(1, 3)):
+            paths = list(_paths(document))
+            *parents, last = rng.choice(paths)
+            target: Any = document
+            for step in parents:
+                target = target[step]
+            target[last] = copy.deepcopy(rng.choice(junk))
+        for record in imported(coder, document):
+            if "error" in record:
+                assert record["error"]["message"]
+            else:
+                coder.code(Encounter.model_validate(record))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, inner in items:
+        yield (*prefix, key)
+        yield from _paths(inner, (*prefix, key))

@@ -242,6 +242,16 @@ def _validate(raw: Json) -> tuple[Version, str | None, str | None]:
             message, element = _validation_message(error)
             problems.append((version, message, element))
             continue
+        except (TypeError, KeyError, ValueError, AttributeError) as error:
+            # fhir-core raises these, not ValidationError, for a contained resource of no known type
+            problems.append(
+                (
+                    version,
+                    f"a contained resource or element has an unexpected shape ({type(error).__name__})",
+                    None,
+                )
+            )
+            continue
         return version, None, None
     version, message, element = min(problems, key=lambda p: p[1].count(";"))
     name = "R4/R4B" if version == "R4" else "R5"
@@ -301,7 +311,11 @@ def _unpack(value: Any, where: str) -> Iterator[_Item | Json]:
     if value["resourceType"] != "Bundle":
         yield _Item(value, where)
         return
-    for index, entry in enumerate(value.get("entry") or []):
+    entries = value.get("entry") or []
+    if not isinstance(entries, list):
+        yield error_record(None, f"{where}: Bundle.entry is not a list", "entry")
+        return
+    for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if resource is None:
             continue  # a transaction's DELETE or a search outcome link: no record to read
@@ -342,11 +356,19 @@ def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack)
                 )
             continue
         seen.add(item.label)
-        problem = reader.administration(item)
+        try:
+            problem = reader.administration(item)
+        except Exception as exc:  # a shape no check foresaw must not end the batch
+            problem = error_record(
+                None, f"{item.where}: {item.label} could not be read ({type(exc).__name__})"
+            )
         if problem is not None:
             yield problem
     for group in reader.groups.values():
-        yield reader.encounter(group)
+        try:
+            yield reader.encounter(group)
+        except Exception as exc:  # as above: one encounter's error object, never the end of the import
+            yield error_record(group.encounter_id, f"could not be built ({type(exc).__name__})")
 
 
 class _Reader:
@@ -376,6 +398,11 @@ class _Reader:
             if key not in self.groups:
                 self.groups[key] = _Group(encounter_id, found)
             return self.groups[key]
+        logical = link.get("identifier") if isinstance(link, dict) else None
+        if isinstance(logical, dict) and isinstance(logical.get("value"), str) and logical["value"]:
+            # a logical reference (the visit number, no resource): the number is the encounter id
+            key = f"Encounter?identifier={logical['value']}"
+            return self.groups.setdefault(key, _Group(logical["value"]))
         subject = raw.get("subject")
         who = subject.get("reference") if isinstance(subject, dict) else None
         if not isinstance(who, str):
@@ -877,7 +904,7 @@ def _first_time(raw: Json, version: Version) -> str | None:
 
 
 def _extension_value(extensions: Any, url: str, key: str) -> Any:
-    for extension in extensions or []:
+    for extension in _as_list(extensions):
         if isinstance(extension, dict) and extension.get("url") == url:
             return extension.get(key)
     return None
@@ -909,8 +936,13 @@ def _extension_fields(extensions: Any) -> Json:
     return found
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A repeating element as a list; before validation a broken one may be anything."""
+    return value if isinstance(value, list) else []
+
+
 def _our_identifier(raw: Json, system: str) -> str | None:
-    for identifier in raw.get("identifier") or []:
+    for identifier in _as_list(raw.get("identifier")):
         if isinstance(identifier, dict) and identifier.get("system") == system and identifier.get("value"):
             return str(identifier["value"])
     return None
