@@ -112,7 +112,6 @@ _R5_ONLY = {
     "Medication": {"doseForm", "totalVolume", "marketingAuthorizationHolder", "definition"},
     "MedicationRequest": {"medication", "renderedDosageInstruction", "effectiveDosePeriod", "reported"},
 }
-_VALIDATED = frozenset(_R4_ONLY)
 _REFERENCE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
@@ -366,9 +365,10 @@ def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack)
             yield problem
     for group in reader.groups.values():
         try:
-            yield reader.encounter(group)
+            record = reader.encounter(group)
         except Exception as exc:  # as above: one encounter's error object, never the end of the import
-            yield error_record(group.encounter_id, f"could not be built ({type(exc).__name__})")
+            record = error_record(group.encounter_id, f"could not be built ({type(exc).__name__})")
+        yield record
 
 
 class _Reader:
