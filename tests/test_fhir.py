@@ -1,0 +1,517 @@
+"""FHIR import and export: the official R4 examples, round trips of every gold case through R4 and R5
+Bundles and Bulk Data NDJSON, broken resources, statuses, grouping and the command line."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.bundle import Bundle as BundleR5
+from fhir.resources.R4B.bundle import Bundle as BundleR4B
+from typer.testing import CliRunner
+
+from infusion_coder import Coder
+from infusion_coder.adapters.cli import app
+from infusion_coder.adapters.formats import ImportOptions, Source, fhir, reader
+from infusion_coder.models import CodingResult, Encounter
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+EXAMPLES = SHARED / "data" / "fhir-r4-examples"
+GOLD = [json.loads(line) for path in sorted((SHARED / "cases").glob("*.jsonl")) for line in path.open()]
+needs_examples = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="no ../shared/data/fhir-r4-examples")
+needs_gold = pytest.mark.skipif(not GOLD, reason="no ../shared/cases beside the checkout")
+VERSIONS: Sequence[fhir.Version] = ("R4", "R5")
+
+
+def imported(
+    coder: Coder, *payloads: Any, options: ImportOptions | None = None, paths: Sequence[Path] = ()
+) -> list[dict[str, Any]]:
+    sources = [Source(f"in{i}.json", data=json.dumps(p).encode()) for i, p in enumerate(payloads)]
+    sources += [Source(p.name, path=p) for p in paths]
+    return list(fhir.read(sources, options or ImportOptions(), coder.reference.latest))
+
+
+def lines_of(result: CodingResult) -> list[tuple[str, int, tuple[str, ...], str]]:
+    return sorted((line.code, line.units, tuple(line.modifiers), str(line.date)) for line in result.lines)
+
+
+def example(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EXAMPLES / f"medicationadministration{name}.json").read_text())
+    return loaded
+
+
+def options_for(encounter: Encounter) -> ImportOptions:
+    """What a Bundle does not carry (billing context) is given on the command line."""
+    return ImportOptions(claim_type=encounter.claim_type.value, place_of_service=encounter.place_of_service)
+
+
+# ------------------------------------------------------------------ the official R4 examples
+
+
+@needs_examples
+def test_every_example_validates_and_every_resource_is_accounted_for(coder: Coder) -> None:
+    files = sorted(EXAMPLES.glob("*.json"))
+    assert len(files) == 14
+    records = imported(coder, paths=files)
+    assert all("error" not in r for r in records)
+    ids = {a["id"].split("/")[0] for r in records for a in r["administrations"]}
+    sources = {f["source"] for r in records for f in r["source_findings"]}
+    assert not any(f["id"] == "invalid-resource" for r in records for f in r["source_findings"])
+    for path in files:
+        rid = json.loads(path.read_text())["id"]
+        assert rid in ids or f"MedicationAdministration/{rid}" in sources, rid
+    # Encounter/f001 from `context`; the rest have none and group by subject and date, said in a finding
+    assert [r["encounter_id"] for r in records] == ["f001", "pat1-2015-01-15"]
+    assert any(f["id"] == "no-encounter-reference" for f in records[1]["source_findings"])
+
+
+@needs_examples
+def test_iv_push_example(coder: Coder) -> None:
+    (record,) = imported(coder, example("0301"))
+    (admin,) = record["administrations"]
+    assert admin["id"] == "medadmin0301"
+    assert admin["substance"].startswith("Vancomycin")
+    assert admin["ndc"] == "0069-2587-10"
+    assert (admin["route"], admin["method"]) == ("intravenous", "push")
+    assert admin["start"] == "2015-01-15T14:30:00+01:00"  # exactly as the source gives it
+    assert (admin["dose"], admin["dose_unit"]) == (500, "mg")
+    assert admin["administered_by"] == "Patrick Pump"
+    assert "indication" not in admin  # "Given as Ordered" is workflow, not a reason for the drug
+    result = coder.code(Encounter.model_validate(record))
+    assert lines_of(result) == [("96374", 1, (), "2015-01-15")]
+
+
+@needs_examples
+def test_continuous_infusion_with_rate_is_a_mixed_bag(coder: Coder) -> None:
+    (record,) = imported(coder, example("0302"))
+    admins = record["administrations"]
+    assert [a["id"] for a in admins] == ["medadmin0302/1", "medadmin0302/2"]
+    assert {a["mix"] for a in admins} == {"medadmin0302"}
+    assert [a["rxnorm"] for a in admins] == ["204520", "313002"]
+    assert all(a["rate_ml_per_hour"] == 100 and a["method"] == "infusion" for a in admins)
+    assert admins[0]["end"] == "2015-01-15T14:30:00+01:00"
+    result = coder.code(Encounter.model_validate(record))
+    codes = {line.code: line.units for line in result.lines}
+    assert codes == {"96365": 1, "96366": 9}  # 04:30-14:30: one initial hour and nine more
+    assert all(set(line.administrations) == {"medadmin0302/1", "medadmin0302/2"} for line in result.lines)
+
+
+@needs_examples
+def test_entered_in_error_is_skipped_with_a_finding(coder: Coder) -> None:
+    (record,) = imported(coder, example("0303"))
+    assert record["administrations"] == []
+    (finding,) = record["source_findings"]
+    assert finding["id"] == "entered-in-error" and finding["severity"] == "info"
+    assert "medadmin0303" in finding["message"] and "entered-in-error" in finding["message"]
+    result = coder.code(Encounter.model_validate(record))
+    assert result.lines == []
+    assert any(f.id == "entered-in-error" and f.rule == "IC505" for f in result.findings)
+
+
+@needs_examples
+@pytest.mark.parametrize(
+    ("name", "route"), [("0306", "oral"), ("0310", "oral"), ("0311", "oral"), ("0312", "transdermal")]
+)
+def test_oral_and_patch_give_no_line(coder: Coder, name: str, route: str) -> None:
+    (record,) = imported(coder, example(name))
+    (admin,) = record["administrations"]
+    assert admin["route"] == route
+    result = coder.code(Encounter.model_validate(record))
+    assert result.lines == []
+    assert any(f.id in ("route-without-code", "unknown-substance") for f in result.findings)
+
+
+@needs_examples
+def test_a_patch_without_route_says_the_route_was_inferred(coder: Coder) -> None:
+    (record,) = imported(coder, example("0312"))
+    assert [f["id"] for f in record["source_findings"]] == ["route-inferred", "no-encounter-reference"]
+    assert "dose unit" in record["source_findings"][0]["message"]
+
+
+@needs_examples
+def test_examples_in_a_bundle_and_as_ndjson_import_the_same(coder: Coder, tmp_path: Path) -> None:
+    resources = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
+    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+    ndjson = tmp_path / "MedicationAdministration.ndjson"
+    ndjson.write_text("\n".join(json.dumps(r) for r in resources) + "\n")
+    assert imported(coder, searchset) == imported(coder, paths=[ndjson]) == imported(coder, *resources)
+
+
+# ------------------------------------------------------------------ round trips of the gold cases
+
+
+@needs_gold
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", GOLD, ids=[c["id"] for c in GOLD])
+def test_gold_case_round_trips_through_a_bundle(
+    coder: Coder, case: dict[str, Any], version: fhir.Version
+) -> None:
+    encounter = Encounter.model_validate(case["encounter"])
+    bundle = fhir.write_bundle(encounter, version, pack=coder.reference.latest)
+    (BundleR4B if version == "R4" else BundleR5).model_validate(bundle)
+    (record,) = imported(coder, bundle, options=options_for(encounter))
+    back = Encounter.model_validate(record)
+    assert lines_of(coder.code(back)) == lines_of(coder.code(encounter))
+    # not only the same coding: the same encounter, every field FHIR (or our extensions) carries
+    assert back.model_dump(exclude_defaults=True) == encounter.model_dump(exclude_defaults=True)
+
+
+@needs_gold
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gold_cases_as_bulk_ndjson_import_the_same(
+    coder: Coder, tmp_path: Path, version: fhir.Version
+) -> None:
+    encounters = [Encounter.model_validate(c["encounter"]) for c in GOLD]
+    paths = fhir.write_ndjson(encounters, tmp_path, version, pack=coder.reference.latest)
+    assert sorted(p.name for p in paths) == [
+        "Encounter.ndjson",
+        "Medication.ndjson",
+        "MedicationAdministration.ndjson",
+    ]
+    # mixed bags refer to Medication resources in their own file, as a Bulk Data export has them
+    assert "Medication/" in (tmp_path / "MedicationAdministration.ndjson").read_text()
+    records = imported(coder, paths=[tmp_path])  # a folder: every file in it
+    assert [r["encounter_id"] for r in records] == [e.encounter_id for e in encounters]
+    for encounter, record in zip(encounters, records, strict=True):
+        back = Encounter.model_validate({**record, "claim_type": encounter.claim_type.value})
+        back = back.model_copy(update={"place_of_service": encounter.place_of_service})
+        assert lines_of(coder.code(back)) == lines_of(coder.code(encounter)), encounter.encounter_id
+
+
+def test_ids_that_are_not_fhir_ids_survive_and_times_keep_the_zone(coder: Coder) -> None:
+    encounter = Encounter.model_validate(
+        {
+            "encounter_id": "ED visit 2026/01/15 #7",
+            "claim_type": "institutional",
+            "timezone": "America/Chicago",
+            "administrations": [
+                {
+                    "id": "order 1_a",
+                    "substance": "ondansetron",
+                    "route": "intravenous",
+                    "start": "2026-01-15T10:05",
+                }
+            ],
+        }
+    )
+    bundle = fhir.write_bundle(encounter, "R5", pack=coder.reference.latest)
+    BundleR5.model_validate(bundle)
+    resource = bundle["entry"][1]["resource"]
+    assert resource["occurenceDateTime"] == "2026-01-15T10:05:00-06:00"
+    (record,) = imported(coder, bundle)
+    assert record["encounter_id"] == "ED visit 2026/01/15 #7"
+    assert record["administrations"][0]["id"] == "order 1_a"
+    assert record["timezone"] == "America/Chicago"
+    assert record["administrations"][0]["start"] == "2026-01-15T10:05:00-06:00"
+
+
+# ------------------------------------------------------------------ broken input, statuses, grouping
+
+
+def _bundle(coder: Coder, version: fhir.Version = "R4") -> dict[str, Any]:
+    encounter = Encounter.model_validate(
+        {
+            "encounter_id": "E1",
+            "claim_type": "institutional",
+            "administrations": [
+                {"id": "a1", "substance": "normal saline", "category": "hydration", "route": "intravenous",
+                 "start": "2026-01-15T09:00", "end": "2026-01-15T11:00"},
+                {"id": "a2", "substance": "ondansetron", "route": "intravenous", "method": "push",
+                 "start": "2026-01-15T09:30"},
+                {"id": "a3", "substance": "ketorolac", "route": "intravenous", "method": "push",
+                 "start": "2026-01-15T10:00"},
+            ],
+        }
+    )  # fmt: skip
+    return fhir.write_bundle(encounter, version, pack=coder.reference.latest)
+
+
+def _resource(bundle: dict[str, Any], admin_id: str) -> dict[str, Any]:
+    for entry in bundle["entry"]:
+        resource: dict[str, Any] = entry["resource"]
+        if any(i["value"] == admin_id for i in resource.get("identifier", [])):
+            return resource
+    raise KeyError(admin_id)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_broken_resource_is_a_finding_and_the_rest_imports(coder: Coder, version: fhir.Version) -> None:
+    bundle = _bundle(coder, version)
+    _resource(bundle, "a3")["dosage"]["rateQuantity"] = {"value": "fast", "unit": "mL/h"}
+    (record,) = imported(coder, bundle)
+    assert [a["id"] for a in record["administrations"]] == ["a1", "a2"]
+    (finding,) = record["source_findings"]
+    assert finding["id"] == "invalid-resource" and finding["severity"] == "error"
+    assert "MedicationAdministration/E1-a3" in finding["message"]
+    assert "dosage.rateQuantity.value" in finding["message"] and "'fast'" in finding["message"]
+    result = coder.code(Encounter.model_validate(record))
+    assert [line.code for line in result.lines] == ["96374", "96361"]
+    assert result.readiness == "hold"  # an error finding holds the claim until someone looks
+
+
+def test_a_broken_resource_with_no_encounter_is_an_error_object(coder: Coder) -> None:
+    bundle = _bundle(coder)
+    broken = _resource(bundle, "a2")
+    del broken["context"], broken["subject"]
+    broken["effectiveDateTime"] = "yesterday"
+    records = imported(coder, bundle)
+    errors = [r for r in records if "error" in r]
+    assert len(errors) == 1 and "MedicationAdministration/E1-a2" in errors[0]["error"]["message"]
+    assert errors[0]["error"]["field"] == "effectiveDateTime"
+    assert "'yesterday'" in errors[0]["error"]["message"]
+    (record,) = [r for r in records if "error" not in r]
+    assert [a["id"] for a in record["administrations"]] == ["a1", "a3"]
+
+
+def test_unreadable_lines_and_files_are_error_objects(coder: Coder, tmp_path: Path) -> None:
+    good = [e["resource"] for e in _bundle(coder)["entry"]]
+    path = tmp_path / "export.ndjson"
+    path.write_text(
+        "\n".join([json.dumps(good[0]), "{not json", json.dumps({"id": "x"}), *map(json.dumps, good[1:])])
+    )
+    (junk := tmp_path / "junk.json").write_text("<xml/>")
+    records = imported(coder, paths=[path, junk])
+    messages = [r["error"]["message"] for r in records if "error" in r]
+    assert messages == [
+        "export.ndjson line 2: not valid JSON (Expecting property name enclosed in double quotes)",
+        "export.ndjson line 3: not a FHIR resource (no resourceType)",
+        "junk.json: not JSON, nor NDJSON (one resource a line)",
+    ]
+    (record,) = [r for r in records if "error" not in r]
+    assert len(record["administrations"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "kept", "finding", "severity"),
+    [
+        ("completed", True, None, None),
+        ("in-progress", True, None, None),
+        ("on-hold", True, None, None),
+        ("stopped", True, None, None),
+        ("not-done", False, "administration-not-done", "info"),
+        ("entered-in-error", False, "entered-in-error", "info"),
+        ("unknown", True, "administration-status-unknown", "warning"),
+    ],
+)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_statuses(
+    coder: Coder, version: fhir.Version, status: str, kept: bool, finding: str | None, severity: str | None
+) -> None:
+    bundle = _bundle(coder, version)
+    _resource(bundle, "a2")["status"] = status
+    (record,) = imported(coder, bundle)
+    assert ("a2" in [a["id"] for a in record["administrations"]]) is kept
+    assert [(f["id"], f["severity"]) for f in record["source_findings"]] == (
+        [(finding, severity)] if finding else []
+    )
+    if finding:
+        assert "MedicationAdministration/E1-a2" in record["source_findings"][0]["message"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_inpatient_encounter_belongs_to_the_inpatient_claim(coder: Coder, version: fhir.Version) -> None:
+    bundle = fhir.write_bundle(
+        Encounter.model_validate(_encounter_of(coder, version)), version, encounter_class="IMP"
+    )
+    (record,) = imported(coder, bundle)
+    assert record["administrations"] == []
+    (finding,) = record["source_findings"]
+    assert finding["id"] == "inpatient-claim" and "--include-inpatient" in finding["message"]
+    assert finding["source"] == "a1, a2, a3"
+    (asked,) = imported(coder, bundle, options=ImportOptions(include_inpatient=True))
+    assert len(asked["administrations"]) == 3
+    assert asked["source_findings"][0]["severity"] == "warning"
+    emergency = fhir.write_bundle(
+        Encounter.model_validate(_encounter_of(coder, version)), version, encounter_class="EMER"
+    )
+    (ed,) = imported(coder, emergency)
+    assert len(ed["administrations"]) == 3 and ed["source_findings"] == []
+
+
+def _encounter_of(coder: Coder, version: fhir.Version) -> dict[str, Any]:
+    (record,) = imported(coder, _bundle(coder, version))
+    return record
+
+
+def test_options_set_claim_type_place_of_service_policy_and_zone(coder: Coder) -> None:
+    options = ImportOptions(
+        timezone="America/New_York", claim_type="professional", place_of_service="22", policy="cpt"
+    )
+    (record,) = imported(coder, _bundle(coder), options=options)
+    assert (record["claim_type"], record["place_of_service"], record["policy"], record["timezone"]) == (
+        "professional", "22", "cpt", "America/New_York"
+    )  # fmt: skip
+
+
+def test_references_across_resources_resolve(coder: Coder) -> None:
+    """An R5 export: the Medication, the order and the reason are separate resources in the Bundle."""
+    medication = {
+        "resourceType": "Medication",
+        "id": "m1",
+        "code": {"coding": [{"system": fhir.RXNORM, "code": "1740467", "display": "ondansetron 2 MG/ML"}]},
+    }
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "rx1",
+        "status": "completed",
+        "intent": "order",
+        "medication": {"reference": {"reference": "Medication/m1"}},
+        "subject": {"reference": "Patient/p1"},
+        "requester": {"display": "Dr Order"},
+    }
+    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                 "code": {"text": "nausea"}}  # fmt: skip
+    encounter = {"resourceType": "Encounter", "id": "v9", "status": "completed",
+                 "class": [{"coding": [{"system": fhir.ACT_CODE, "code": "EMER"}]}]}  # fmt: skip
+    administration = {
+        "resourceType": "MedicationAdministration",
+        "id": "ma1",
+        "status": "completed",
+        "medication": {"reference": {"reference": "urn:uuid:7c1d"}},
+        "subject": {"reference": "Patient/p1"},
+        "encounter": {"reference": "https://ehr.example.org/fhir/Encounter/v9"},
+        "occurencePeriod": {"start": "2026-01-15T09:00:00-05:00", "end": "2026-01-15T09:20:00-05:00"},
+        "request": {"reference": "MedicationRequest/rx1"},
+        "reason": [{"reference": {"reference": "Condition/c1"}}],
+        "performer": [{"actor": {"reference": {"display": "RN Given"}}}],
+        "dosage": {
+            "route": {"text": "IV"},
+            "method": {"text": "slow push over 3 minutes"},
+            "site": {"text": "L forearm PIV"},
+            "dose": {"value": 4, "unit": "mg"},
+            "rateRatio": {"numerator": {"value": 1, "unit": "L"}, "denominator": {"value": 2, "unit": "h"}},
+        },
+    }
+    entries = [{"fullUrl": "urn:uuid:7c1d", "resource": medication}] + [
+        {"resource": r} for r in (order, condition, encounter, administration)
+    ]
+    (record,) = imported(coder, {"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert record["encounter_id"] == "v9"
+    assert record["administrations"] == [
+        {
+            "id": "ma1",
+            "substance": "ondansetron 2 MG/ML",
+            "rxnorm": "1740467",
+            "start": "2026-01-15T09:00:00-05:00",
+            "end": "2026-01-15T09:20:00-05:00",
+            "route": "intravenous",
+            "method": "push",
+            "access": "L forearm PIV",
+            "dose": 4.0,
+            "dose_unit": "mg",
+            "rate_ml_per_hour": 500.0,
+            "administered_by": "RN Given",
+            "ordered_by": "Dr Order",
+            "indication": "nausea",
+        }
+    ]
+
+
+def test_an_unknown_route_passes_through_for_the_engine_to_flag(coder: Coder) -> None:
+    bundle = _bundle(coder)
+    _resource(bundle, "a2")["dosage"]["route"] = {
+        "coding": [{"system": "urn:local", "code": "X9", "display": "Via the moon"}]
+    }
+    (record,) = imported(coder, bundle)
+    assert record["administrations"][1]["route"] == "Via the moon"
+    result = coder.code(Encounter.model_validate(record))
+    assert any(f.id == "route-without-code" and f.administrations == ["a2"] for f in result.findings)
+
+
+def test_registered_as_fhir(coder: Coder) -> None:
+    assert reader("fhir") is fhir.read
+
+
+def test_r4_json_is_read_with_r4b_models_and_r5_with_r5() -> None:
+    r4 = {"resourceType": "MedicationAdministration", "status": "completed", "effectiveDateTime": "2026-01-15",
+          "medicationCodeableConcept": {"text": "x"}, "subject": {"display": "p"}}  # fmt: skip
+    r5 = {"resourceType": "MedicationAdministration", "status": "completed", "occurenceDateTime": "2026-01-15",
+          "medication": {"concept": {"text": "x"}}, "subject": {"display": "p"}}  # fmt: skip
+    assert fhir._validate(r4) == ("R4", None, None)
+    assert fhir._validate(r5) == ("R5", None, None)
+    mixed = copy.deepcopy(r5) | {"context": {"reference": "Encounter/e"}}
+    version, problem, element = fhir._validate(mixed)
+    assert version == "R5" and problem is not None and element == "context"
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_import_and_code_from_fhir(coder: Coder, tmp_path: Path) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(_bundle(coder)))
+    runner = CliRunner()
+    run = runner.invoke(app, ["import", "fhir", str(path), "--timezone", "America/Chicago"])
+    assert run.exit_code == 0, run.output
+    (record,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert record["encounter_id"] == "E1" and record["timezone"] == "America/Chicago"
+    run = runner.invoke(app, ["code", "--from", "fhir", str(path)])
+    assert run.exit_code == 0, run.output
+    (result,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["code"] for line in result["lines"]] == ["96374", "96361", "96375"]
+
+
+@needs_examples
+def test_cli_codes_the_iv_push_example() -> None:
+    run = CliRunner().invoke(
+        app, ["code", "--from", "fhir", str(EXAMPLES / "medicationadministration0301.json")]
+    )
+    assert run.exit_code == 0, run.output
+    (result,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(line["code"], line["administrations"]) for line in result["lines"]] == [
+        ("96374", ["medadmin0301"])
+    ]
+
+
+def test_a_logical_encounter_reference_groups_by_the_visit_number(coder: Coder) -> None:
+    bundle = _bundle(coder)
+    for entry in bundle["entry"][1:]:
+        entry["resource"]["context"] = {"identifier": {"system": "urn:visit", "value": "V-100"}}
+    (record,) = imported(coder, bundle)
+    assert record["encounter_id"] == "V-100" and len(record["administrations"]) == 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mangled_input_never_raises(coder: Coder, seed: int) -> None:
+    """Random elements replaced by junk: every run ends in encounters or error objects, never an exception."""
+    rng = random.Random(seed)
+    junk: list[Any] = [
+        None,
+        1,
+        -3.5,
+        "x",
+        "",
+        [],
+        {},
+        [1],
+        {"a": 1},
+        True,
+        "2026-13-45T99:00",
+        {"reference": "#no"},
+    ]
+    for _ in range(40):
+        document = _bundle(coder, rng.choice(VERSIONS))
+        for _ in range(rng.randint(1, 3)):
+            paths = list(_paths(document))
+            *parents, last = rng.choice(paths)
+            target: Any = document
+            for step in parents:
+                target = target[step]
+            target[last] = copy.deepcopy(rng.choice(junk))
+        for record in imported(coder, document):
+            if "error" in record:
+                assert record["error"]["message"]
+            else:
+                coder.code(Encounter.model_validate(record))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, inner in items:
+        yield (*prefix, key)
+        yield from _paths(inner, (*prefix, key))
