@@ -56,6 +56,8 @@ _ACTIONS: dict[str, Action | str] = {
     "delayed started": Action.START,
     "started in other location": Action.START,
     "restarted": Action.RESTART,
+    "delayed restarted": Action.RESTART,
+    "paused": Action.PAUSE,
     "rate change": Action.RATE_CHANGE,
     "delayed stopped": Action.STOP,
     "not given": Action.NOT_GIVEN,
@@ -489,7 +491,7 @@ def _build(stay: Stay, ctx: _Context, options: ImportOptions) -> Built:
                 "administrations": inferred,
                 "message": "route not charted: intravenous inferred from the product (vial, syringe or bag) "
                 "and an IV line in the encounter; confirm in the chart",
-                "source": None,
+                "source": "emar_id " + ", ".join(inferred),
             }
         )
     labels = {
@@ -582,4 +584,10 @@ def _administration(segment: Segment, routes: dict[str, _Route]) -> dict[str, An
     for name in ("dose", "dose_unit"):
         if payload.get(name) is not None:
             administration[name] = payload[name]
+    if (
+        route.route == "intravenous"
+        and str(payload.get("dose_unit", "")).lower() == "ml"
+        and payload.get("dose")
+    ):
+        administration["volume_ml"] = payload["dose"]  # a fluid charted by volume
     return administration
