@@ -115,7 +115,8 @@ def test_whole_demo_imports_codes_and_accounts_for_every_given_iv_event(coder: C
         if built.stay.inpatient:
             continue
         result = coder.code(Encounter.model_validate(built.record))
-        in_results = {a for x in [*result.lines, *result.findings] for a in x.administrations}
+        in_results = {a for line in result.lines for a in line.administrations}
+        in_results |= {a for finding in result.findings for a in finding.administrations}
         text = " ".join(f.message for f in result.findings)
         for emar_id, administration in built.given_iv.items():
             given += 1
