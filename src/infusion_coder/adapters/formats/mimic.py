@@ -92,6 +92,8 @@ OBSERVATION_TYPES = (
 ICU_WORDS = ("Intensive Care", "ICU")
 ED_GRACE = timedelta(hours=2)  # drugs charted just after the ED out-time still belong to the visit
 GROUP_GAP = timedelta(hours=24)
+# Routes with drug-administration codes; others (oral, enteral, patch, ...) are summarised in one finding.
+CODED_ROUTES = ("intravenous", "intra-arterial", "subcutaneous", "intramuscular")
 
 _ORAL_UNITS = {"tab", "cap", "half tab", "udcup", "ml udcup", "pkt", "btl", "loz", "waf", "stck", "tube"}
 _INJECTABLE_UNITS = {"vial", "syr", "syringe", "amp", "bag", "cadd"}
@@ -365,18 +367,26 @@ def _route(row: dict[str, str], ctx: _Context, iv_line: bool) -> _Route:
     if _NOT_IV_WORDS.search(medication) or _NOT_IV_WORDS.search(described):
         return _Route(None, None, True)
     bag = "bag" in units or bool(_BAG_WORDS.search(described))
-    injectable = bag or bool(units & _INJECTABLE_UNITS) or bool(_INJECT_WORDS.search(described))
+    if bag:
+        return _Route("intravenous", "infusion", True)  # a bag is hung on an IV line, nothing else
+    # a vial, syringe or a dose drawn up in mL (morphine "mL", no description) needs an IV line shown
+    injectable = bool(units & (_INJECTABLE_UNITS | {"ml"})) or bool(_INJECT_WORDS.search(described))
     if injectable and iv_line:
-        return _Route("intravenous", "infusion" if bag else "push", True)
+        return _Route("intravenous", "push", True)
     return _Route(None, None, True)
 
 
 def _has_iv_line(stay: Stay, ctx: _Context) -> bool:
-    """The encounter shows an IV line: a flush, an IV infusion or an IV order charted in it."""
+    """The encounter shows an IV line: a flush, an IV infusion, a bag or an IV order charted in it."""
     for row in stay.rows:
         admin_type = ctx.parents.get(row["emar_id"], {}).get("administration_type", "")
         if admin_type in ("IV Flush", "IV Infusion", "Medication Infusion", "Heparin IV Infusion"):
             return True
+        for product in ctx.products.get(row["emar_id"], []):
+            if product.get("product_unit", "").lower() == "bag" or _BAG_WORDS.search(
+                product.get("product_description", "")
+            ):
+                return True
         order = ctx.pharmacy.get(row.get("pharmacy_id", ""))
         if order is not None and order.get("route", "").lower() in _IV_PHARMACY:
             return True
@@ -459,6 +469,11 @@ def _build(stay: Stay, ctx: _Context, options: ImportOptions) -> Built:
     made: dict[int, str] = {}
     for segment in result.segments:
         built = _administration(segment, routes)
+        if built is not None and built["route"] not in CODED_ROUTES:
+            skipped["route-not-coded"].append(segment.opening.payload["emar_id"])
+            for event in segment.events:
+                admin_of[event.payload["emar_id"]] = None
+            continue
         if built is None:
             skipped["route-unknown"].append(segment.opening.payload["emar_id"])
             for event in segment.events:
@@ -500,7 +515,15 @@ def _build(stay: Stay, ctx: _Context, options: ImportOptions) -> Built:
         "zero-dose": ("info", "charted with a zero dose"),
         "unknown-event": ("warning", "have an event text the importer does not know"),
         "no-time": ("warning", "have no chart time"),
-        "route-unknown": ("warning", "have no route in the record and none could be inferred (no IV line)"),
+        "route-not-coded": (
+            "info",
+            "were given by a route with no drug-administration code (oral, enteral, topical, ...)",
+        ),
+        "route-unknown": (
+            "warning",
+            "have no route in the record and none could be inferred "
+            "(no injectable product, or no IV line in the encounter)",
+        ),
     }
     for kind, ids in skipped.items():
         severity, what = labels[kind]
