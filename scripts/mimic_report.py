@@ -10,6 +10,7 @@ coder would read them. Exit status 1 when any given IV event is unaccounted for.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from infusion_coder.adapters.formats.mimic import Built, load
 from infusion_coder.models import CodingResult, Encounter
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mimic-iv-demo"
+EMAR_ID = re.compile(r"\b\d+-\d+\b")  # subject_id-emar_seq, as findings name them
 OUTPATIENT_KINDS = ("ed-only", "ed+observation", "observation", "outside-transfers")
 
 
@@ -32,11 +34,11 @@ def account(built: Built, result: CodingResult | None) -> dict[str, list[str]]:
         return where
     in_lines = {a for line in result.lines for a in line.administrations}
     in_findings = {a for finding in result.findings for a in finding.administrations}
-    texts = " ".join(f.message for f in result.findings)
+    named = {token for f in result.findings for token in EMAR_ID.findall(f.message)}
     for emar_id, administration in built.given_iv.items():
         if administration is not None and administration in in_lines:
             where["line"].append(emar_id)
-        elif (administration is not None and administration in in_findings) or emar_id in texts:
+        elif (administration is not None and administration in in_findings) or emar_id in named:
             where["finding"].append(emar_id)
         else:
             where["unaccounted"].append(emar_id)

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from infusion_coder.adapters.cli import app
@@ -244,3 +246,61 @@ def test_example_files_import(coder: Coder) -> None:
     for record in records:
         result = coder.code(Encounter.model_validate(record))
         assert result.lines
+
+
+ROWS = [
+    "E1,A1,Normal saline,1000,mL,IV,,New Bag,2026-01-15 10:00,250,1000,",
+    "E1,A1,,,,,,Paused,2026-01-15 10:30,,,",
+    "E1,A1,,,,,,Restarted,2026-01-15 10:45,,,",
+    "E1,A1,,,,,,Rate Change,2026-01-15 11:00,125,,",
+    "E1,A1,,,,,,Stopped,2026-01-15 12:00,,,",
+    "E1,A2,Ondansetron,4,mg,IV Push,,Given,2026-01-15 10:05,,,",
+    "E1,A3,Cefazolin,1,g,IVPB,,Started,2026-01-15 10:10,,,",
+    "E1,A4,Ketorolac,15,mg,IV,,Stopped,2026-01-15 10:20,,,",
+]
+
+
+@given(st.permutations(ROWS))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_row_order_does_not_change_the_import(coder: Coder, rows: list[str]) -> None:
+    def view(record: dict[str, Any]) -> tuple[Any, ...]:
+        admins = sorted(json.dumps(a, sort_keys=True) for a in record["administrations"])
+        found = sorted((f["id"], f["source"] is not None) for f in record["source_findings"])
+        return admins, found
+
+    assert view(one(HEADER + "\n".join(rows) + "\n", coder)) == view(
+        one(HEADER + "\n".join(ROWS) + "\n", coder)
+    )
+
+
+def test_times_with_offsets_are_kept(coder: Coder) -> None:
+    record = one(
+        HEADER
+        + "E1,A1,Normal saline,,,IV,,New Bag,2026-01-15T10:00:00-05:00,,,\n"
+        + "E1,A1,,,,,,Stopped,2026-01-15T11:10:00-05:00,,,\n",
+        coder,
+        timezone="America/New_York",
+    )
+    (a,) = record["administrations"]
+    assert (a["start"], a["end"]) == ("2026-01-15T10:00-05:00", "2026-01-15T11:10-05:00")
+    assert record["timezone"] == "America/New_York"
+
+
+def test_cli_code_from_mar_with_mapping() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "code",
+            "--from",
+            "mar",
+            "--mapping",
+            str(EXAMPLES / "mar-mapping.toml"),
+            str(EXAMPLES / "mar-export.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    codes = {
+        r["encounter_id"]: sorted(x["code"] for x in r["lines"])
+        for r in map(json.loads, result.output.splitlines())
+    }
+    assert codes == {"880001": ["96361", "96374"], "880002": ["96365", "96375"]}
