@@ -41,6 +41,19 @@ def test_pause_and_restart_split_into_segments() -> None:
     assert result.problems == []
 
 
+def test_restart_resumes_the_rate_before_the_pause() -> None:
+    result = fold(
+        [
+            ev(Action.START, 0, rate_ml_per_hour=100.0),
+            ev(Action.RATE_CHANGE, 10, rate_ml_per_hour=150.0),
+            ev(Action.PAUSE, 20),
+            ev(Action.RESTART, 30),
+            ev(Action.STOP, 60),
+        ]
+    )
+    assert [s.rates for s in result.segments] == [[100.0, 150.0], [150.0]]
+
+
 def test_rate_change_does_not_split_and_is_recorded() -> None:
     result = fold(
         [

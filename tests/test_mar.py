@@ -304,3 +304,10 @@ def test_cli_code_from_mar_with_mapping() -> None:
         for r in map(json.loads, result.output.splitlines())
     }
     assert codes == {"880001": ["96361", "96374"], "880002": ["96365", "96375"]}
+
+
+def test_dose_with_its_unit_in_one_column(coder: Coder) -> None:
+    record = one(HEADER + "E1,A1,Ondansetron,4 mg,,IV Push,,Given,2026-01-15 10:00,,,\n", coder)
+    (a,) = record["administrations"]
+    assert (a["dose"], a["dose_unit"]) == (4.0, "mg")
+    assert record["source_findings"] == []

@@ -82,6 +82,13 @@ def test_observation_stay_one_encounter_across_midnight_and_ward_move(coder: Cod
     assert admins["900002-4"]["route"] == "intravenous"
     assert found["mimic-route-inferred"]["administrations"] == ["900002-4"]
     assert found["mimic-stop-without-start"]["source"] == "emar_id 900002-5"
+    bolus = admins["900002-10"]  # a bolus charted on the heparin drip order (route IV DRIP): a push
+    assert (bolus["route"], bolus["method"], bolus["dose"], bolus["dose_unit"]) == (
+        "intravenous",
+        "push",
+        4000.0,
+        "units",
+    )
     vancomycin = [a for a in record["administrations"] if a["substance"] == "Vancomycin"]
     assert [(a["id"], a["start"][-5:], a["end"][-5:]) for a in vancomycin] == [
         ("900002-6", "06:00", "06:30"),

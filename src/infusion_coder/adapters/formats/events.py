@@ -18,8 +18,9 @@ The fold, per key, in time order:
 | not_given | problem (info): nothing was given | | |
 | check (Confirmed) | not an event: ignored | | |
 
-A segment still running when the key's actions end has no end time and a problem says so; the policy
-decides what a missing stop time means. Two actions with the same key, action, time and payload are one
+A restart with no rate of its own resumes the last rate charted before it. A segment still running when
+the key's actions end has no end time and a problem says so; the policy decides what a missing stop time
+means. Two actions with the same key, action, time and payload are one
 action charted twice: the second is a problem and is dropped.
 
 Segment ids: the first segment of key `K` is `K`, the next `K.2`, `K.3`, ... in time order (a pause
@@ -170,7 +171,7 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
     segments: list[Segment] = []
     problems: list[Problem] = []
     running: Segment | None = None
-    last_closed: Segment | None = None  # the segment a pause closed
+    last_closed: Segment | None = None  # the segment a pause or stop closed last
     paused = False
     ever_started = False
     seen: set[tuple[object, ...]] = set()
@@ -232,6 +233,8 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
                 )
                 continue
             running = open_segment(event)
+            if not running.rates and last_closed is not None and last_closed.rates:
+                running.rates.append(last_closed.rates[-1])  # a restart resumes the rate in effect
             if not paused and not ever_started:
                 problem(
                     "restart-without-pause",
@@ -284,7 +287,7 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
             if running is not None:
                 running.end = event.time
                 running.events.append(event)
-                running = None
+                last_closed, running = running, None
             elif paused:
                 paused = False  # a stop after a pause ends the pause; the segment already ended
                 if last_closed is not None:

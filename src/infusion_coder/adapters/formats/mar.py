@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,15 @@ DEFAULT_ACTIONS: dict[str, Action] = {
     "start": Action.START,
     "new syringe/cartridge": Action.START,
     "new syringe": Action.START,
+    "new bag/syringe": Action.START,
+    "given during downtime": Action.GIVEN,
+    "patient/family admin": Action.GIVEN,
+    "automatically held": Action.NOT_GIVEN,
+    "mar hold": Action.NOT_GIVEN,
+    "pt refused": Action.NOT_GIVEN,
+    "infusion verify": Action.CHECK,
+    "return to cabinet": Action.CHECK,
+    "handoff": Action.CHECK,
     "restarted": Action.RESTART,
     "resumed": Action.RESTART,
     "rate change": Action.RATE_CHANGE,
@@ -98,6 +108,7 @@ DEFAULT_ACTIONS: dict[str, Action] = {
     "due": Action.CHECK,
 }
 
+_AMOUNT = re.compile(r"^\s*([0-9][0-9.,]*)\s*([A-Za-z%/][A-Za-z%/ ]*)?\s*$")
 DEFAULT_TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p")
 
 
@@ -280,8 +291,11 @@ def _event(values: dict[str, str], ref: str, layout: Layout, encounter: _Encount
             continue
         value: Any = values[name]
         if name in NUMBERS:
+            amount = _AMOUNT.match(value)
+            if name == "dose" and amount and amount.group(2) and not values["dose_unit"]:
+                payload["dose_unit"] = amount.group(2)  # "4 mg" in one column
             try:
-                value = float(value.replace(",", ""))
+                value = float((amount.group(1) if amount else value).replace(",", ""))
             except ValueError:
                 _row_finding(
                     encounter, ref, layout.column(name), f"{excerpt(value, 20)} is not a number: ignored"

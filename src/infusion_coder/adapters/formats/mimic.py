@@ -97,7 +97,7 @@ CODED_ROUTES = ("intravenous", "intra-arterial", "subcutaneous", "intramuscular"
 
 _ORAL_UNITS = {"tab", "cap", "half tab", "udcup", "ml udcup", "pkt", "btl", "loz", "waf", "stck", "tube"}
 _INJECTABLE_UNITS = {"vial", "syr", "syringe", "amp", "bag", "cadd"}
-_PUSH_UNITS = {"vial", "syr", "syringe", "amp"}
+_BOLUS_TYPES = ("Heparin IV Bolus", "Bolus Dose from IV Drip")
 _IV_PHARMACY = {"iv": None, "iv drip": "infusion", "iv bolus": "push", "ivpca": "infusion"}
 _NOT_IV_WORDS = re.compile(
     r"\b(ophth|otic|oral|liquid|syrup|susp|enema|cream|ointment|gel|nasal|inhal|neb)\b", re.I
@@ -450,8 +450,13 @@ def _build(stay: Stay, ctx: _Context, options: ImportOptions) -> Built:
         assert isinstance(action, Action)
         key = row.get("pharmacy_id") or row.get("poe_id") or emar_id
         route = _route(row, ctx, iv_line)
-        routes[emar_id] = route
         parent = ctx.parents.get(emar_id, {})
+        bolus = (
+            "bolus" in row.get("event_txt", "").lower() or parent.get("administration_type") in _BOLUS_TYPES
+        )
+        if route.route == "intravenous" and bolus:
+            route = _Route(route.route, "push", route.inferred)  # a bolus off a drip order is a push
+        routes[emar_id] = route
         rate = _number(parent.get("infusion_rate", ""))
         rate_ml = rate if rate and parent.get("infusion_rate_unit", "").lower() == "ml/hr" else None
         payload: dict[str, Any] = {
