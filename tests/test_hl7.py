@@ -332,7 +332,7 @@ def gold_cases() -> list[dict[str, Any]]:
 
 def coding(result: Any) -> list[tuple[str, int, tuple[str, ...], str]]:
     assert isinstance(result, CodingResult), result
-    return sorted((l.code, l.units, tuple(sorted(l.modifiers)), str(l.date)) for l in result.lines)
+    return sorted((ln.code, ln.units, tuple(sorted(ln.modifiers)), str(ln.date)) for ln in result.lines)
 
 
 @pytest.mark.skipif(not GOLD.is_file(), reason="../shared/cases/dev.jsonl is not present")
