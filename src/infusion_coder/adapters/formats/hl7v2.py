@@ -181,7 +181,9 @@ class _Coded:
 
     @classmethod
     def of(cls, seg: _Seg, number: int, repetition: int = 0) -> _Coded:
-        code, text, system, alt_code, alt_text, alt_system = (seg.get(number, c, repetition) for c in range(1, 7))
+        code, text, system, alt_code, alt_text, alt_system = (
+            seg.get(number, c, repetition) for c in range(1, 7)
+        )
         return cls(code, text, system, alt_code, alt_text, alt_system, seg.get(number, 9, repetition))
 
     def label(self) -> str:
