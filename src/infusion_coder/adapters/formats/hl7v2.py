@@ -3,12 +3,13 @@
 Reading, in short (docs/import-hl7.md has the field table):
 - A file holds one or more messages, MLLP-framed (0x0B ... 0x1C 0x0D) or not; segments may be separated by
   CR, LF or CRLF. Segment separators become CR, and a new message starts at every MSH.
-- hl7apy parses each message against its version's structure (`find_groups=True`); a message whose group
-  structure does not fit is parsed again as a flat list of segments, and a message hl7apy cannot parse
-  as a whole is read segment by segment, leaving out the segments it cannot read (each a finding). Groups
-  are then read off the segment order, which is the same in every version: ORC opens an order, RXA (or
-  RXG) opens an administration (consecutive RXAs before their RXR are the components of one mix), the
-  RXR, OBX and NTE that follow belong to it.
+- hl7apy parses each message against its version's structure (`find_groups=True`, tolerant); if that
+  raises, without groups; if that raises too, segment by segment, leaving out the segments it cannot
+  read (a finding). Segments hl7apy did not place in its groups make an info finding. Field values are
+  then read by position from the accepted segment text (hl7apy's v2.8 field names are shifted), and
+  groups off the segment order, the same in every version: ORC opens an order, RXA (or RXG) opens an
+  administration (consecutive RXAs before their RXR are the components of one mix), the RXR, OBX and
+  NTE that follow belong to it.
 - Messages are gathered per encounter (PV1-19 visit number) across messages and files, in the order the
   encounters first appear. An RXA sent again with the same id replaces the earlier one; RXA-21 = D
   removes it.
