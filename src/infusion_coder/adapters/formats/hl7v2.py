@@ -874,6 +874,11 @@ def _ts(value: Any) -> str:
     return str(value.strftime("%Y%m%d%H%M%S" if value.second else "%Y%m%d%H%M"))
 
 
+@cache
+def _bundled_pack() -> ReferencePack:
+    return load_library().latest
+
+
 def _routes_0162(pack: ReferencePack) -> dict[str, str]:
     """Contract route -> its HL7 table 0162 code (the first listed)."""
     codes: dict[str, str] = {}
@@ -890,7 +895,7 @@ def write_ras(encounter: Encounter, version: str = "2.5.1", pack: ReferencePack 
     RXA-11), so 2.8 is refused rather than written wrong."""
     if version not in WRITE_VERSIONS:
         raise ValueError(f"cannot write HL7 v{version}; choose one of {', '.join(WRITE_VERSIONS)}")
-    pack = pack or load_library().latest
+    pack = pack or _bundled_pack()
     route_codes = _routes_0162(pack)
     sites = {text.lower(): code for code, text in body_sites().items()}
     chars = _Chars()
