@@ -441,3 +441,23 @@ def test_any_input_gives_records_never_an_exception(coder: Coder, noise: list[st
     for record in records:
         assert ("error" in record) != ("administrations" in record)
     assert any(record.get("encounter_id") == "V1" for record in records)
+
+
+def test_route_from_text_unknown_route_and_missing_rxr(coder: Coder) -> None:
+    text = message(
+        "C1",
+        "ORC|RE|T1",
+        rxa("202601151000", "202601151000", "^enoxaparin", "40", "mg"),
+        "RXR|^Subcutaneous",
+        "ORC|RE|T2",
+        rxa("202601151000", "202601151000", "^mystery", "1", "mg"),
+        "RXR|ZZ^by strange way",
+        "ORC|RE|T3",
+        rxa("202601151000", "202601151000", "^no route", "1", "mg"),
+    )
+    [record] = imported(text, coder)
+    admins = by_id(record)
+    assert admins["T1"]["route"] == "subcutaneous"
+    assert admins["T2"]["route"] == "by strange way"
+    assert "T3" not in admins
+    assert finding_ids(record) == ["hl7-route-unknown", "hl7-no-route"]

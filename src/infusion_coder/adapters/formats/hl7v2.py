@@ -486,7 +486,8 @@ class _Builder:
             )
             return
         orders = _orders(segments)
-        when = self._first_date(orders) or hl7_time(msh.get(7))[0]
+        sent = msh.get(7)
+        when = self._first_date(orders) or (f"{sent[:4]}-{sent[4:6]}-{sent[6:8]}" if len(sent) >= 8 else None)
         encounter = self._encounter(first.get("PID"), first.get("PV1"), when, source)
         if encounter is None:
             self.error(
@@ -520,7 +521,7 @@ class _Builder:
             return
         for order in orders:
             for index, run in enumerate(order.runs, 1):
-                self._run(encounter, order, run, index, kind, source)
+                self._run(encounter, order, run, index, source)
 
     def _first_date(self, orders: list[_Order]) -> str | None:
         for order in orders:
@@ -577,9 +578,7 @@ class _Builder:
 
     # --- one administration group ------------------------------------------------------------------
 
-    def _run(
-        self, encounter: _Encounter, order: _Order, run: _Run, index: int, kind: str, source: str
-    ) -> None:
+    def _run(self, encounter: _Encounter, order: _Order, run: _Run, index: int, source: str) -> None:
         extras = _extras(run.obx)
         mix = extras.pop("mix", None)
         if mix is None and len(run.records) > 1:
