@@ -27,7 +27,11 @@ NOT_EXPRESSIBLE: dict[str, str] = {}
 
 def imported(text: str | bytes, coder: Coder, **options: Any) -> list[dict[str, Any]]:
     data = text.encode() if isinstance(text, str) else text
-    return list(read([Source("feed.hl7", data=data)], ImportOptions(**options), coder.reference.latest))
+    records = list(read([Source("feed.hl7", data=data)], ImportOptions(**options), coder.reference.latest))
+    for record in records:
+        if "error" not in record:
+            Encounter.model_validate(record)  # every encounter the reader makes is a valid contract encounter
+    return records
 
 
 def message(
