@@ -23,7 +23,7 @@ from infusion_coder.models import CodingResult, Encounter
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mimic-iv-demo"
 EMAR_ID = re.compile(r"\b\d+-\d+\b")  # subject_id-emar_seq, as findings name them
-OUTPATIENT_KINDS = ("ed-only", "ed+observation", "observation", "outside-transfers")
+OUTPATIENT_KINDS = ("ed-only", "ed+observation", "observation", "outside-transfers")  # as billed outpatient
 
 
 def account(built: Built, result: CodingResult | None) -> dict[str, list[str]]:

@@ -229,10 +229,14 @@ def _stays(
     def admission_stay(hadm_id: str, subject_id: str) -> Stay:
         if hadm_id not in stays:
             observation = any(w in admission_type.get(hadm_id, "") for w in OBSERVATION_TYPES)
+            icu = hadm_id in icu_hadm
             kind = "inpatient"
-            if observation:
+            if observation and icu:
+                # ICU care under observation status does not happen on a real claim: the stay became inpatient
+                kind = "observation-with-icu"
+            elif observation:
                 kind = "ed+observation" if hadm_id in ed_hadm else "observation"
-            stays[hadm_id] = Stay(hadm_id, kind, subject_id, not observation, icu=hadm_id in icu_hadm)
+            stays[hadm_id] = Stay(hadm_id, kind, subject_id, kind not in OUTPATIENT_STAY_KINDS, icu=icu)
         return stays[hadm_id]
 
     loose: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -533,17 +537,6 @@ def _build(stay: Stay, ctx: _Context, options: ImportOptions) -> Built:
     for kind, ids in skipped.items():
         severity, what = labels[kind]
         findings.append(_skip_finding(kind, severity, what, ids))
-    if stay.kind.endswith("observation") and stay.icu:
-        findings.append(
-            {
-                "id": "mimic-observation-with-icu",
-                "severity": "warning",
-                "administrations": [],
-                "message": "observation admission with an ICU transfer: it may have become an inpatient stay; "
-                "check the claim type before billing",
-                "source": f"hadm_id {stay.id}",
-            }
-        )
     findings.insert(0, _kind_finding(stay))
     record: dict[str, Any] = {
         "encounter_id": stay.id,
@@ -575,7 +568,10 @@ _KIND_TEXT = {
     "events less than 24 hours apart grouped as one encounter",
     "inpatient": "inpatient admission (with the ED visit that led to it): these services belong to the "
     "inpatient claim, which does not carry drug-administration CPT lines",
+    "observation-with-icu": "observation admission with an ICU transfer: treated as inpatient (ICU care is "
+    "inpatient care), so it belongs to the inpatient claim; check the claim type",
 }
+OUTPATIENT_STAY_KINDS = frozenset({"ed-only", "ed+observation", "observation", "outside-transfers"})
 
 
 def _kind_finding(stay: Stay) -> dict[str, Any]:
