@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..models import VASCULAR_ROUTES, Administration, Line
+from ..models import Administration, Line
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -56,7 +56,7 @@ def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
         missing.append("the dose")
     if codes & _INFUSION_CODES and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
         missing.append("the volume and rate infused")
-    if admin.access is None and admin.route in VASCULAR_ROUTES:
+    if admin.access is None and ctx.resolved.get(admin.id, ("", None))[0] in ("iv", "ia"):
         missing.append("the access site or line")
     if admin.ordered_by is None:
         missing.append("the order (who ordered it)")
@@ -77,7 +77,7 @@ def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
 
 
 def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    if not codes & _PUSH_CODES or admin.method is not None:
+    if not codes & _PUSH_CODES or ctx.resolved.get(admin.id, ("", None))[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
     if admin.end is not None:
         return  # documented minutes of 15 or less support the push by themselves

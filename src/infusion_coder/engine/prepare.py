@@ -6,6 +6,7 @@ policy) leaves a finding, so every administration ends in a line or a finding.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -25,11 +26,13 @@ from ..rules import (
     ic210_port_irrigation,
     ic504_record_hygiene,
 )
+from . import identity
 from .context import Context, clock
 from .intervals import span_minutes
 from .services import Service
 
-_PUSH_WORDS = ("push", "ivp", "bolus", "iv push", "slow iv")
+# Words in a substance text that state a push; whole words, so "IVPB" (a piggyback infusion) is not "IVP".
+_PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
 
 
 class _Record:
@@ -43,8 +46,10 @@ class _Record:
         hormonal: bool,
         route: str,
         ids: tuple[str, ...] = (),
+        contract_route: str | None = None,
     ) -> None:
         self.ids = ids or (admin.id,)
+        self.contract_route = contract_route or admin.route
         self.admin = admin
         self.family = family
         self.drug = drug
@@ -91,9 +96,46 @@ def _report_unknown_fields(ctx: Context) -> None:
             )
 
 
+def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None] | None:
+    """The contract route and the method the route text states, through the route table (IC104)."""
+    for system in ic104_route_without_code.SYSTEMS:
+        found = ctx.pack.routes.resolve(admin.route, system)
+        if found is not None and found.route is not None:
+            return found.route, found.method
+    ctx.find(
+        ic104_route_without_code.RULE,
+        "route-unresolved",
+        "error",
+        [admin.id],
+        f"{admin.substance}: route {admin.route!r} is not in the route table, so it is not coded and the claim "
+        "is held; record the route as intravenous, subcutaneous, intramuscular, ... (or add the term to "
+        "routes.csv with its source).",
+        denial_risk="CO-16",
+    )
+    return None
+
+
 def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, str]]) -> _Record | None:
-    route = ic104_route_without_code.route_class(admin.route)
-    matches = ctx.substances.match(admin.substance)
+    resolved = _resolve_route(ctx, admin)
+    if resolved is None:
+        return None
+    contract_route, hint = resolved
+    if hint is not None and admin.method is None:
+        admin = admin.model_copy(update={"method": Method(hint)})  # "IVPB", "IV Push" state the technique
+    route = ic104_route_without_code.route_class(contract_route)
+    ctx.resolved[admin.id] = (route, admin.method.value if admin.method else None)
+    if route in ("iv", "ia") and admin.start is None:
+        ctx.find(
+            ic104_route_without_code.RULE,
+            "start-missing",
+            "error",
+            [admin.id],
+            f"{admin.substance} by route {admin.route!r} ({contract_route}) has no start time: a vascular "
+            "service cannot be coded without one; document when it was given.",
+            denial_risk="CO-16",
+        )
+        return None
+    matches = identity.table_entries(ctx, admin)
     purpose = admin.purpose.value if admin.purpose is not None else None
     if purpose is None and admin.category is None and matches and all(m.kind == "flush" for m in matches):
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
@@ -122,13 +164,15 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             return None
         if family is None:
             hint = ic101_category.stem_hint(admin.substance)
+            codable = route != "other" or contract_route in ctx.codes.chemo_routes
             ctx.find(
                 ic101_category.RULE,
                 "unknown-substance",
-                "warning",
+                "error" if codable else "info",
                 [admin.id],
-                f"{admin.substance!r} is not in the substance table and has no category, so it is not coded; "
-                "set category (hydration, therapeutic or chemotherapy) on the record"
+                f"{admin.substance!r} is not in the substance table and has no category, so it is not coded"
+                + ("; the claim is held until it is" if codable else "")
+                + ": set category (hydration, therapeutic or chemotherapy) on the record"
                 + (f" (the name looks like {hint})." if hint else "."),
                 denial_risk="CO-16",
             )
@@ -148,7 +192,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     keys[admin.id] = (route, drug)
     ctx.families[admin.id] = family
     if route == "other":
-        chemo_code = ctx.codes.chemo_routes.get(admin.route)
+        chemo_code = ctx.codes.chemo_routes.get(contract_route)
         if family != "chemotherapy" or chemo_code is None:
             ctx.find(
                 ic104_route_without_code.RULE,
@@ -158,7 +202,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{admin.substance} by route {admin.route!r}: no drug-administration code for this route.",
             )
             return None
-    return _Record(admin, family, drug, hormonal, route)
+    return _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
 
 
 def _drug_key(
@@ -184,8 +228,7 @@ def _drug_key(
                 "record the drug name to make this explicit.",
             )
             return key
-    names = sorted({m.name for m in matches if m.kind in ("drug", "electrolyte", "fluid")})
-    return "+".join(names) if names else ic106_same_substance.text_key(admin.substance)
+    return identity.drug_key(ctx, admin, list(matches))
 
 
 def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
@@ -229,7 +272,15 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         f"{merged.substance} share mix {first.mix!r}: one administration, coded once.",
     )
     drug = "+".join(sorted({r.drug for r in group}))
-    return _Record(merged, family, drug, any(r.hormonal for r in group), group[0].route, tuple(sorted(ids)))
+    return _Record(
+        merged,
+        family,
+        drug,
+        any(r.hormonal for r in group),
+        group[0].route,
+        tuple(sorted(ids)),
+        group[0].contract_route,
+    )
 
 
 def _combined_flag(flags: list[bool | None]) -> bool | None:
@@ -261,7 +312,7 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
         service.technique, service.route = "port_flush", "iv"
         return service
     if record.route == "other":
-        service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[admin.route]
+        service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
         return service
     if record.route in ("sc", "im"):
         minutes = service.minutes
@@ -342,7 +393,7 @@ def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str 
     rule = ic202_missing_stop_time.RULE
     text = admin.substance.lower()
     if service.family != "hydration" and (
-        admin.method == Method.PUSH or (admin.method is None and any(w in text for w in _PUSH_WORDS))
+        admin.method == Method.PUSH or (admin.method is None and _PUSH_WORDS.search(text) is not None)
     ):
         return "push"
     choice = ctx.option("missing_stop_time")
