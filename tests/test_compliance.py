@@ -1,0 +1,78 @@
+"""Compliance-first behaviour (issue 10): what holds a claim, what is refused, what a finding must say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from helpers import encounter, grouped
+from infusion_coder import Coder, Encounter
+from infusion_coder.models import CodingResult, ErrorResult
+
+
+def code(coder: Coder, admins: list[dict[str, Any]], **fields: Any) -> CodingResult:
+    return coder.code(Encounter.model_validate(encounter(admins, **fields)))
+
+
+def severities(result: CodingResult, finding: str) -> set[str]:
+    return {f.severity for f in result.findings if f.id == finding}
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("stop", "end"), ("stop_time", "end"), ("end_time", "end"), ("endtime", "end"), ("start_time", "start")],
+)
+def test_misnamed_time_field_is_an_error_naming_the_right_field(coder: Coder, name: str, meant: str) -> None:
+    spec: dict[str, Any] = {"substance": "vancomycin 1 g", "start": "09:00", "end": "10:00"}
+    spec.pop(meant)
+    spec[name] = "2026-01-15T10:00"
+    result = coder.code_record(encounter([spec]))
+    assert isinstance(result, ErrorResult)
+    assert result.error.field == f"administrations[0].{name}"
+    assert repr(meant) in result.error.message
+
+
+def test_unresolved_route_holds_the_claim(coder: Coder) -> None:
+    result = code(coder, [{"substance": "ceftriaxone 1 g", "route": "per protocol", "start": "09:00"}])
+    assert result.lines == []
+    assert severities(result, "route-unresolved") == {"error"}
+    assert result.readiness == "hold"
+
+
+def test_unknown_substance_on_an_iv_route_holds_but_by_mouth_does_not(coder: Coder) -> None:
+    iv = code(coder, [{"substance": "xyzzy compound", "start": "09:00", "end": "10:00"}])
+    assert severities(iv, "unknown-substance") == {"error"} and iv.readiness == "hold"
+    oral = code(coder, [{"substance": "xyzzy compound", "route": "oral", "start": "09:00"}])
+    assert oral.readiness != "hold"
+
+
+def test_ivpb_without_a_start_is_an_error_not_a_crash(coder: Coder) -> None:
+    result = code(coder, [{"substance": "cefazolin 2 g", "route": "IVPB"}])
+    assert result.lines == [] and severities(result, "start-missing") == {"error"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SODIUM CHLORIDE 0.9 % IV BOLUS",
+        "ONDANSETRON HCL (PF) 4 MG/2 ML INJECTION",
+        "METOCLOPRAMIDE HYDROCHLORIDE 10 MG/2 ML",
+        "morphine sulfate (PF) 4 mg/mL",
+        "DEXAMETHASONE SODIUM PHOSPHATE 10 MG/ML",
+        "ceftriaxone sodium 1 g",
+    ],
+)
+def test_ehr_substance_strings_find_their_entry(coder: Coder, text: str) -> None:
+    assert coder.reference.latest.substances.match(text), text
+
+
+def test_two_unnamed_concurrent_drugs_keep_96368(coder: Coder) -> None:
+    result = code(
+        coder,
+        [
+            {"substance": "first drug (unnamed)", "category": "therapeutic", "start": "09:00", "end": "10:30"},
+            {"substance": "second drug (unnamed)", "category": "therapeutic", "start": "09:15", "end": "10:15"},
+        ],
+    )
+    assert grouped(result.lines) == {"96365": 1, "96368": 1}
