@@ -24,6 +24,7 @@ from ..rules import (
     ic202_missing_stop_time,
     ic205_prolonged_pump,
     ic210_port_irrigation,
+    ic407_bolus_then_infusion,
     ic504_record_hygiene,
 )
 from . import identity
@@ -50,6 +51,7 @@ class _Record:
     ) -> None:
         self.ids = ids or (admin.id,)
         self.contract_route = contract_route or admin.route
+        self.usual_infusion = False  # the table says this drug is infused, practically never pushed
         self.admin = admin
         self.family = family
         self.drug = drug
@@ -66,12 +68,43 @@ def prepare(ctx: Context) -> list[Service]:
         record = _classify(ctx, admin, keys)
         if record is not None:
             records.append(record)
+    # Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
+    # that infusion (a drip charted as started), never a push (IC407, R2.10).
+    timed = {
+        r.drug
+        for r in records
+        if r.family != "hydration"
+        and r.route in ("iv", "ia")
+        and r.admin.start is not None
+        and r.admin.end is not None
+        and not ic201_push_or_infusion.is_push(span_minutes(r.admin.start, r.admin.end))
+    }
     services: list[Service] = []
     for group in _mix_groups(records):
-        service = _technique(ctx, _merge(ctx, group))
+        service = _technique(ctx, _merge(ctx, group), timed)
         if service is not None:
             services.append(service)
-    return services
+    return _fold_drips(ctx, services)
+
+
+def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
+    """A no-stop record of a drug that runs as a timed infusion joins that infusion's line, uncounted."""
+    kept = [s for s in services if s.technique != "fold"]
+    for drip in (s for s in services if s.technique == "fold"):
+        assert drip.start is not None
+        runs = [s for s in kept if s.drug == drip.drug and s.technique.endswith("infusion") and s.start]
+        target = min(runs, key=lambda s: abs((s.start or drip.start) - drip.start).total_seconds())
+        target.ids = tuple(sorted({*target.ids, *drip.ids}))
+        ctx.find(
+            ic407_bolus_then_infusion.RULE,
+            "drip-without-stop-folded",
+            "info",
+            drip.ids + target.ids,
+            f"{drip.label} started {clock(drip.start)} with no stop time is the same drug as the infusion "
+            f"{clock(target.start)}-{clock(target.end)}: coded with that infusion (its time uncounted), never as "
+            "a push; document its stop time to count its minutes.",
+        )
+    return kept
 
 
 def _report_unknown_fields(ctx: Context) -> None:
@@ -202,7 +235,9 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{admin.substance} by route {admin.route!r}: no drug-administration code for this route.",
             )
             return None
-    return _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
+    record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
+    record.usual_infusion = any(m.usual_technique == "infusion" for m in matches)
+    return record
 
 
 def _drug_key(
@@ -272,7 +307,7 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         f"{merged.substance} share mix {first.mix!r}: one administration, coded once.",
     )
     drug = "+".join(sorted({r.drug for r in group}))
-    return _Record(
+    record = _Record(
         merged,
         family,
         drug,
@@ -281,6 +316,8 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         tuple(sorted(ids)),
         group[0].contract_route,
     )
+    record.usual_infusion = any(r.usual_infusion for r in group)
+    return record
 
 
 def _combined_flag(flags: list[bool | None]) -> bool | None:
@@ -291,7 +328,7 @@ def _combined_flag(flags: list[bool | None]) -> bool | None:
     return None
 
 
-def _technique(ctx: Context, record: _Record) -> Service | None:
+def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None:
     admin = record.admin
     ids = record.ids
     service = Service(
@@ -323,11 +360,16 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
         return service
     prefix = "ia_" if record.route == "ia" else ""
     if service.end is None:
-        resolved = _missing_stop(ctx, admin, service)
+        resolved = _missing_stop(ctx, admin, service, record, timed)
         if resolved is None:
             return None
+        if resolved == "fold":
+            service.technique = "fold"
+            return service
         if resolved == "push":
             service.technique = prefix + "push"
+            if not service.assumed_push:
+                _usually_infused(ctx, record, service, "the record states a push")
             return service
     minutes = service.minutes or 0
     if service.family == "hydration":
@@ -346,6 +388,7 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
                 "15 minutes or less is a push, whatever the container.",
             )
         service.technique = prefix + "push"
+        _usually_infused(ctx, record, service, f"its documented time is {minutes} minutes")
         return service
     if admin.method == Method.PUSH:
         ctx.find(
@@ -359,6 +402,19 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
     if admin.pump is not None:
         service.technique = _pump_technique(ctx, service, prefix, minutes)
     return service
+
+
+def _usually_infused(ctx: Context, record: _Record, service: Service, why: str) -> None:
+    if record.usual_infusion and service.family != "hydration":
+        ctx.find(
+            ic201_push_or_infusion.RULE,
+            "push-of-infused-drug",
+            "warning",
+            service.ids,
+            f"{service.label} is coded as a push because {why}, but this drug is given by infusion, "
+            "practically never pushed (substances.csv usual_technique): check the record before billing.",
+            denial_risk="CO-16",
+        )
 
 
 def _pump_technique(ctx: Context, service: Service, prefix: str, minutes: int) -> str:
@@ -388,14 +444,19 @@ def _pump_technique(ctx: Context, service: Service, prefix: str, minutes: int) -
     return prefix + "infusion"
 
 
-def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str | None:
-    """'push' when coded as a push, 'timed' when a stop was derived, None when not coded."""
+def _missing_stop(
+    ctx: Context, admin: Administration, service: Service, record: _Record, timed: set[str]
+) -> str | None:
+    """'push' when coded as a push, 'timed' when a stop was derived, 'fold' when it joins a timed infusion
+    of the same drug, None when not coded."""
     rule = ic202_missing_stop_time.RULE
     text = admin.substance.lower()
     if service.family != "hydration" and (
         admin.method == Method.PUSH or (admin.method is None and _PUSH_WORDS.search(text) is not None)
     ):
         return "push"
+    if service.family != "hydration" and service.drug in timed:
+        return "fold"
     choice = ctx.option("missing_stop_time")
     assert service.start is not None
     if choice == "derive":
@@ -436,6 +497,17 @@ def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str 
         )
         return None
     service.assumed_push = True
+    if record.usual_infusion:
+        ctx.find(
+            rule,
+            "assumed-push-usually-infused",
+            "error",
+            service.ids,
+            f"No stop time for {admin.substance} started {clock(service.start)}: the policy codes a push, but "
+            "this drug is given by infusion, practically never pushed (substances.csv usual_technique), so a "
+            "push code would describe a service that did not happen; held until the stop time is documented.",
+            denial_risk="CO-16",
+        )
     derivable = ic202_missing_stop_time.derived_end(service.start, admin.volume_ml, admin.rate_ml_per_hour)
     hint = (
         f" Volume and rate are documented ({span_minutes(service.start, derivable)} minutes): a policy that "

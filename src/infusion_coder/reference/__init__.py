@@ -64,6 +64,8 @@ class Substance:
     hcpcs: str | None
     billing_unit: str | None
     note: str
+    usual_technique: str | None = None  # "infusion" for a drug whose labeling has it infused, never pushed
+    cms_check: str = ""  # how the HCPCS code and unit compare with the CMS ASP files, when not plainly
 
 
 _PERCENT_SPACE = re.compile(r"(\d)\s+%")
@@ -286,6 +288,8 @@ def _read_substances(folder: Path) -> SubstanceTable:
                 hcpcs=item["hcpcs"] or None,
                 billing_unit=item["billing_unit"] or None,
                 note=item["note"],
+                usual_technique=item.get("usual_technique") or None,
+                cms_check=item.get("cms_check") or "",
             )
             rows.append(row)
             for alias in [row.name, *filter(None, item["synonyms"].split("|"))]:
