@@ -20,7 +20,7 @@ from ..rules import (
 from .context import Context
 from .documentation import check_documentation
 from .drugs import drug_lines
-from .edits import apply_edits
+from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -73,11 +73,13 @@ def code_encounter(
         units.extend(code_scope(ctx, scope))
     units.extend(code_standalone(ctx, services, has_other_services=bool(units)))
     _report_midnight(ctx, services)
+    place_distinct_modifiers(ctx, units)
     lines = _lines(units, encounter.primary_administration)
     lines = _physician_in_facility(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
     check_documentation(ctx, lines)
+    mark_distinct_sites(ctx, lines)
     apply_edits(ctx, lines)
     supplies = drug_lines(ctx, lines)
     if any(line.date is None for line in lines):

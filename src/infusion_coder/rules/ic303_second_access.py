@@ -6,9 +6,18 @@ initial carries 59 (or an X modifier, by policy). A second access documented as 
 after infiltration) continues the first access. On a hospital claim an access whose need is not documented
 follows the `second_access_undocumented` policy, with a finding asking for the reason; on a professional
 claim it joins the first access, with a finding that documenting the need would support a second initial.
+The distinct modifier belongs on the column-two code of the NCCI pair it answers: when the second access's
+initial code is column one of an indicator-1 pair with the first access's initial code, the modifier goes
+on the first access's code instead (the edit denies the column-two code; the modifier tells it the two are
+at separate sites). Sources: Noridian JE/JF Part A "Modifier 59" (append to the secondary, additional or
+lesser procedure of an NCCI combination; on the second initial injection code when the protocol requires two
+IV sites); WPS J5 "Modifier 59 Fact Sheet" (same wording); CMS MLN SE0715 "Proper Use of Modifier 59"
+(NCCI-associated modifiers let both codes of an edit pay); AAPC Coding Alert (append 59 to the column-two
+code). The NCCI Policy Manual chapter I text itself was not retrieved.
 
 Example: two chemo drugs at the same time through two lines -> 96413 and 96413-59 (gold dev-19, dev-21);
-infiltration and restart at a new site -> one 96365 (gold dev-41).
+chemo at a required second site beside a therapeutic infusion at the first -> 96413 + 96365-59, not
+96413-59 + 96365; infiltration and restart at a new site -> one 96365 (gold dev-41).
 """
 
 import sys
