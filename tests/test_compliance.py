@@ -76,3 +76,29 @@ def test_two_unnamed_concurrent_drugs_keep_96368(coder: Coder) -> None:
         ],
     )
     assert grouped(result.lines) == {"96365": 1, "96368": 1}
+
+
+SECOND_ACCESS = [
+    {"substance": "vancomycin 1 g", "start": "09:00", "end": "10:10", "access": "L forearm", "indication": "sepsis"},
+    {"substance": "normal saline", "start": "09:00", "end": "10:00", "access": "R hand", "indication": "hypotension"},
+]
+
+
+def test_undocumented_second_access_keeps_its_line_and_holds(coder: Coder) -> None:
+    result = code(coder, SECOND_ACCESS)
+    assert grouped(result.lines) == {"96365": 1, "96360-59": 1}
+    assert severities(result, "second-access-undocumented") == {"error"}
+    assert result.readiness == "hold"
+
+
+def test_merge_profile_joins_the_second_access(coder: Coder) -> None:
+    result = code(coder, SECOND_ACCESS, policy="cms-merge-access")
+    assert "96360-59" not in grouped(result.lines)
+    assert result.readiness != "hold"
+
+
+def test_assumed_push_of_a_drug_never_pushed_holds(coder: Coder) -> None:
+    result = code(coder, [{"substance": "vancomycin 1 g", "method": "infusion", "start": "09:00"}])
+    assert severities(result, "assumed-push-usually-infused") == {"error"} and result.readiness == "hold"
+    other = code(coder, [{"substance": "famotidine 20 mg", "method": "infusion", "start": "09:00"}])
+    assert other.readiness != "hold"

@@ -18,7 +18,7 @@ from ..rules import (
     ic505_source_records,
 )
 from .context import Context
-from .documentation import check_documentation
+from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
 from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
 from .prepare import prepare
@@ -76,6 +76,7 @@ def code_encounter(
     place_distinct_modifiers(ctx, units)
     lines = _lines(units, encounter.primary_administration)
     lines = _physician_in_facility(ctx, lines)
+    lines = labeled_hydration(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
     check_documentation(ctx, lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 from ..models import Administration, Line
@@ -11,6 +12,7 @@ from ..rules import (
     ic603_opps_packaged,
     ic604_what_would_change,
 )
+from . import identity
 from .context import Context
 from .intervals import span_minutes
 
@@ -47,6 +49,51 @@ def check_documentation(ctx: Context, lines: list[Line]) -> None:
             _what_would_change(ctx, admin, codes_of.get(admin.id, set()))
     if ctx.institutional:
         _packaged(ctx, lines)
+
+
+def labeled_hydration(ctx: Context, lines: list[Line]) -> list[Line]:
+    """Hydration on the date of a drug whose labeling requires hydration (cisplatin): flagged, or not billed
+    under a MAC that treats it as integral to the drug (IC602, rules.md C7)."""
+    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
+    drugs: dict[dt.date, list[str]] = {}
+    for admin in by_id.values():
+        if admin.start is None or ctx.families.get(admin.id) != "chemotherapy":
+            continue
+        for entry in identity.table_entries(ctx, admin):
+            if entry.labeled_hydration:
+                drugs.setdefault(admin.start.date(), []).append(entry.name)
+    held = [line for line in lines if line.code in _HYDRATION_CODES and line.date in drugs]
+    if not held:
+        return lines
+    rule = ic602_medical_necessity.RULE
+    choice = ctx.option("labeled_hydration")
+    for line in held:
+        assert line.date is not None
+        names = ", ".join(sorted(set(drugs[line.date])))
+        if choice == "not_billed":
+            ctx.find(
+                rule,
+                "labeled-hydration-not-billed",
+                "info",
+                line.administrations,
+                f"{line.code} x{line.units} on {line.date} not billed: hydration given with {names}, whose labeling "
+                f"requires it, is integral to the drug ({ctx.cite_option('labeled_hydration')}); the fluid itself is "
+                "still charged as a supply.",
+            )
+        else:
+            ctx.find(
+                rule,
+                "labeled-hydration",
+                "warning",
+                line.administrations,
+                f"{line.code} x{line.units} on {line.date}: hydration given with {names}, whose labeling requires "
+                "pre- and post-hydration. Noridian JE Part A treats it as integral to the drug and not billable; "
+                "elsewhere bill it only with a separate documented clinical reason "
+                f"({ctx.cite_option('labeled_hydration')}).",
+                denial_risk="CO-97",
+            )
+    dropped = {id(line) for line in held} if choice == "not_billed" else set()
+    return [line for line in lines if id(line) not in dropped]
 
 
 def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:

@@ -65,6 +65,7 @@ class Substance:
     billing_unit: str | None
     note: str
     usual_technique: str | None = None  # "infusion" for a drug whose labeling has it infused, never pushed
+    labeled_hydration: bool = False  # its labeling requires hydration with it (cisplatin), rules.md C7
     cms_check: str = ""  # how the HCPCS code and unit compare with the CMS ASP files, when not plainly
 
 
@@ -289,6 +290,7 @@ def _read_substances(folder: Path) -> SubstanceTable:
                 billing_unit=item["billing_unit"] or None,
                 note=item["note"],
                 usual_technique=item.get("usual_technique") or None,
+                labeled_hydration=item.get("labeled_hydration") == "true",
                 cms_check=item.get("cms_check") or "",
             )
             rows.append(row)

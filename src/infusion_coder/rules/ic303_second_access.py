@@ -4,7 +4,11 @@ Reasoning: hospitals report one initial service per vascular access site per enc
 physicians one per encounter unless a protocol requires two separate sites (Ch.12 s30.5). The second
 initial carries 59 (or an X modifier, by policy). A second access documented as not required (a restart
 after infiltration) continues the first access. On a hospital claim an access whose need is not documented
-follows the `second_access_undocumented` policy, with a finding asking for the reason; on a professional
+follows the `second_access_undocumented` policy; under `separate` (the default) it keeps its line, the
+answer public guidance gives, but the claim is held (error second-access-undocumented) until the record
+shows why the second site was needed, since the need must be documented (Noridian JE Part A, rules.md
+R3.4, S1; S31 citing CPT Assistant Dec 2011) and a second initial billed without it is the RAC finding of
+issue 0071. The `merge` profile value joins it to the first access instead; on a professional
 claim it joins the first access, with a finding that documenting the need would support a second initial.
 The distinct modifier belongs on the column-two code of the NCCI pair it answers: when the second access's
 initial code is column one of an indicator-1 pair with the first access's initial code, the modifier goes
