@@ -102,3 +102,22 @@ def test_assumed_push_of_a_drug_never_pushed_holds(coder: Coder) -> None:
     assert severities(result, "assumed-push-usually-infused") == {"error"} and result.readiness == "hold"
     other = code(coder, [{"substance": "famotidine 20 mg", "method": "infusion", "start": "09:00"}])
     assert other.readiness != "hold"
+
+
+def test_split_dose_per_injection_is_a_warning_and_per_dose_an_info(coder: Coder) -> None:
+    shots = [
+        {"substance": "leuprolide 22.5 mg", "route": "intramuscular", "start": "09:00", "access": "L glute"},
+        {"substance": "leuprolide 22.5 mg", "route": "intramuscular", "start": "09:00", "access": "R glute"},
+    ]
+    assert severities(code(coder, shots), "split-dose-injection") == {"warning"}
+    assert severities(code(coder, shots, policy="noridian-ja"), "split-dose-injection") == {"info"}
+
+
+def test_hydration_reason_calibration(coder: Coder) -> None:
+    fluid = {"substance": "normal saline", "start": "09:00", "end": "10:00"}
+    unstated = code(coder, [fluid])
+    assert severities(unstated, "hydration-necessity-unstated") == {"info"}
+    routine = code(coder, [{**fluid, "indication": "post-op maintenance"}])
+    assert severities(routine, "hydration-necessity") == {"warning"}
+    shown = code(coder, [{**fluid, "indication": "dehydration"}])
+    assert not {"hydration-necessity", "hydration-necessity-unstated"} & {f.id for f in shown.findings}

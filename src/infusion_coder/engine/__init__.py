@@ -115,7 +115,9 @@ def _readiness(findings: list[Finding]) -> Readiness:
 
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
-    if ctx.institutional or ctx.encounter.primary_administration is not None or len(services) < 2:
+    # Only IV services compete for the initial service; injections are never add-ons (IC206).
+    timeline = [s for s in services if s.route == "iv" and s.technique in ("push", "infusion")]
+    if ctx.institutional or ctx.encounter.primary_administration is not None or len(timeline) < 2:
         return
     ctx.find(
         ic302_primary_reason.RULE,

@@ -142,17 +142,31 @@ def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
 def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
     rule = ic602_medical_necessity.RULE
     hydration = bool(codes & _HYDRATION_CODES)
-    if hydration and not (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
-        said = f" ({admin.indication!r})" if admin.indication else ""
+    if not hydration or (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
+        return
+    if admin.indication is None:
+        # The record we were sent carries no reason at all; it may sit elsewhere in the chart. Worth a note,
+        # not a warning on every encounter an export leaves without indications.
         ctx.find(
             rule,
-            "hydration-necessity",
-            "warning",
+            "hydration-necessity-unstated",
+            "info",
             [admin.id],
-            f"Hydration with {admin.substance}: the record shows no sign of dehydration or fluid loss{said}. "
-            "Routine or maintenance fluids are not hydration; document the clinical reason.",
+            f"Hydration with {admin.substance}: no indication is recorded; the chart must show signs of "
+            "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
         )
+        return
+    ctx.find(
+        rule,
+        "hydration-necessity",
+        "warning",
+        [admin.id],
+        f"Hydration with {admin.substance}: the stated reason ({admin.indication!r}) shows no sign of "
+        "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
+        "reason.",
+        denial_risk="CO-50",
+    )
 
 
 def _packaged(ctx: Context, lines: list[Line]) -> None:

@@ -77,10 +77,16 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
             ctx.find(
                 rule,
                 "split-dose-injection",
-                "info",
+                "info" if per_dose else "warning",
                 ids,
                 f"{len(group)} {route} injections of {group[0].label} at {clock(start)}: "
-                + ("one dose, one injection code" if per_dose else "one code per injection")
+                + (
+                    "one dose, one injection code"
+                    if per_dose
+                    else f"one code per injection, {len(group)} units where Noridian JE Part A would pay one; "
+                    "bill it so only if each injection was needed (the dose's volume or site) and the record "
+                    "says so"
+                )
                 + f" ({ctx.cite_option('split_dose_injections')}).",
             )
             if per_dose:
