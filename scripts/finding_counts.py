@@ -46,7 +46,9 @@ def main(argv: list[str]) -> None:
         print(f"| {name} | {readiness[name]} |")
     print("\n| severity | finding | count |\n|---|---|---|")
     order = {"error": 0, "warning": 1, "info": 2}
-    for (severity, ident), count in sorted(findings.items(), key=lambda kv: (order[kv[0][0]], -kv[1], kv[0][1])):
+    for (severity, ident), count in sorted(
+        findings.items(), key=lambda kv: (order[kv[0][0]], -kv[1], kv[0][1])
+    ):
         print(f"| {severity} | {ident} | {count} |")
 
 

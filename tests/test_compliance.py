@@ -71,16 +71,38 @@ def test_two_unnamed_concurrent_drugs_keep_96368(coder: Coder) -> None:
     result = code(
         coder,
         [
-            {"substance": "first drug (unnamed)", "category": "therapeutic", "start": "09:00", "end": "10:30"},
-            {"substance": "second drug (unnamed)", "category": "therapeutic", "start": "09:15", "end": "10:15"},
+            {
+                "substance": "first drug (unnamed)",
+                "category": "therapeutic",
+                "start": "09:00",
+                "end": "10:30",
+            },
+            {
+                "substance": "second drug (unnamed)",
+                "category": "therapeutic",
+                "start": "09:15",
+                "end": "10:15",
+            },
         ],
     )
     assert grouped(result.lines) == {"96365": 1, "96368": 1}
 
 
 SECOND_ACCESS = [
-    {"substance": "vancomycin 1 g", "start": "09:00", "end": "10:10", "access": "L forearm", "indication": "sepsis"},
-    {"substance": "normal saline", "start": "09:00", "end": "10:00", "access": "R hand", "indication": "hypotension"},
+    {
+        "substance": "vancomycin 1 g",
+        "start": "09:00",
+        "end": "10:10",
+        "access": "L forearm",
+        "indication": "sepsis",
+    },
+    {
+        "substance": "normal saline",
+        "start": "09:00",
+        "end": "10:00",
+        "access": "R hand",
+        "indication": "hypotension",
+    },
 ]
 
 

@@ -48,9 +48,13 @@ def test_every_hcpcs_code_and_billing_unit_agrees_with_cms(coder: Coder) -> None
             continue
         if entry.hcpcs in cms:
             if unit_form(entry.billing_unit or "") not in cms[entry.hcpcs]:
-                problems.append(f"{entry.name}: {entry.hcpcs} per {entry.billing_unit!r}, CMS {sorted(cms[entry.hcpcs])}")
+                problems.append(
+                    f"{entry.name}: {entry.hcpcs} per {entry.billing_unit!r}, CMS {sorted(cms[entry.hcpcs])}"
+                )
         elif not entry.cms_check.startswith("not in the CMS ASP files"):
-            problems.append(f"{entry.name}: {entry.hcpcs} is in neither CMS file and cms_check does not say why")
+            problems.append(
+                f"{entry.name}: {entry.hcpcs} is in neither CMS file and cms_check does not say why"
+            )
     assert not problems, "\n".join(problems)
 
 

@@ -78,15 +78,14 @@ LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
 
 # Field names that stand for a contract field whose absence changes the codes (times, technique, access).
 _MISNAMED = {
-    "end": ("stop", "stoptime", "stopped", "stopat", "stopdatetime", "endtime", "enddatetime", "endat",
-            "ended", "finish", "finished", "finishtime", "end_time", "stop_time", "stoptimestamp"),
-    "start": ("starttime", "startdatetime", "startat", "started", "begin", "begintime", "begun", "start_time"),
-    "method": ("technique", "adminmethod", "administrationmethod"),
-    "access": ("accesssite", "site", "line", "ivsite", "ivline"),
-    "rate_ml_per_hour": ("rate", "ratemlhr", "rateperhour", "infusionrate"),
-    "volume_ml": ("volume", "volumeinfused", "totalvolume"),
+    "end": "stop stoptime stopped stopat stopdatetime endtime enddatetime endat ended finish finished",
+    "start": "starttime startdatetime startat started begin begintime begun",
+    "method": "technique adminmethod administrationmethod",
+    "access": "accesssite site line ivsite ivline",
+    "rate_ml_per_hour": "rate ratemlhr rateperhour infusionrate",
+    "volume_ml": "volume volumeinfused totalvolume",
 }
-_MISNAMED_KEY = {alias.replace("_", ""): field for field, aliases in _MISNAMED.items() for alias in aliases}
+_MISNAMED_KEY = {alias: field for field, aliases in _MISNAMED.items() for alias in aliases.split()}
 
 
 def misnamed_field(name: str) -> str | None:

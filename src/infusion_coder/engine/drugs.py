@@ -55,13 +55,19 @@ def _from_cms(ctx: Context, admin: Administration) -> tuple[str, str] | None:
         "info",
         [admin.id],
         f"{admin.substance}: NDC {admin.ndc} "
-        + (f"is listed by CMS under several codes ({listed})" if rows else "is not in the CMS ASP NDC-HCPCS crosswalk")
+        + (
+            f"is listed by CMS under several codes ({listed})"
+            if rows
+            else "is not in the CMS ASP NDC-HCPCS crosswalk"
+        )
         + "; the code comes from the substance table instead. Check the NDC.",
     )
     return None
 
 
-def _dose(ctx: Context, admin: Administration, sizes: dict[str, tuple[str, float, str]]) -> tuple[str, _Dose] | None:
+def _dose(
+    ctx: Context, admin: Administration, sizes: dict[str, tuple[str, float, str]]
+) -> tuple[str, _Dose] | None:
     matches = identity.table_entries(ctx, admin)
     drugs = [m for m in matches if m.kind in ("drug", "electrolyte")]
     cms = _from_cms(ctx, admin)
@@ -168,9 +174,7 @@ def _lines_for(
     total = sum(d.amount for d in doses)
     units = rule_module.billing_units(total, unit_size)
     base = rule_module.BASE_NAME[doses[0].dimension]
-    what = (
-        f"{name}: {total:g} {base} given on {day}, billed per {label}, rounded up once: {units} unit(s)"
-    )
+    what = f"{name}: {total:g} {base} given on {day}, billed per {label}, rounded up once: {units} unit(s)"
 
     def line(count: int, explanation: str, modifier: str | None = None) -> DrugLine:
         return DrugLine(

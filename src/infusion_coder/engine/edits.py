@@ -66,7 +66,10 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
         for first in day_lines:
             for second in day_lines:
                 edit = pairs.get((first.code, second.code))
-                own_site = {first.code in ic901_ncci_ptp.OWN_SITE_CODES, second.code in ic901_ncci_ptp.OWN_SITE_CODES}
+                own_site = {
+                    first.code in ic901_ncci_ptp.OWN_SITE_CODES,
+                    second.code in ic901_ncci_ptp.OWN_SITE_CODES,
+                }
                 if edit is None or edit.modifier_indicator != 1 or own_site != {True, False}:
                     continue
                 if ic901_ncci_ptp.BYPASS_MODIFIERS & {*first.modifiers, *second.modifiers}:

@@ -91,9 +91,10 @@ def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
     """A no-stop record of a drug that runs as a timed infusion joins that infusion's line, uncounted."""
     kept = [s for s in services if s.technique != "fold"]
     for drip in (s for s in services if s.technique == "fold"):
-        assert drip.start is not None
+        began = drip.start
+        assert began is not None
         runs = [s for s in kept if s.drug == drip.drug and s.technique.endswith("infusion") and s.start]
-        target = min(runs, key=lambda s: abs((s.start or drip.start) - drip.start).total_seconds())
+        target = min(runs, key=lambda s: abs((s.start or began) - began).total_seconds())
         target.ids = tuple(sorted({*target.ids, *drip.ids}))
         ctx.find(
             ic407_bolus_then_infusion.RULE,

@@ -411,13 +411,16 @@ class _ScopeCoder:
                 if after_first
                 else "continuing a drug whose first hour is already coded"
             )
+
             def explain(day: date | None, day_marks: list[int]) -> str:
                 if day == bucket.day:
                     where = f"on {bucket.day}"
                     earned = ""
                 else:
                     where = f"from {bucket.day}"
-                    earned = f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
+                    earned = (
+                        f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
+                    )
                 return (
                     f"Added hours: {label} {bucket.span()} counts {bucket.own_minutes} minutes {where}, "
                     f"{lead}; each added hour needs more than 30 minutes{earned}."
@@ -592,7 +595,11 @@ class _ScopeCoder:
                 rule,
                 lambda day, _marks: (
                     f"Initial: hydration counts {first.own_minutes} minutes "
-                    + (f"on {first.day}" if day == first.day else f"from {first.day}, its 31st minute on {day}")
+                    + (
+                        f"on {first.day}"
+                        if day == first.day
+                        else f"from {first.day}, its 31st minute on {day}"
+                    )
                     + f" (31 needed); {self.basis}."
                 ),
                 first.own_minutes,
@@ -616,7 +623,13 @@ class _ScopeCoder:
             lead = "secondary to the initial service" if secondary else "continuing the initial hydration"
             start_day = bucket.own[0][0].date()
 
-            def explain(day: date | None, day_marks: list[int], bucket: Bucket = bucket, lead: str = lead) -> str:
+            def explain(
+                day: date | None,
+                day_marks: list[int],
+                bucket: Bucket = bucket,
+                lead: str = lead,
+                start_day: date = start_day,
+            ) -> str:
                 earned = (
                     ""
                     if day == start_day
@@ -655,4 +668,6 @@ def _ordinal(number: int) -> str:
 def _earned(marks: list[int]) -> str:
     named = [_ordinal(mark) for mark in marks]
     listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    return f"{'is' if len(marks) == 1 else 'are'} earned by its {listed} minute{'s' if len(marks) > 1 else ''}"
+    return (
+        f"{'is' if len(marks) == 1 else 'are'} earned by its {listed} minute{'s' if len(marks) > 1 else ''}"
+    )

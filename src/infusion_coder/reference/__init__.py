@@ -326,7 +326,9 @@ def read_crosswalk(folder: Path) -> NdcCrosswalk:
     with path.open(newline="") as handle:
         for item in csv.DictReader(handle):
             units = item["units_per_package"]
-            row = NdcProduct(item["ndc11"], item["hcpcs"], item["billing_unit"], float(units) if units else None)
+            row = NdcProduct(
+                item["ndc11"], item["hcpcs"], item["billing_unit"], float(units) if units else None
+            )
             products.setdefault(row.ndc11, []).append(row)
     return NdcCrosswalk({k: tuple(v) for k, v in products.items()})
 
