@@ -154,7 +154,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     if resolved is None:
         return None
     contract_route, hint = resolved
-    if hint is not None and admin.method is None:
+    if hint in {m.value for m in Method} and admin.method is None:
         admin = admin.model_copy(update={"method": Method(hint)})  # "IVPB", "IV Push" state the technique
     route = ic104_route_without_code.route_class(contract_route)
     ctx.resolved[admin.id] = (route, admin.method.value if admin.method else None)
