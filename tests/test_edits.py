@@ -130,7 +130,8 @@ def findings(coder: Coder, admins: list[dict[str, Any]]) -> dict[str, list[str]]
     return out
 
 
-def test_indicator_one_pair_warns_without_a_modifier(loaded: Coder) -> None:
+def test_indicator_one_pair_with_an_injection_takes_the_distinct_modifier(loaded: Coder) -> None:
+    # An IM injection is at a site of its own: the column-two code carries 59 and the pair is bypassed.
     found = findings(
         loaded,
         [
@@ -138,7 +139,9 @@ def test_indicator_one_pair_warns_without_a_modifier(loaded: Coder) -> None:
             {"substance": "ceftriaxone 1 g", "route": "intramuscular", "start": "09:10"},
         ],
     )
-    assert any("96374/96372" in m for m in found["ncci-ptp"])
+    assert any("96374/96372" in m for m in found["distinct-site-modifier"])
+    assert any("96374/96372" in m for m in found["ncci-ptp-bypassed"])
+    assert "ncci-ptp" not in found
     assert "mue-table-missing" not in found
 
 

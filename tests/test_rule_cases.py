@@ -41,6 +41,11 @@ def test_rule_case(coder: Coder, case: dict[str, Any]) -> None:
         assert expected in found, sorted(found)
     for unexpected in case.get("absent_findings", []):
         assert unexpected not in found
+    explained = {f"{line.code}@{line.date}": line.explanation for line in result.lines}
+    for key, words in case.get("explanations", {}).items():
+        assert all(word in explained[key] for word in words), explained[key]
+    for key, words in case.get("explanations_absent", {}).items():
+        assert not any(word in explained[key] for word in words), explained[key]
     if "drug_lines" in case:
         drugs: dict[str, int] = {}
         for line in result.drug_lines:

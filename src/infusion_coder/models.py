@@ -8,6 +8,7 @@ Additions so far: `Line.rule`, `Line.minutes`, `Finding.rule`, `CodingResult.pol
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -92,6 +93,27 @@ def _local_time(value: Any) -> Any:
 LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
 
 
+# Field names that stand for a contract field whose absence changes the codes (times, technique, access).
+_MISNAMED = {
+    "end": "stop stoptime stopped stopat stopdatetime endtime enddatetime endat ended finish finished",
+    "start": "starttime startdatetime startat started begin begintime begun",
+    "method": "technique adminmethod administrationmethod",
+    "access": "accesssite site line ivsite ivline",
+    "rate_ml_per_hour": "rate ratemlhr rateperhour infusionrate",
+    "volume_ml": "volume volumeinfused totalvolume",
+}
+_MISNAMED_KEY = {alias: field for field, aliases in _MISNAMED.items() for alias in aliases.split()}
+
+
+def misnamed_field(name: str) -> str | None:
+    """The contract field an unknown administration field most likely means, or None."""
+    key = re.sub(r"[^a-z]", "", name.lower())
+    if key in _MISNAMED_KEY:
+        return _MISNAMED_KEY[key]
+    close = difflib.get_close_matches(key, [f.replace("_", "") for f in _MISNAMED], n=1, cutoff=0.8)
+    return next((f for f in _MISNAMED if f.replace("_", "") == close[0]), None) if close else None
+
+
 class FieldError(ValueError):
     """A check that spans fields, raised with the path of the field to blame."""
 
@@ -147,6 +169,17 @@ class Administration(_Model):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _misnamed_field(cls, data: Any) -> Any:
+        # A misspelled time or technique field would be ignored and silently change the codes: refuse it.
+        if isinstance(data, dict):
+            for name in data:
+                meant = misnamed_field(name) if name not in cls.model_fields else None
+                if meant is not None and data.get(meant) is None:
+                    raise FieldError(name, f"{name!r} is not a contract field; did you mean {meant!r}?")
+        return data
 
     @model_validator(mode="after")
     def _vascular_needs_start(self) -> Administration:

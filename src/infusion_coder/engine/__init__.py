@@ -19,9 +19,9 @@ from ..rules import (
     ic505_source_records,
 )
 from .context import Context, stamp
-from .documentation import check_documentation
+from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
-from .edits import apply_edits
+from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
 from .intervals import union
 from .prepare import prepare
 from .scopes import build_scopes
@@ -78,11 +78,14 @@ def code_encounter(
         units.extend(code_scope(ctx, scope))
     units.extend(code_standalone(ctx, services, has_other_services=bool(units)))
     _report_midnight(ctx, services)
+    place_distinct_modifiers(ctx, units)
     lines = _lines(ctx, units)
     lines = _physician_in_facility(ctx, lines)
+    lines = labeled_hydration(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
     check_documentation(ctx, lines)
+    mark_distinct_sites(ctx, lines)
     apply_edits(ctx, lines)
     supplies = drug_lines(ctx, lines)
     if any(line.date is None for line in lines):
@@ -117,7 +120,9 @@ def _readiness(findings: list[Finding]) -> Readiness:
 
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
-    if ctx.institutional or ctx.encounter.primary_administration is not None or len(services) < 2:
+    # Only IV services compete for the initial service; injections are never add-ons (IC206).
+    timeline = [s for s in services if s.route == "iv" and s.technique in ("push", "infusion")]
+    if ctx.institutional or ctx.encounter.primary_administration is not None or len(timeline) < 2:
         return
     ctx.find(
         ic302_primary_reason.RULE,

@@ -20,6 +20,8 @@ class Context:
     findings: list[Finding] = field(default_factory=list)
     concurrent_used: set[Any] = field(default_factory=set)
     families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
+    # administration id -> (route class iv|ia|sc|im|other, method the record or its route states), once resolved
+    resolved: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     @property
     def institutional(self) -> bool:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
-from ..models import VASCULAR_ROUTES, Administration, Line
+from ..models import Administration, Line
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
     ic603_opps_packaged,
     ic604_what_would_change,
 )
+from . import identity
 from .context import Context
 from .intervals import span_minutes
 
@@ -49,6 +51,51 @@ def check_documentation(ctx: Context, lines: list[Line]) -> None:
         _packaged(ctx, lines)
 
 
+def labeled_hydration(ctx: Context, lines: list[Line]) -> list[Line]:
+    """Hydration on the date of a drug whose labeling requires hydration (cisplatin): flagged, or not billed
+    under a MAC that treats it as integral to the drug (IC602, rules.md C7)."""
+    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
+    drugs: dict[dt.date, list[str]] = {}
+    for admin in by_id.values():
+        if admin.start is None or ctx.families.get(admin.id) != "chemotherapy":
+            continue
+        for entry in identity.table_entries(ctx, admin):
+            if entry.labeled_hydration:
+                drugs.setdefault(admin.start.date(), []).append(entry.name)
+    held = [line for line in lines if line.code in _HYDRATION_CODES and line.date in drugs]
+    if not held:
+        return lines
+    rule = ic602_medical_necessity.RULE
+    choice = ctx.option("labeled_hydration")
+    for line in held:
+        assert line.date is not None
+        names = ", ".join(sorted(set(drugs[line.date])))
+        if choice == "not_billed":
+            ctx.find(
+                rule,
+                "labeled-hydration-not-billed",
+                "info",
+                line.administrations,
+                f"{line.code} x{line.units} on {line.date} not billed: hydration given with {names}, whose labeling "
+                f"requires it, is integral to the drug ({ctx.cite_option('labeled_hydration')}); the fluid itself is "
+                "still charged as a supply.",
+            )
+        else:
+            ctx.find(
+                rule,
+                "labeled-hydration",
+                "warning",
+                line.administrations,
+                f"{line.code} x{line.units} on {line.date}: hydration given with {names}, whose labeling requires "
+                "pre- and post-hydration. Noridian JE Part A treats it as integral to the drug and not billable; "
+                "elsewhere bill it only with a separate documented clinical reason "
+                f"({ctx.cite_option('labeled_hydration')}).",
+                denial_risk="CO-97",
+            )
+    dropped = {id(line) for line in held} if choice == "not_billed" else set()
+    return [line for line in lines if id(line) not in dropped]
+
+
 def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
     missing = []
     fluid_volume = admin.volume_ml is not None and bool(codes & _HYDRATION_CODES)
@@ -56,7 +103,7 @@ def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
         missing.append("the dose")
     if codes & _INFUSION_CODES and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
         missing.append("the volume and rate infused")
-    if admin.access is None and admin.route in VASCULAR_ROUTES:
+    if admin.access is None and ctx.resolved.get(admin.id, ("", None))[0] in ("iv", "ia"):
         missing.append("the access site or line")
     if admin.ordered_by is None:
         missing.append("the order (who ordered it)")
@@ -77,7 +124,7 @@ def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
 
 
 def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    if not codes & _PUSH_CODES or admin.method is not None:
+    if not codes & _PUSH_CODES or ctx.resolved.get(admin.id, ("", None))[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
     if admin.end is not None:
         return  # documented minutes of 15 or less support the push by themselves
@@ -95,17 +142,31 @@ def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
 def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
     rule = ic602_medical_necessity.RULE
     hydration = bool(codes & _HYDRATION_CODES)
-    if hydration and not (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
-        said = f" ({admin.indication!r})" if admin.indication else ""
+    if not hydration or (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
+        return
+    if admin.indication is None:
+        # The record we were sent carries no reason at all; it may sit elsewhere in the chart. Worth a note,
+        # not a warning on every encounter an export leaves without indications.
         ctx.find(
             rule,
-            "hydration-necessity",
-            "warning",
+            "hydration-necessity-unstated",
+            "info",
             [admin.id],
-            f"Hydration with {admin.substance}: the record shows no sign of dehydration or fluid loss{said}. "
-            "Routine or maintenance fluids are not hydration; document the clinical reason.",
+            f"Hydration with {admin.substance}: no indication is recorded; the chart must show signs of "
+            "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
         )
+        return
+    ctx.find(
+        rule,
+        "hydration-necessity",
+        "warning",
+        [admin.id],
+        f"Hydration with {admin.substance}: the stated reason ({admin.indication!r}) shows no sign of "
+        "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
+        "reason.",
+        denial_risk="CO-50",
+    )
 
 
 def _packaged(ctx: Context, lines: list[Line]) -> None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..models import Administration, DrugLine, Line
-from ..reference import Substance
 from ..rules import ic701_drug_lines as rule_module
+from . import identity
 from .context import Context
 
 RULE = rule_module.RULE
@@ -25,7 +25,7 @@ class _Dose:
 def drug_lines(ctx: Context, lines: list[Line]) -> list[DrugLine]:
     coded = {i for line in lines for i in line.administrations}
     groups: dict[tuple[str, date | None, str | None], list[_Dose]] = defaultdict(list)
-    sizes: dict[str, tuple[str, float, Substance]] = {}
+    sizes: dict[str, tuple[str, float, str]] = {}
     for admin in sorted(ctx.encounter.administrations, key=lambda a: a.id):
         if admin.id not in coded:
             continue
@@ -39,11 +39,41 @@ def drug_lines(ctx: Context, lines: list[Line]) -> list[DrugLine]:
     return result
 
 
+def _from_cms(ctx: Context, admin: Administration) -> tuple[str, str] | None:
+    """(HCPCS, billing unit) for the record's NDC from the CMS ASP NDC-HCPCS crosswalk, when it settles one."""
+    if not admin.ndc:
+        return None
+    rows = identity.products(ctx, admin)
+    code = identity.coded_hcpcs(ctx, admin) if rows else None
+    chosen = [row for row in rows if row.hcpcs == code]
+    if chosen:
+        return chosen[0].hcpcs, chosen[0].billing_unit
+    listed = ", ".join(sorted({row.hcpcs for row in rows}))
+    ctx.find(
+        RULE,
+        "ndc-not-settled",
+        "info",
+        [admin.id],
+        f"{admin.substance}: NDC {admin.ndc} "
+        + (
+            f"is listed by CMS under several codes ({listed})"
+            if rows
+            else "is not in the CMS ASP NDC-HCPCS crosswalk"
+        )
+        + "; the code comes from the substance table instead. Check the NDC.",
+    )
+    return None
+
+
 def _dose(
-    ctx: Context, admin: Administration, sizes: dict[str, tuple[str, float, Substance]]
+    ctx: Context, admin: Administration, sizes: dict[str, tuple[str, float, str]]
 ) -> tuple[str, _Dose] | None:
-    matches = ctx.substances.match(admin.substance)
+    matches = identity.table_entries(ctx, admin)
     drugs = [m for m in matches if m.kind in ("drug", "electrolyte")]
+    cms = _from_cms(ctx, admin)
+    if cms is not None:
+        name = drugs[0].name if drugs else admin.substance
+        return _measure(ctx, admin, sizes, cms[0], cms[1], name, "CMS ASP NDC-HCPCS crosswalk")
     if not drugs:
         if any(m.kind == "fluid" for m in matches):
             ctx.find(
@@ -64,9 +94,7 @@ def _dose(
             )
         return None
     entry = drugs[0]
-    unit = rule_module.parse_amount(entry.billing_unit) if entry.billing_unit else None
-    unit_base = rule_module.in_base(*unit) if unit else None
-    if entry.hcpcs is None or unit_base is None:
+    if entry.hcpcs is None or entry.billing_unit is None:
         ctx.find(
             RULE,
             "drug-code-unknown",
@@ -74,6 +102,30 @@ def _dose(
             [admin.id],
             f"{admin.substance} ({entry.name}): no HCPCS code and billing unit in the substance table; "
             "add the drug line by hand.",
+        )
+        return None
+    return _measure(ctx, admin, sizes, entry.hcpcs, entry.billing_unit, entry.name, "substance table")
+
+
+def _measure(
+    ctx: Context,
+    admin: Administration,
+    sizes: dict[str, tuple[str, float, str]],
+    hcpcs: str,
+    billing_unit: str,
+    name: str,
+    origin: str,
+) -> tuple[str, _Dose] | None:
+    unit = rule_module.parse_amount(billing_unit)
+    unit_base = rule_module.in_base(*unit) if unit else None
+    if unit_base is None:
+        ctx.find(
+            RULE,
+            "drug-code-unknown",
+            "info",
+            [admin.id],
+            f"{admin.substance} ({name}): {hcpcs}'s billing unit {billing_unit!r} ({origin}) is not a measured "
+            "amount; add the drug line by hand.",
         )
         return None
     given = (admin.dose, (admin.dose_unit or "").lower().strip()) if admin.dose is not None else None
@@ -84,7 +136,7 @@ def _dose(
             "dose-missing",
             "warning",
             [admin.id],
-            f"{admin.substance}: no dose documented, so the units of {entry.hcpcs} (per {entry.billing_unit}) "
+            f"{admin.substance}: no dose documented, so the units of {hcpcs} (per {billing_unit}) "
             "cannot be computed; document the dose given.",
             denial_risk="CO-16",
         )
@@ -96,8 +148,8 @@ def _dose(
             "dose-not-convertible",
             "warning",
             [admin.id],
-            f"{admin.substance}: a dose of {given[0]:g} {given[1]} does not convert to {entry.hcpcs}'s billing "
-            f"unit ({entry.billing_unit}); document the dose actually given.",
+            f"{admin.substance}: a dose of {given[0]:g} {given[1]} does not convert to {hcpcs}'s billing "
+            f"unit ({billing_unit}); document the dose actually given.",
             denial_risk="CO-16",
         )
         return None
@@ -105,8 +157,8 @@ def _dose(
     if admin.wasted is not None:
         waste_base = rule_module.in_base(admin.wasted, given[1])
         wasted = waste_base[1] if waste_base else None
-    sizes[entry.hcpcs] = (entry.billing_unit or "", unit_base[1], entry)
-    return entry.hcpcs, _Dose(admin, dose_base[1], wasted, dose_base[0])
+    sizes[hcpcs] = (billing_unit, unit_base[1], name)
+    return hcpcs, _Dose(admin, dose_base[1], wasted, dose_base[0])
 
 
 def _lines_for(
@@ -115,16 +167,14 @@ def _lines_for(
     day: date | None,
     ndc: str | None,
     doses: list[_Dose],
-    size: tuple[str, float, Substance],
+    size: tuple[str, float, str],
 ) -> list[DrugLine]:
-    label, unit_size, entry = size
+    label, unit_size, name = size
     ids = sorted(d.admin.id for d in doses)
     total = sum(d.amount for d in doses)
     units = rule_module.billing_units(total, unit_size)
     base = rule_module.BASE_NAME[doses[0].dimension]
-    what = (
-        f"{entry.name}: {total:g} {base} given on {day}, billed per {label}, rounded up once: {units} unit(s)"
-    )
+    what = f"{name}: {total:g} {base} given on {day}, billed per {label}, rounded up once: {units} unit(s)"
 
     def line(count: int, explanation: str, modifier: str | None = None) -> DrugLine:
         return DrugLine(
@@ -147,7 +197,7 @@ def _lines_for(
             "waste-not-documented",
             "warning",
             ids,
-            f"{entry.name} came from a single-dose container: document the amount discarded (or none) so the "
+            f"{name} came from a single-dose container: document the amount discarded (or none) so the "
             "line can carry JW or JZ; claims without one may be returned.",
             denial_risk="CO-16",
         )
@@ -156,5 +206,5 @@ def _lines_for(
     jw_units = rule_module.discarded_units(total, wasted, unit_size)
     if jw_units <= 0:
         return [line(units, what + "; JZ: no discard beyond the rounded units.", "JZ")]
-    discarded = f"{entry.name}: {wasted:g} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
+    discarded = f"{name}: {wasted:g} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
     return [line(units, what + "."), line(jw_units, discarded, "JW")]

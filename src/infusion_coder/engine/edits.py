@@ -6,8 +6,9 @@ from collections import defaultdict
 from datetime import date
 
 from ..models import Line
-from ..rules import ic901_ncci_ptp, ic902_mue
+from ..rules import ic303_second_access, ic901_ncci_ptp, ic902_mue
 from .context import Context
+from .services import Unit
 
 _MAI = {
     1: "per line",
@@ -16,8 +17,78 @@ _MAI = {
 }
 
 
+def _setting(ctx: Context) -> str:
+    return "outpatient_hospital" if ctx.institutional else "practitioner"
+
+
+def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
+    """The distinct modifier of a second access goes on the column-two code of the NCCI pair it answers:
+    when the second access's initial code is column one of an indicator-1 pair with the first access's
+    initial code, the modifier moves to the first access's code (96413 + 96365-59, not 96413-59 + 96365)."""
+    second = [u for u in units if u.initial and not u.main and u.modifiers]
+    first = [u for u in units if u.initial and u.main]
+    for unit in second:
+        if unit.when is None:
+            continue
+        pairs = ctx.pack.edits.pairs(_setting(ctx), unit.when.date())
+        for other in first:
+            if other.when is None or other.when.date() != unit.when.date():
+                continue
+            edit = pairs.get((unit.code, other.code))
+            if edit is None or edit.modifier_indicator != 1 or pairs.get((other.code, unit.code)):
+                continue
+            moved = unit.modifiers
+            unit.modifiers = ()
+            other.modifiers = tuple(sorted({*other.modifiers, *moved}))
+            ctx.find(
+                ic303_second_access.RULE,
+                "distinct-modifier-on-column-two",
+                "info",
+                sorted({*unit.ids, *other.ids}),
+                f"Two accesses: {unit.code} and {other.code} are NCCI pair {edit.column_1}/{edit.column_2} "
+                f"({edit.source}); the distinct modifier {', '.join(moved)} goes on the column-two code "
+                f"{other.code}, the code the edit would deny.",
+            )
+            break
+
+
+def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
+    """An IM or SC injection beside IV services is at a site of its own by its nature: where an
+    indicator-1 pair joins it to an IV code on the same date, the column-two code carries the profile's
+    distinct modifier, with a finding saying why (IC901)."""
+    modifier = ctx.option("distinct_modifier")
+    by_date: dict[date, list[Line]] = defaultdict(list)
+    for line in lines:
+        if line.date is not None:
+            by_date[line.date].append(line)
+    for day, day_lines in sorted(by_date.items()):
+        pairs = ctx.pack.edits.pairs(_setting(ctx), day)
+        for first in day_lines:
+            for second in day_lines:
+                edit = pairs.get((first.code, second.code))
+                own_site = {
+                    first.code in ic901_ncci_ptp.OWN_SITE_CODES,
+                    second.code in ic901_ncci_ptp.OWN_SITE_CODES,
+                }
+                if edit is None or edit.modifier_indicator != 1 or own_site != {True, False}:
+                    continue
+                if ic901_ncci_ptp.BYPASS_MODIFIERS & {*first.modifiers, *second.modifiers}:
+                    continue
+                second.modifiers = sorted({*second.modifiers, modifier})
+                ctx.find(
+                    ic901_ncci_ptp.RULE,
+                    "distinct-site-modifier",
+                    "info",
+                    sorted({*first.administrations, *second.administrations}),
+                    f"NCCI pair {edit.column_1}/{edit.column_2} ({edit.source}), modifier indicator 1: an IM or SC "
+                    f"injection is given at a site of its own, apart from the IV line, so the column-two code "
+                    f"{second.code} carries {modifier} ({ctx.cite_option('distinct_modifier')}); the record must "
+                    "show the injection site.",
+                )
+
+
 def apply_edits(ctx: Context, lines: list[Line]) -> None:
-    setting = "outpatient_hospital" if ctx.institutional else "practitioner"
+    setting = _setting(ctx)
     by_date: dict[date, list[Line]] = defaultdict(list)
     for line in lines:
         if line.date is not None:
@@ -76,8 +147,9 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
                     "ncci-ptp-bypassed",
                     "info",
                     ids,
-                    f"NCCI pair {label}, modifier indicator 1: bypassed by {', '.join(used)} on a second access's "
-                    "initial service; the bypass holds only while the record supports that separate access.",
+                    f"NCCI pair {label}, modifier indicator 1: bypassed by {', '.join(used)} (a second access, or "
+                    "an injection at its own site); the bypass holds only while the record supports that "
+                    "separate site.",
                 )
             else:
                 ctx.find(

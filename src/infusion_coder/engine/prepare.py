@@ -6,6 +6,7 @@ policy) leaves a finding, so every administration ends in a line or a finding.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -23,13 +24,16 @@ from ..rules import (
     ic202_missing_stop_time,
     ic205_prolonged_pump,
     ic210_port_irrigation,
+    ic407_bolus_then_infusion,
     ic504_record_hygiene,
 )
+from . import identity
 from .context import Context, clock
 from .intervals import span_minutes
 from .services import Service
 
-_PUSH_WORDS = ("push", "ivp", "bolus", "iv push", "slow iv")
+# Words in a substance text that state a push; whole words, so "IVPB" (a piggyback infusion) is not "IVP".
+_PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
 
 
 class _Record:
@@ -43,8 +47,11 @@ class _Record:
         hormonal: bool,
         route: str,
         ids: tuple[str, ...] = (),
+        contract_route: str | None = None,
     ) -> None:
         self.ids = ids or (admin.id,)
+        self.contract_route = contract_route or admin.route
+        self.usual_infusion = False  # the table says this drug is infused, practically never pushed
         self.admin = admin
         self.family = family
         self.drug = drug
@@ -61,12 +68,44 @@ def prepare(ctx: Context) -> list[Service]:
         record = _classify(ctx, admin, keys)
         if record is not None:
             records.append(record)
+    # Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
+    # that infusion (a drip charted as started), never a push (IC407, R2.10).
+    timed = {
+        r.drug
+        for r in records
+        if r.family != "hydration"
+        and r.route in ("iv", "ia")
+        and r.admin.start is not None
+        and r.admin.end is not None
+        and not ic201_push_or_infusion.is_push(span_minutes(r.admin.start, r.admin.end))
+    }
     services: list[Service] = []
     for group in _mix_groups(records):
-        service = _technique(ctx, _merge(ctx, group))
+        service = _technique(ctx, _merge(ctx, group), timed)
         if service is not None:
             services.append(service)
-    return services
+    return _fold_drips(ctx, services)
+
+
+def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
+    """A no-stop record of a drug that runs as a timed infusion joins that infusion's line, uncounted."""
+    kept = [s for s in services if s.technique != "fold"]
+    for drip in (s for s in services if s.technique == "fold"):
+        began = drip.start
+        assert began is not None
+        runs = [s for s in kept if s.drug == drip.drug and s.technique.endswith("infusion") and s.start]
+        target = min(runs, key=lambda s: abs((s.start or began) - began).total_seconds())
+        target.ids = tuple(sorted({*target.ids, *drip.ids}))
+        ctx.find(
+            ic407_bolus_then_infusion.RULE,
+            "drip-without-stop-folded",
+            "info",
+            drip.ids + target.ids,
+            f"{drip.label} started {clock(drip.start)} with no stop time is the same drug as the infusion "
+            f"{clock(target.start)}-{clock(target.end)}: coded with that infusion (its time uncounted), never as "
+            "a push; document its stop time to count its minutes.",
+        )
+    return kept
 
 
 def _report_unknown_fields(ctx: Context) -> None:
@@ -91,9 +130,46 @@ def _report_unknown_fields(ctx: Context) -> None:
             )
 
 
+def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None] | None:
+    """The contract route and the method the route text states, through the route table (IC104)."""
+    for system in ic104_route_without_code.SYSTEMS:
+        found = ctx.pack.routes.resolve(admin.route, system)
+        if found is not None and found.route is not None:
+            return found.route, found.method
+    ctx.find(
+        ic104_route_without_code.RULE,
+        "route-unresolved",
+        "error",
+        [admin.id],
+        f"{admin.substance}: route {admin.route!r} is not in the route table, so it is not coded and the claim "
+        "is held; record the route as intravenous, subcutaneous, intramuscular, ... (or add the term to "
+        "routes.csv with its source).",
+        denial_risk="CO-16",
+    )
+    return None
+
+
 def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, str]]) -> _Record | None:
-    route = ic104_route_without_code.route_class(admin.route)
-    matches = ctx.substances.match(admin.substance)
+    resolved = _resolve_route(ctx, admin)
+    if resolved is None:
+        return None
+    contract_route, hint = resolved
+    if hint in {m.value for m in Method} and admin.method is None:
+        admin = admin.model_copy(update={"method": Method(hint)})  # "IVPB", "IV Push" state the technique
+    route = ic104_route_without_code.route_class(contract_route)
+    ctx.resolved[admin.id] = (route, admin.method.value if admin.method else None)
+    if route in ("iv", "ia") and admin.start is None:
+        ctx.find(
+            ic104_route_without_code.RULE,
+            "start-missing",
+            "error",
+            [admin.id],
+            f"{admin.substance} by route {admin.route!r} ({contract_route}) has no start time: a vascular "
+            "service cannot be coded without one; document when it was given.",
+            denial_risk="CO-16",
+        )
+        return None
+    matches = identity.table_entries(ctx, admin)
     purpose = admin.purpose.value if admin.purpose is not None else None
     if purpose is None and admin.category is None and matches and all(m.kind == "flush" for m in matches):
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
@@ -122,13 +198,15 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             return None
         if family is None:
             hint = ic101_category.stem_hint(admin.substance)
+            codable = route != "other" or contract_route in ctx.codes.chemo_routes
             ctx.find(
                 ic101_category.RULE,
                 "unknown-substance",
-                "warning",
+                "error" if codable else "info",
                 [admin.id],
-                f"{admin.substance!r} is not in the substance table and has no category, so it is not coded; "
-                "set category (hydration, therapeutic or chemotherapy) on the record"
+                f"{admin.substance!r} is not in the substance table and has no category, so it is not coded"
+                + ("; the claim is held until it is" if codable else "")
+                + ": set category (hydration, therapeutic or chemotherapy) on the record"
                 + (f" (the name looks like {hint})." if hint else "."),
                 denial_risk="CO-16",
             )
@@ -148,7 +226,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     keys[admin.id] = (route, drug)
     ctx.families[admin.id] = family
     if route == "other":
-        chemo_code = ctx.codes.chemo_routes.get(admin.route)
+        chemo_code = ctx.codes.chemo_routes.get(contract_route)
         if family != "chemotherapy" or chemo_code is None:
             ctx.find(
                 ic104_route_without_code.RULE,
@@ -158,7 +236,9 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{admin.substance} by route {admin.route!r}: no drug-administration code for this route.",
             )
             return None
-    return _Record(admin, family, drug, hormonal, route)
+    record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
+    record.usual_infusion = any(m.usual_technique == "infusion" for m in matches)
+    return record
 
 
 def _drug_key(
@@ -184,8 +264,7 @@ def _drug_key(
                 "record the drug name to make this explicit.",
             )
             return key
-    names = sorted({m.name for m in matches if m.kind in ("drug", "electrolyte", "fluid")})
-    return "+".join(names) if names else ic106_same_substance.text_key(admin.substance)
+    return identity.drug_key(ctx, admin, list(matches))
 
 
 def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
@@ -229,7 +308,17 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         f"{merged.substance} share mix {first.mix!r}: one administration, coded once.",
     )
     drug = "+".join(sorted({r.drug for r in group}))
-    return _Record(merged, family, drug, any(r.hormonal for r in group), group[0].route, tuple(sorted(ids)))
+    record = _Record(
+        merged,
+        family,
+        drug,
+        any(r.hormonal for r in group),
+        group[0].route,
+        tuple(sorted(ids)),
+        group[0].contract_route,
+    )
+    record.usual_infusion = any(r.usual_infusion for r in group)
+    return record
 
 
 def _combined_flag(flags: list[bool | None]) -> bool | None:
@@ -240,7 +329,7 @@ def _combined_flag(flags: list[bool | None]) -> bool | None:
     return None
 
 
-def _technique(ctx: Context, record: _Record) -> Service | None:
+def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None:
     admin = record.admin
     ids = record.ids
     service = Service(
@@ -261,7 +350,7 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
         service.technique, service.route = "port_flush", "iv"
         return service
     if record.route == "other":
-        service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[admin.route]
+        service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
         return service
     if record.route in ("sc", "im"):
         minutes = service.minutes
@@ -272,11 +361,16 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
         return service
     prefix = "ia_" if record.route == "ia" else ""
     if service.end is None:
-        resolved = _missing_stop(ctx, admin, service)
+        resolved = _missing_stop(ctx, admin, service, record, timed)
         if resolved is None:
             return None
+        if resolved == "fold":
+            service.technique = "fold"
+            return service
         if resolved == "push":
             service.technique = prefix + "push"
+            if not service.assumed_push:
+                _usually_infused(ctx, record, service, "the record states a push")
             return service
     minutes = service.minutes or 0
     if service.family == "hydration":
@@ -295,6 +389,7 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
                 "15 minutes or less is a push, whatever the container.",
             )
         service.technique = prefix + "push"
+        _usually_infused(ctx, record, service, f"its documented time is {minutes} minutes")
         return service
     if admin.method == Method.PUSH:
         ctx.find(
@@ -308,6 +403,19 @@ def _technique(ctx: Context, record: _Record) -> Service | None:
     if admin.pump is not None:
         service.technique = _pump_technique(ctx, service, prefix, minutes)
     return service
+
+
+def _usually_infused(ctx: Context, record: _Record, service: Service, why: str) -> None:
+    if record.usual_infusion and service.family != "hydration":
+        ctx.find(
+            ic201_push_or_infusion.RULE,
+            "push-of-infused-drug",
+            "warning",
+            service.ids,
+            f"{service.label} is coded as a push because {why}, but this drug is given by infusion, "
+            "practically never pushed (substances.csv usual_technique): check the record before billing.",
+            denial_risk="CO-16",
+        )
 
 
 def _pump_technique(ctx: Context, service: Service, prefix: str, minutes: int) -> str:
@@ -337,14 +445,19 @@ def _pump_technique(ctx: Context, service: Service, prefix: str, minutes: int) -
     return prefix + "infusion"
 
 
-def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str | None:
-    """'push' when coded as a push, 'timed' when a stop was derived, None when not coded."""
+def _missing_stop(
+    ctx: Context, admin: Administration, service: Service, record: _Record, timed: set[str]
+) -> str | None:
+    """'push' when coded as a push, 'timed' when a stop was derived, 'fold' when it joins a timed infusion
+    of the same drug, None when not coded."""
     rule = ic202_missing_stop_time.RULE
     text = admin.substance.lower()
     if service.family != "hydration" and (
-        admin.method == Method.PUSH or (admin.method is None and any(w in text for w in _PUSH_WORDS))
+        admin.method == Method.PUSH or (admin.method is None and _PUSH_WORDS.search(text) is not None)
     ):
         return "push"
+    if service.family != "hydration" and service.drug in timed:
+        return "fold"
     choice = ctx.option("missing_stop_time")
     assert service.start is not None
     if choice == "derive":
@@ -385,6 +498,17 @@ def _missing_stop(ctx: Context, admin: Administration, service: Service) -> str 
         )
         return None
     service.assumed_push = True
+    if record.usual_infusion:
+        ctx.find(
+            rule,
+            "assumed-push-usually-infused",
+            "error",
+            service.ids,
+            f"No stop time for {admin.substance} started {clock(service.start)}: the policy codes a push, but "
+            "this drug is given by infusion, practically never pushed (substances.csv usual_technique), so a "
+            "push code would describe a service that did not happen; held until the stop time is documented.",
+            denial_risk="CO-16",
+        )
     derivable = ic202_missing_stop_time.derived_end(service.start, admin.volume_ml, admin.rate_ml_per_hour)
     hint = (
         f" Volume and rate are documented ({span_minutes(service.start, derivable)} minutes): a policy that "

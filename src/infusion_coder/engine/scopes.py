@@ -82,12 +82,14 @@ def _access_groups(ctx: Context, services: list[Service]) -> list[list[Service]]
             ctx.find(
                 rule,
                 "second-access-undocumented",
-                "warning",
+                "error",
                 ids,
                 f"{name} is a second vascular access with its own initial service and modifier "
-                f"{ctx.option('distinct_modifier')} ({ctx.cite_option('second_access_undocumented')}); "
-                "document why a separate access was required (separate_access_required), or the second initial "
-                "may be denied.",
+                f"{ctx.option('distinct_modifier')} ({ctx.cite_option('second_access_undocumented')}), but the "
+                "record does not show why a separate access was required: held until it does. Document the "
+                "reason a second site was needed (a protocol requiring two sites, incompatible drugs, a line "
+                "that could not be used; separate_access_required=true), or record it as not required (a restart "
+                "after infiltration) to code it with the first access.",
                 denial_risk="CO-97",
             )
         else:

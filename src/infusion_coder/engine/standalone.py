@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..rules import (
     ic203_hour_units,
@@ -35,7 +35,7 @@ def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datet
 def code_standalone(ctx: Context, services: list[Service], *, has_other_services: bool) -> list[Unit]:
     units: list[Unit] = []
     units += _injections(ctx, [s for s in services if s.technique == "injection"])
-    units += _sc_infusions([s for s in services if s.technique == "sc_infusion"])
+    units += _sc_infusions(ctx, [s for s in services if s.technique == "sc_infusion"])
     for service in services:
         if service.technique.startswith("ia_"):
             units += _intra_arterial(ctx, service)
@@ -86,10 +86,16 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
             ctx.find(
                 rule,
                 "split-dose-injection",
-                "info",
+                "info" if per_dose else "warning",
                 ids,
                 f"{len(group)} {route} injections of {group[0].label} at {clock(start)}: "
-                + ("one dose, one injection code" if per_dose else "one code per injection")
+                + (
+                    "one dose, one injection code"
+                    if per_dose
+                    else f"one code per injection, {len(group)} units where Noridian JE Part A would pay one; "
+                    "bill it so only if each injection was needed (the dose's volume or site) and the record "
+                    "says so"
+                )
                 + f" ({ctx.cite_option('split_dose_injections')}).",
             )
             if per_dose:
@@ -107,7 +113,7 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
     return units
 
 
-def _sc_infusions(infusions: list[Service]) -> list[Unit]:
+def _sc_infusions(ctx: Context, infusions: list[Service]) -> list[Unit]:
     rule = ic207_subcutaneous_infusion.RULE
     units: list[Unit] = []
     if not infusions:
@@ -129,6 +135,23 @@ def _sc_infusions(infusions: list[Service]) -> list[Unit]:
         for _ in range(hours)
     ]
     for other in ordered[1:]:
+        together = (
+            other.start is not None
+            and first.start is not None
+            and other.start - first.start <= timedelta(minutes=ic207_subcutaneous_infusion.ONE_SETUP_MINUTES)
+        )
+        if together:
+            # Sites started together are one pump set-up: 96369 covers the set-up and its site(s).
+            ctx.find(
+                rule,
+                "sc-sites-one-setup",
+                "info",
+                first.ids + other.ids,
+                f"{other.label} at {other.access_label or 'a second site'} started with {first.label} "
+                f"({clock(first.start)}, {clock(other.start)}): sites established at once are one pump set-up, "
+                "included in 96369; 96371 needs an additional set-up at a new site later.",
+            )
+            continue
         if other.access != first.access:
             units.append(
                 _unit(

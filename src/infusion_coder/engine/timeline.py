@@ -9,6 +9,7 @@ out once (IC408), then code each drug as initial, sequential or concurrent (IC40
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -206,7 +207,7 @@ class _ScopeCoder:
             by_day: dict[date, list[Service]] = defaultdict(list)
             for run in runs:
                 assert run.start is not None
-                by_day[run.start.date()].append(run)
+                by_day[self.ctx.frame.local(run.start).date()].append(run)
             buckets = [Bucket(day, by_day[day]) for day in sorted(by_day)]
             family = max((r.family for r in runs), key=lambda f: f == "chemotherapy")
             streams.append(Stream(drug, family, runs[0].label, buckets))
@@ -273,10 +274,12 @@ class _ScopeCoder:
         combine = self.ctx.option("combine_hydration_segments")
         buckets: list[Bucket] = []
         for piece in own:
-            if combine and buckets and buckets[-1].day == piece[0].date():
+            if combine and buckets and buckets[-1].day == self.ctx.frame.local(piece[0]).date():
                 buckets[-1].own.append(piece)
             else:
-                buckets.append(Bucket(piece[0].date(), list(self.hydrations), own=[piece]))
+                buckets.append(
+                    Bucket(self.ctx.frame.local(piece[0]).date(), list(self.hydrations), own=[piece])
+                )
         for bucket in buckets:
             bucket.own_minutes = minutes(bucket.own)
         if not buckets:
@@ -376,6 +379,37 @@ class _ScopeCoder:
                 )
             )
 
+    def _emit_dated(
+        self,
+        code: str,
+        bucket: Bucket,
+        marks: list[int],
+        ids: tuple[str, ...],
+        rule: Rule,
+        explain: Callable[[date | None, list[int]], str],
+        minutes_counted: int | None = None,
+        initial: bool = False,
+    ) -> None:
+        """Emit one unit per mark, explained per date: the text of a line names the date its units carry
+        and the minutes that earned them (IC211), never only the date the service started."""
+        by_day: dict[date | None, tuple[list[datetime | None], list[int]]] = {}
+        for moment, mark in zip(self._moments(bucket, marks), marks, strict=True):
+            day = self.ctx.frame.local(moment).date() if moment else None
+            moments, day_marks = by_day.setdefault(day, ([], []))
+            moments.append(moment)
+            day_marks.append(mark)
+        for day, (moments, day_marks) in by_day.items():
+            self._emit(
+                code,
+                moments,
+                ids,
+                rule,
+                explain(day, day_marks),
+                minutes_counted,
+                initial,
+                counted=bucket.own,
+            )
+
     def _moments(self, bucket: Bucket, marks: list[int]) -> list[datetime | None]:
         if not bucket.own:
             return []
@@ -399,16 +433,24 @@ class _ScopeCoder:
                 if after_first
                 else "continuing a drug whose first hour is already coded"
             )
-            self._emit(
-                code,
-                self._moments(bucket, marks),
-                ids,
-                ic203_hour_units.RULE,
-                f"Added hours: {label} {bucket.span()} counts {bucket.own_minutes} minutes on {bucket.day}, "
-                f"{lead}; each added hour needs more than 30 minutes.",
-                bucket.own_minutes,
-                counted=bucket.own,
-            )
+
+            def explain(day: date | None, day_marks: list[int]) -> str:
+                if day == bucket.day:
+                    where = f"on {bucket.day}"
+                    earned = ""
+                else:
+                    where = f"from {bucket.day}"
+                    earned = (
+                        f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
+                    )
+                return (
+                    f"Added hours: {label} {bucket.span()} counts {bucket.own_minutes} minutes {where}, "
+                    f"{lead}; each added hour needs more than 30 minutes{earned}."
+                )
+
+            if not self._moments(bucket, marks):
+                return
+            self._emit_dated(code, bucket, marks, ids, ic203_hour_units.RULE, explain, bucket.own_minutes)
         elif not after_first and bucket.own_minutes:
             self.ctx.find(
                 ic406_same_drug_time.RULE,
@@ -573,15 +615,23 @@ class _ScopeCoder:
         rest = buckets
         if initial.kind == "hydration":
             first, rest = buckets[0], buckets[1:]
-            self._emit(
+            self._emit_dated(
                 "96360",
-                self._moments(first, [ic204_hydration_time.HYDRATION_MIN_MINUTES]),
+                first,
+                [ic204_hydration_time.HYDRATION_MIN_MINUTES],
                 ids,
                 rule,
-                f"Initial: hydration counts {first.own_minutes} minutes on {first.day} (31 needed); {self.basis}.",
+                lambda day, _marks: (
+                    f"Initial: hydration counts {first.own_minutes} minutes "
+                    + (
+                        f"on {first.day}"
+                        if day == first.day
+                        else f"from {first.day}, its 31st minute on {day}"
+                    )
+                    + f" (31 needed); {self.basis}."
+                ),
                 first.own_minutes,
                 initial=True,
-                counted=first.own,
             )
             self._added_hours("hydration", first, ids, "hydration", after_first=True)
         secondary = initial.kind != "hydration"
@@ -599,16 +649,26 @@ class _ScopeCoder:
             units = ic203_hour_units.added_hours_only(bucket.own_minutes)
             marks = ic203_hour_units.added_hour_marks(units, after_first=False)
             lead = "secondary to the initial service" if secondary else "continuing the initial hydration"
-            self._emit(
-                "96361",
-                self._moments(bucket, marks),
-                ids,
-                rule,
-                f"Hydration {lead}: {bucket.own_minutes} minutes from {stamp(bucket.own[0][0])} not overlapping "
-                "other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes.",
-                bucket.own_minutes,
-                counted=bucket.own,
-            )
+            start_day = self.ctx.frame.local(bucket.own[0][0]).date()
+
+            def explain(
+                day: date | None,
+                day_marks: list[int],
+                bucket: Bucket = bucket,
+                lead: str = lead,
+                start_day: date = start_day,
+            ) -> str:
+                earned = (
+                    ""
+                    if day == start_day
+                    else f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
+                )
+                return (
+                    f"Hydration {lead}: {bucket.own_minutes} minutes from {stamp(bucket.own[0][0])} not "
+                    f"overlapping other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes{earned}."
+                )
+
+            self._emit_dated("96361", bucket, marks, ids, rule, explain, bucket.own_minutes)
 
     def _report_uncoded_hydration(self, buckets: list[Bucket]) -> None:
         if not self.hydrations:
@@ -622,3 +682,20 @@ class _ScopeCoder:
             ids,
             f"Hydration counts {counted} minutes: under the 31 minutes hydration needs, so it is not reported.",
         )
+
+
+def _units(marks: list[int]) -> str:
+    return "unit" if len(marks) == 1 else f"{len(marks)} units"
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if number % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _earned(marks: list[int]) -> str:
+    named = [_ordinal(mark) for mark in marks]
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return (
+        f"{'is' if len(marks) == 1 else 'are'} earned by its {listed} minute{'s' if len(marks) > 1 else ''}"
+    )

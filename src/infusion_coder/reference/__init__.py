@@ -64,6 +64,20 @@ class Substance:
     hcpcs: str | None
     billing_unit: str | None
     note: str
+    usual_technique: str | None = None  # "infusion" for a drug whose labeling has it infused, never pushed
+    labeled_hydration: bool = False  # its labeling requires hydration with it (cisplatin), rules.md C7
+    cms_check: str = ""  # how the HCPCS code and unit compare with the CMS ASP files, when not plainly
+
+
+_PERCENT_SPACE = re.compile(r"(\d)\s+%")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_substance(text: str) -> str:
+    """Substance text as EHRs write it, folded for matching: case, "0.9 %" -> "0.9%", runs of spaces.
+    Salt forms ("HCl", "sodium succinate"), "(PF)" and forms ("INJECTION", "IV BOLUS") need no folding:
+    table names match as whole words anywhere in the text."""
+    return _SPACES.sub(" ", _PERCENT_SPACE.sub(r"\1%", text.lower())).strip()
 
 
 @dataclass(frozen=True)
@@ -81,10 +95,14 @@ class SubstanceTable:
         pattern = re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
         return cls({row.name: row for row in rows}, pattern, aliases)
 
+    def by_hcpcs(self, code: str) -> list[Substance]:
+        """Table entries billed under a HCPCS code."""
+        return [entry for entry in self.entries.values() if entry.hcpcs == code]
+
     def match(self, text: str) -> list[Substance]:
         """Every table entry named in the text, in order of appearance, without repeats."""
         found: list[Substance] = []
-        for hit in self._pattern.finditer(text.lower()):
+        for hit in self._pattern.finditer(normalise_substance(text)):
             entry = self.entries[self._by_alias[hit.group(0)]]
             if entry not in found:
                 found.append(entry)
@@ -128,6 +146,62 @@ class RouteTable:
 
 
 @dataclass(frozen=True)
+class NdcProduct:
+    """One row of the CMS ASP NDC-HCPCS crosswalk: the HCPCS code a product bills under, the code's billing
+    unit as CMS writes it ("10 MG", "1 ML", "50 UNITS") and how many billing units one package holds."""
+
+    ndc11: str
+    hcpcs: str
+    billing_unit: str
+    units_per_package: float | None
+
+
+_NDC_DIGITS = re.compile(r"\d+")
+
+
+def ndc_candidates(ndc: str) -> list[str]:
+    """The 11-digit (5-4-2) forms an NDC as written may stand for. Hyphenated 10-digit forms (4-4-2, 5-3-2,
+    5-4-1) pad the short segment; 11 bare digits are themselves; 10 bare digits are ambiguous and give all
+    three paddings, for the crosswalk to decide."""
+    text = ndc.strip()
+    parts = _NDC_DIGITS.findall(text)
+    if len(parts) == 3:
+        a, b, c = parts
+        if len(a) <= 5 and len(b) <= 4 and len(c) <= 2:
+            return [a.zfill(5) + b.zfill(4) + c.zfill(2)]
+        return []
+    digits = "".join(parts)
+    if len(digits) == 11:
+        return [digits]
+    if len(digits) == 10:
+        return ["0" + digits, digits[:5] + "0" + digits[5:], digits[:9] + "0" + digits[9:]]
+    return []
+
+
+@dataclass(frozen=True)
+class NdcCrosswalk:
+    """The dated CMS ASP NDC-HCPCS crosswalk (asp_crosswalk.csv); empty for a pack without one."""
+
+    products: dict[str, tuple[NdcProduct, ...]] = field(default_factory=dict)
+
+    def lookup(self, ndc: str) -> tuple[NdcProduct, ...]:
+        """Crosswalk rows for an NDC in any common form; () when CMS lists it under no HCPCS code."""
+        for candidate in ndc_candidates(ndc):
+            found = self.products.get(candidate)
+            if found:
+                return found
+        return ()
+
+    def codes(self) -> dict[str, set[str]]:
+        """HCPCS code -> the billing units CMS gives it across its NDCs."""
+        out: dict[str, set[str]] = {}
+        for rows in self.products.values():
+            for row in rows:
+                out.setdefault(row.hcpcs, set()).add(row.billing_unit)
+        return out
+
+
+@dataclass(frozen=True)
 class PolicyValue:
     value: Any
     source: str
@@ -159,6 +233,7 @@ class ReferencePack:
     options: dict[str, dict[str, Any]]
     edits: EditTables
     routes: RouteTable
+    crosswalk: NdcCrosswalk = field(default_factory=NdcCrosswalk)
 
 
 @dataclass(frozen=True)
@@ -214,6 +289,9 @@ def _read_substances(folder: Path) -> SubstanceTable:
                 hcpcs=item["hcpcs"] or None,
                 billing_unit=item["billing_unit"] or None,
                 note=item["note"],
+                usual_technique=item.get("usual_technique") or None,
+                labeled_hydration=item.get("labeled_hydration") == "true",
+                cms_check=item.get("cms_check") or "",
             )
             rows.append(row)
             for alias in [row.name, *filter(None, item["synonyms"].split("|"))]:
@@ -237,6 +315,22 @@ def read_routes(folder: Path) -> RouteTable:
                 raise ValueError(f"routes.csv: {item['term']!r} ({item['system']}) is listed twice")
             entries[key] = match
     return RouteTable(entries)
+
+
+def read_crosswalk(folder: Path) -> NdcCrosswalk:
+    """The reduced CMS ASP NDC-HCPCS crosswalk of one pack folder, when it has one."""
+    path = folder / "asp_crosswalk.csv"
+    if not path.exists():
+        return NdcCrosswalk()
+    products: dict[str, list[NdcProduct]] = {}
+    with path.open(newline="") as handle:
+        for item in csv.DictReader(handle):
+            units = item["units_per_package"]
+            row = NdcProduct(
+                item["ndc11"], item["hcpcs"], item["billing_unit"], float(units) if units else None
+            )
+            products.setdefault(row.ndc11, []).append(row)
+    return NdcCrosswalk({k: tuple(v) for k, v in products.items()})
 
 
 def _read_policies(folder: Path) -> tuple[dict[str, Policy], dict[str, dict[str, Any]]]:
@@ -284,6 +378,7 @@ def load_library(data_dir: Path = DATA_DIR) -> ReferenceLibrary:
                 options=options,
                 edits=read_tables(folder / "edits"),
                 routes=read_routes(folder),
+                crosswalk=read_crosswalk(folder),
             )
         )
     packs.sort(key=lambda pack: pack.effective_from)

@@ -3,8 +3,12 @@
 Reasoning: CPT defines a push as an injection the clinician stays to give, or an infusion of 15 minutes
 or less; an infusion needs at least 16 whole minutes. The recorded `method` decides only where the record
 has no stop time. A bag that ran 15 minutes is a push; a "push" that ran 20 minutes is an infusion.
+A push of a drug that is practically never pushed (substances.csv `usual_technique` = infusion: vancomycin,
+most IV antibiotics, infused chemotherapy and biologics, per their labeling) rests on the record alone:
+it is coded as documented, with a warning to check the record (push-of-infused-drug).
 
-Example: Rocephin in a bag 09:00-09:15 -> 96374, not 96365 (gold dev-42).
+Example: Rocephin in a bag 09:00-09:15 -> 96374, not 96365 (gold dev-42); vancomycin 09:00-09:10 -> 96374
+with warning push-of-infused-drug.
 """
 
 import sys

@@ -4,8 +4,13 @@ Reasoning: without a stop time nothing shows the infusion ran more than 15 minut
 push; some MACs accept the duration derived from volume and rate; some payers want nothing billed. The
 `missing_stop_time` policy option picks one (push by default) and the finding says what to document.
 Hydration with no stop time cannot show its 31 minutes and is not coded unless a stop is derived.
+The push is an assumption: when the drug is one practically never pushed (substances.csv
+`usual_technique` = infusion), the push line would describe a service that did not happen, so the claim
+is held (error assumed-push-usually-infused) until the stop time is documented. A record with no stop of a
+drug that runs as a timed infusion in the same encounter is not a push at all (IC407).
 
-Example: IV piggyback started 09:00, no stop -> 96374 with finding missing-stop-time (gold dev-50).
+Example: IV piggyback started 09:00, no stop -> 96374 with finding missing-stop-time (gold dev-50);
+vancomycin 1 g started 09:00, no stop -> 96374, error assumed-push-usually-infused, readiness hold.
 """
 
 import sys

@@ -3,6 +3,9 @@
 Reasoning: hospital claims carry a line-item date of service. A continuous infusion across midnight is one
 service, and how to date its units is unsettled (U7); the default dates each unit by the day its
 qualifying minute (16th, 31st, 91st, ...) fell on, and a finding flags every service that crosses midnight.
+A line's explanation agrees with the line: a line dated on a later day than the service started names that
+date and the minutes that earned its units there ("the 2 units dated 2026-01-16 are earned by its 151st
+and 211th minutes"), never only the minutes counted on the start date.
 
 Example: hydration 23:00-02:00 -> 96360 dated day 1, 96361 x2 dated day 2 (gold dev-11).
 """

@@ -6,8 +6,17 @@ a recovery-audit target: it is reportable only with signs or symptoms of dehydra
 fluids, KVO and carrier fluid are not hydration. An IV drug with no documented reason is flagged for the
 same reason, more softly, since the reason may sit elsewhere in the chart.
 
+Calibration: a stated reason that shows no fluid loss ("post-op maintenance") is a warning; no reason at all
+is an info note (hydration-necessity-unstated), since exports often leave the indication out and the same
+warning on every such encounter would bury the ones worth reading.
+Hydration that the chemotherapy's labeling requires (cisplatin pre- and post-hydration, substances.csv
+`labeled_hydration`) is flagged as a warning by default and not billed under `labeled_hydration` =
+not_billed (profiles noridian-ja, noridian-je): Noridian JE Part A treats it as integral to the drug
+(rules.md R1.6, C7, S11); elsewhere it may be billed with a separate documented reason (S20).
+
 Example: normal saline 09:00-10:00 with indication "post-op maintenance" -> warning hydration-necessity,
-CO-50.
+CO-50; the same with no indication -> info hydration-necessity-unstated; saline before and after cisplatin
+-> warning labeled-hydration (cms), no hydration line (noridian-je).
 """
 
 import re

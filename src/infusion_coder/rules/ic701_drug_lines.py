@@ -7,8 +7,14 @@ one billing unit beyond the rounded dose; never both on one line. A dose or bill
 or a dose in units that do not convert (mg/m2), is a finding, never a guess. Hydration fluids are billed by
 bag size and left to the coder with a finding.
 
+A record with an NDC takes its HCPCS code and billing unit from the CMS ASP NDC-HCPCS crosswalk of the
+quarter (bundled reduced as reference/data/<date>/asp_crosswalk.csv); an NDC CMS lists under two codes is
+settled by the substance name when it can be, and an NDC CMS does not list falls back to the substance
+table with a finding. The substance table's codes and units are checked against the CMS ASP payment-limit
+file and crosswalk in tests (its `cms_check` column says why a code is not there or was replaced).
+
 Example: 70 mg given from a 100 mg single-dose vial, billing unit 100 mg, 30 mg discarded -> 1 unit + JZ,
-no JW line (rules.md T12).
+no JW line (rules.md T12); ondansetron 4 mg with NDC 0409-4755-03 -> J2405 x4 (CMS: 1 MG).
 """
 
 import math
@@ -23,7 +29,7 @@ RULE = Rule.of(sys.modules[__name__], "IC701", "drug-lines", ("R6.3", "R6.4", "R
 JZ_JW_FROM = date(2023, 7, 1)
 
 _AMOUNT = re.compile(
-    r"(\d+(?:[.,]\d+)*)\s*(million\s+units|mg/m2|mg/kg|mcg|mg|gm|g|ml|l|units?|meq)\b", re.IGNORECASE
+    r"(\d+(?:[.,]\d+)*)\s*(million\s+units|mg/m2|mg/kg|mcg|mg|gm|g|ml|cc|l|units?|meq)\b", re.IGNORECASE
 )
 # Each unit as a multiple of the base unit of its dimension.
 _SCALE = {
@@ -32,6 +38,7 @@ _SCALE = {
     "g": ("mass", 1000.0),
     "gm": ("mass", 1000.0),
     "ml": ("volume", 1.0),
+    "cc": ("volume", 1.0),
     "l": ("volume", 1000.0),
     "unit": ("units", 1.0),
     "units": ("units", 1.0),

@@ -1,0 +1,57 @@
+"""Which drug a record is (IC106): its codes first, then the substance table, then its normalised name."""
+
+from __future__ import annotations
+
+from ..models import Administration
+from ..reference import NdcProduct, Substance, ndc_candidates
+from ..rules import ic106_same_substance
+from .context import Context
+
+
+def products(ctx: Context, admin: Administration) -> tuple[NdcProduct, ...]:
+    """The CMS crosswalk rows for the record's NDC (none without one)."""
+    return ctx.pack.crosswalk.lookup(admin.ndc) if admin.ndc else ()
+
+
+def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
+    """The HCPCS drug code the record's codes give: its own `hcpcs`, else its NDC's one CMS code."""
+    if admin.hcpcs:
+        return admin.hcpcs.strip().upper()
+    codes = sorted({row.hcpcs for row in products(ctx, admin)})
+    if len(codes) == 1:
+        return codes[0]
+    names = {m.hcpcs for m in ctx.substances.match(admin.substance)}
+    chosen = [code for code in codes if code in names]  # an NDC under two codes: the name decides
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
+    """Substance-table entries for the record: the one its codes name, else those its text names."""
+    code = coded_hcpcs(ctx, admin)
+    if code is not None:
+        by_code = ctx.substances.by_hcpcs(code)
+        if len(by_code) == 1:
+            return by_code
+    return ctx.substances.match(admin.substance)
+
+
+def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> str:
+    """Two records are one drug when their codes say so, else when the table maps both to one entry, else
+    only when their normalised names are equal (never by dropping words)."""
+    code = coded_hcpcs(ctx, admin)
+    if code is not None:
+        by_code = ctx.substances.by_hcpcs(code)
+        if len(by_code) == 1:
+            return by_code[0].name
+    drugs = sorted({m.name for m in matches if m.kind in ("drug", "electrolyte")})
+    fluids = sorted({m.name for m in matches if m.kind == "fluid"})
+    if drugs or fluids:
+        return "+".join(drugs or fluids)  # the fluid a drug is mixed in is its carrier, not its identity
+    if code is not None:
+        return f"hcpcs:{code}"
+    if admin.rxnorm:
+        return f"rxnorm:{admin.rxnorm.strip()}"
+    if admin.ndc:
+        forms = ndc_candidates(admin.ndc)
+        return f"ndc:{forms[0] if len(forms) == 1 else admin.ndc.strip()}"
+    return ic106_same_substance.text_key(admin.substance)
