@@ -420,7 +420,9 @@ def test_an_unknown_route_passes_through_for_the_engine_to_flag(coder: Coder) ->
     (record,) = imported(coder, bundle)
     assert record["administrations"][1]["route"] == "Via the moon"
     result = coder.code(Encounter.model_validate(record))
-    assert any(f.id == "route-without-code" and f.administrations == ["a2"] for f in result.findings)
+    # an unresolvable route holds the claim (issue 10): a billable line may hide behind it
+    assert any(f.id == "route-unresolved" and f.administrations == ["a2"] for f in result.findings)
+    assert result.readiness == "hold"
 
 
 def test_registered_as_fhir(coder: Coder) -> None:
