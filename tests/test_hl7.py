@@ -203,6 +203,10 @@ def test_rate_from_administered_per_time_unit_or_rate_units(coder: Coder) -> Non
 def test_inpatient_class_and_missing_visit_number_are_marked(coder: Coder) -> None:
     [inpatient] = imported(message("C1", *PUSH, patient_class="I"), coder)
     assert "inpatient-claim" in finding_ids(inpatient)
+    # an inpatient visit's administrations wait for --include-inpatient, and say so
+    assert inpatient["administrations"] == [] and "inpatient-not-coded" in finding_ids(inpatient)
+    [asked] = imported(message("C1", *PUSH, patient_class="I"), coder, include_inpatient=True)
+    assert len(asked["administrations"]) == 1 and "inpatient-not-coded" not in finding_ids(asked)
     [no_visit] = imported(message("C2", *PUSH, visit=""), coder)
     assert no_visit["encounter_id"] == "MRN1-2026-01-15"
     assert "hl7-no-visit-number" in finding_ids(no_visit)

@@ -98,7 +98,10 @@ def import_(
     policy: PolicyOption = None,
     mapping: MappingOption = None,
     include_inpatient: Annotated[
-        bool, typer.Option(help="mimic: also write stays that belong to an inpatient claim.")
+        bool,
+        typer.Option(
+            help="Also write the administrations of inpatient stays (FHIR, HL7, MIMIC), for review."
+        ),
     ] = False,
 ) -> None:
     """Turn FHIR, HL7 v2, MAR CSV or MIMIC-IV records into contract encounters (JSON Lines on stdout)."""

@@ -434,12 +434,25 @@ class _Encounter:
             }
         )
 
-    def record(self) -> dict[str, Any]:
-        return {
-            **self.fields,
-            "administrations": list(self.administrations.values()),
-            "source_findings": self.findings,
-        }
+    def record(self, include_inpatient: bool = False) -> dict[str, Any]:
+        administrations = list(self.administrations.values())
+        findings = list(self.findings)
+        if "I" in self.classes and not include_inpatient and administrations:
+            # as the FHIR and MIMIC readers do: an inpatient visit's services belong to the inpatient claim
+            ids = [admin["id"] for admin in administrations]
+            findings.append(
+                {
+                    "id": "inpatient-not-coded",
+                    "severity": "info",
+                    "administrations": ids,
+                    "message": f"{len(ids)} administration(s) of an inpatient visit are not coded here "
+                    "(--include-inpatient codes them for review)",
+                    "source": "PV1-2",
+                }
+            )
+            administrations = []
+            self.fields.pop("primary_administration", None)
+        return {**self.fields, "administrations": administrations, "source_findings": findings}
 
 
 class _Builder:
@@ -451,7 +464,11 @@ class _Builder:
 
     def results(self) -> Iterator[dict[str, Any]]:
         for slot in self.slots:
-            yield slot if isinstance(slot, dict) else self.encounters[slot].record()
+            yield (
+                slot
+                if isinstance(slot, dict)
+                else self.encounters[slot].record(self.options.include_inpatient)
+            )
 
     def error(self, where: str, control: str, message: str, field: str | None = None) -> None:
         label = f"{where} (control id {excerpt(control, 30)})" if control else where
