@@ -60,6 +60,10 @@ PosOption = Annotated[str | None, typer.Option(help="Place of service (two digit
 MappingOption = Annotated[
     Path | None, typer.Option(help="A site's own column names and action words (MAR CSV), TOML or YAML.")
 ]
+InpatientOption = Annotated[
+    bool,
+    typer.Option(help="Also import the administrations of inpatient stays (FHIR, HL7, MIMIC), for review."),
+]
 
 
 @app.command()
@@ -72,6 +76,7 @@ def code(
     claim_type: ClaimTypeOption = "institutional",
     place_of_service: PosOption = None,
     mapping: MappingOption = None,
+    include_inpatient: InpatientOption = False,
 ) -> None:
     """Code encounters: one JSON object in gives one out; an array or JSON Lines gives JSON Lines."""
     if from_ is None:
@@ -82,7 +87,7 @@ def code(
             raise typer.Exit(EXIT_UNREADABLE)
         _process(paths[0], policy, reference, audit=False, timezone=timezone)
         return
-    options = ImportOptions(timezone, claim_type, place_of_service, policy, mapping)
+    options = ImportOptions(timezone, claim_type, place_of_service, policy, mapping, include_inpatient)
     coder = _coder(reference)
     items = (Item(value) for value in _imported(from_, paths, options, coder))
     _emit(coder, Batch(False, items), policy, audit=False, timezone=timezone)
