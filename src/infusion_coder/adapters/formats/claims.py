@@ -78,11 +78,15 @@ class Person(_Strict):
 class Subscriber(Person):
     member_id: str
     payer_responsibility: str = "P"
-    claim_filing: str = Field(default="MB", description="SBR09: MA Medicare Part A, MB Part B, CI commercial...")
+    claim_filing: str = Field(
+        default="MB", description="SBR09: MA Medicare Part A, MB Part B, CI commercial..."
+    )
 
 
 class Patient(Person):
-    relationship: str = Field(default="19", description="PAT01 relationship to the subscriber (19 child, 01 spouse)")
+    relationship: str = Field(
+        default="19", description="PAT01 relationship to the subscriber (19 child, 01 spouse)"
+    )
 
 
 class Payer(_Strict):
@@ -97,11 +101,15 @@ class Provider(_Strict):
 
 
 class ClaimDefaults(_Strict):
-    type_of_bill: str = Field(default="131", pattern=r"^0?\d{3}$", description="837I: 131 hospital outpatient")
+    type_of_bill: str = Field(
+        default="131", pattern=r"^0?\d{3}$", description="837I: 131 hospital outpatient"
+    )
     place_of_service: str | None = Field(default=None, description="837P: else the encounter's")
     frequency: str = "1"
     diagnosis: list[str] = Field(default_factory=list, description="ICD-10-CM, principal first")
-    department: str | None = Field(default=None, description="revenue-code department: emergency, clinic, ...")
+    department: str | None = Field(
+        default=None, description="revenue-code department: emergency, clinic, ..."
+    )
     admission_type: str = "3"
     patient_status: str = "01"
     attending: Provider | None = None
@@ -138,8 +146,12 @@ class ClaimHeader(_Strict):
     patient: Patient | None = None
     claim: ClaimDefaults = Field(default_factory=ClaimDefaults)
     charges: dict[str, Decimal] = Field(default_factory=dict, description="charge per unit by code")
-    default_charge: Decimal = Field(default=Decimal("0"), ge=0, description="per unit, for codes not in charges")
-    encounters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="overrides by encounter id")
+    default_charge: Decimal = Field(
+        default=Decimal("0"), ge=0, description="per unit, for codes not in charges"
+    )
+    encounters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="overrides by encounter id"
+    )
 
     def for_encounter(self, encounter_id: str) -> ClaimHeader:
         override = self.encounters.get(encounter_id)
@@ -155,7 +167,9 @@ class ClaimHeader(_Strict):
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out
 
 

@@ -47,9 +47,18 @@ def _segment(*elements: str) -> str:
 def _person(segments: list[str], qualifier: str, person: Person, member_id: str | None) -> None:
     ids = ["MI", _text(member_id, 80)] if member_id else []
     segments.append(
-        _segment("NM1", qualifier, "1", _text(person.last_name), _text(person.first_name, 35), "", "", "", *ids)
+        _segment(
+            "NM1", qualifier, "1", _text(person.last_name), _text(person.first_name, 35), "", "", "", *ids
+        )
     )
-    _address(segments, person.address.line, person.address.line2, person.address.city, person.address.state, person.address.zip)
+    _address(
+        segments,
+        person.address.line,
+        person.address.line2,
+        person.address.city,
+        person.address.state,
+        person.address.zip,
+    )
     segments.append(_segment("DMG", "D8", person.birth_date.strftime("%Y%m%d"), person.sex))
 
 
@@ -58,7 +67,9 @@ def _address(segments: list[str], line: str, line2: str | None, city: str, state
     segments.append(_segment("N4", _text(city, 30), state.upper(), zip_code))
 
 
-def write_837(claims: Sequence[Claim], header: ClaimHeader, variant: Variant, *, created: dt.datetime | None = None) -> str:
+def write_837(
+    claims: Sequence[Claim], header: ClaimHeader, variant: Variant, *, created: dt.datetime | None = None
+) -> str:
     """One interchange (ISA/GS/ST ... SE/GE/IEA) holding every claim, one subscriber loop per claim."""
     if not claims:
         raise ValueError("no claim to write")
@@ -69,10 +80,25 @@ def write_837(claims: Sequence[Claim], header: ClaimHeader, variant: Variant, *,
     ic = header.interchange
     body: list[str] = [
         _segment("ST", "837", "0001", version),
-        _segment("BHT", "0019", "00", f"IC{control:09d}", when.strftime("%Y%m%d"), when.strftime("%H%M"), "CH"),
-        _segment("NM1", "41", "2", _text(header.submitter.name), "", "", "", "", "46", _text(header.submitter.id, 80)),
+        _segment(
+            "BHT", "0019", "00", f"IC{control:09d}", when.strftime("%Y%m%d"), when.strftime("%H%M"), "CH"
+        ),
+        _segment(
+            "NM1",
+            "41",
+            "2",
+            _text(header.submitter.name),
+            "",
+            "",
+            "",
+            "",
+            "46",
+            _text(header.submitter.id, 80),
+        ),
         _segment("PER", "IC", _text(header.submitter.contact.name), "TE", header.submitter.contact.phone),
-        _segment("NM1", "40", "2", _text(header.receiver.name), "", "", "", "", "46", _text(header.receiver.id, 80)),
+        _segment(
+            "NM1", "40", "2", _text(header.receiver.name), "", "", "", "", "46", _text(header.receiver.id, 80)
+        ),
         _segment("HL", "1", "", "20", "1"),
     ]
     bp = header.billing_provider
@@ -91,14 +117,40 @@ def write_837(claims: Sequence[Claim], header: ClaimHeader, variant: Variant, *,
         hl += 1
         subscriber_hl = hl
         body.append(_segment("HL", str(hl), "1", "22", "1" if patient else "0"))
-        body.append(_segment("SBR", sub.payer_responsibility, "" if patient else "18", "", "", "", "", "", "", sub.claim_filing))
+        body.append(
+            _segment(
+                "SBR",
+                sub.payer_responsibility,
+                "" if patient else "18",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                sub.claim_filing,
+            )
+        )
         if patient:
             body.append(
-                _segment("NM1", "IL", "1", _text(sub.last_name), _text(sub.first_name, 35), "", "", "", "MI", _text(sub.member_id, 80))
+                _segment(
+                    "NM1",
+                    "IL",
+                    "1",
+                    _text(sub.last_name),
+                    _text(sub.first_name, 35),
+                    "",
+                    "",
+                    "",
+                    "MI",
+                    _text(sub.member_id, 80),
+                )
             )
         else:
             _person(body, "IL", sub, sub.member_id)
-        body.append(_segment("NM1", "PR", "2", _text(head.payer.name), "", "", "", "", "PI", _text(head.payer.id, 80)))
+        body.append(
+            _segment("NM1", "PR", "2", _text(head.payer.name), "", "", "", "", "PI", _text(head.payer.id, 80))
+        )
         if patient:
             hl += 1
             body.append(_segment("HL", str(hl), str(subscriber_hl), "23", "0"))
@@ -111,7 +163,17 @@ def write_837(claims: Sequence[Claim], header: ClaimHeader, variant: Variant, *,
         f"{ic.receiver_qualifier:2}*{_text(ic.receiver_id, 15):15}*{when:%y%m%d}*{when:%H%M}*^*00501*"
         f"{control:09d}*0*{ic.usage}*:~"
     )
-    gs = _segment("GS", "HC", _text(ic.sender_id, 15), _text(ic.receiver_id, 15), f"{when:%Y%m%d}", f"{when:%H%M}", str(control), "X", version)
+    gs = _segment(
+        "GS",
+        "HC",
+        _text(ic.sender_id, 15),
+        _text(ic.receiver_id, 15),
+        f"{when:%Y%m%d}",
+        f"{when:%H%M}",
+        str(control),
+        "X",
+        version,
+    )
     tail = [_segment("GE", "1", str(control)), _segment("IEA", "1", f"{control:09d}")]
     return "\n".join([isa, gs, *body, *tail]) + "\n"
 
@@ -122,13 +184,30 @@ def _claim(claim: Claim, institutional: bool) -> list[str]:
     if institutional:
         tob = head.claim.type_of_bill.lstrip("0")
         facility = f"{tob[:2]}:A:{head.claim.frequency}"
-        out.append(_segment("CLM", _text(claim.encounter_id, 38), _amount(claim.total), "", "", facility, "", "A", "Y", "Y"))
+        out.append(
+            _segment(
+                "CLM",
+                _text(claim.encounter_id, 38),
+                _amount(claim.total),
+                "",
+                "",
+                facility,
+                "",
+                "A",
+                "Y",
+                "Y",
+            )
+        )
         first, last = claim.statement
         out.append(_segment("DTP", "434", "RD8", f"{first:%Y%m%d}-{last:%Y%m%d}"))
         out.append(_segment("CL1", head.claim.admission_type, "", head.claim.patient_status))
     else:
         place = f"{claim.place_of_service}:B:{head.claim.frequency}"
-        out.append(_segment("CLM", _text(claim.encounter_id, 38), _amount(claim.total), "", "", place, "Y", "A", "Y", "Y"))
+        out.append(
+            _segment(
+                "CLM", _text(claim.encounter_id, 38), _amount(claim.total), "", "", place, "Y", "A", "Y", "Y"
+            )
+        )
     codes = head.claim.diagnosis[:12]
     others = [f"ABF:{code}" for code in codes[1:]]
     if institutional:  # 837I: principal diagnosis alone, other diagnoses in their own HI
@@ -140,13 +219,28 @@ def _claim(claim: Claim, institutional: bool) -> list[str]:
     attending = head.claim.attending
     if institutional and attending is not None:
         out.append(
-            _segment("NM1", "71", "1", _text(attending.last_name), _text(attending.first_name, 35), "", "", "", "XX", attending.npi)
+            _segment(
+                "NM1",
+                "71",
+                "1",
+                _text(attending.last_name),
+                _text(attending.first_name, 35),
+                "",
+                "",
+                "",
+                "XX",
+                attending.npi,
+            )
         )
     for number, line in enumerate(claim.lines, 1):
         out.append(_segment("LX", str(number)))
         procedure = ":".join(["HC", line.code, *line.modifiers[:4]])
         if institutional:
-            out.append(_segment("SV2", line.revenue_code or "", procedure, _amount(line.charge), "UN", str(line.units)))
+            out.append(
+                _segment(
+                    "SV2", line.revenue_code or "", procedure, _amount(line.charge), "UN", str(line.units)
+                )
+            )
         else:
             out.append(_segment("SV1", procedure, _amount(line.charge), "UN", str(line.units), "", "", "1"))
         out.append(_segment("DTP", "472", "D8", f"{line.date:%Y%m%d}"))
@@ -172,7 +266,9 @@ def read_837(data: bytes, name: str) -> BilledClaims:
 
     out = BilledClaims()
     text = data.decode("ascii", errors="replace")
-    reader = pyx12.x12context.X12ContextReader(pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text))
+    reader = pyx12.x12context.X12ContextReader(
+        pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text)
+    )
     found_claim = False
     for node in reader.iter_segments("2300"):
         if node.id != "2300":
