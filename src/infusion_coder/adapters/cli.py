@@ -32,7 +32,7 @@ from .formats.claims import (
     read_billed,
 )
 from .formats.fhir_claim import claim_resource
-from .formats.x12 import write_837
+from .formats.x12 import check, write_837
 from .jsonio import Batch, Item, UnreadableInput, dumps, read
 
 app = typer.Typer(
@@ -302,7 +302,9 @@ def _claim_of(
     institutional = encounter.claim_type == ClaimType.INSTITUTIONAL
     if kind != "fhir" and institutional != (kind == "837i"):
         right = "837i" if institutional else "837p"
-        return f"encounter {encounter.encounter_id}: skipped: {encounter.claim_type.value} claims go on {right}"
+        return (
+            f"encounter {encounter.encounter_id}: skipped: {encounter.claim_type.value} claims go on {right}"
+        )
     try:
         result = coder.code(encounter, policy=policy)
         made = build_claim(
@@ -313,6 +315,8 @@ def _claim_of(
             table,
             institutional=institutional,
         )
+        if kind != "fhir":
+            check(made, "837i" if institutional else "837p")
     except ClaimError as exc:
         return f"encounter {encounter.encounter_id}: skipped: {exc}"
     except Exception as exc:  # one broken record must not stop a batch

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Literal
 
 from ...models import BilledLine
-from .claims import BilledClaims, Claim, ClaimHeader, Person
+from .claims import BilledClaims, Claim, ClaimError, ClaimHeader, Person
 
 Variant = Literal["837i", "837p"]
 VERSIONS: dict[Variant, str] = {"837i": "005010X223A2", "837p": "005010X222A1"}
@@ -30,6 +30,16 @@ _UNSAFE = re.compile(r"[*:~^]")
 def _text(value: str, limit: int = 60) -> str:
     """An X12 data element: separators removed, upper case, trimmed to the element's maximum length."""
     return _UNSAFE.sub(" ", value).strip().upper()[:limit]
+
+
+def _ident(value: str, limit: int, what: str) -> str:
+    """An identifier kept as given (the encounter id comes back from CLM01 to join the claim): one that
+    holds a separator or is too long cannot be written faithfully."""
+    if _UNSAFE.search(value) or len(value) > limit or not value:
+        raise ClaimError(
+            f"{what} {value[:60]!r} cannot go on an 837: at most {limit} characters, none of * : ~ ^"
+        )
+    return value
 
 
 def _amount(value: Decimal) -> str:
@@ -65,6 +75,16 @@ def _person(segments: list[str], qualifier: str, person: Person, member_id: str 
 def _address(segments: list[str], line: str, line2: str | None, city: str, state: str, zip_code: str) -> None:
     segments.append(_segment("N3", _text(line, 55), _text(line2 or "", 55)))
     segments.append(_segment("N4", _text(city, 30), state.upper(), zip_code))
+
+
+def check(claim: Claim, variant: Variant) -> None:
+    """Raise ClaimError when the claim cannot go on this 837 (too many lines, an id CLM01 cannot hold)."""
+    _ident(claim.encounter_id, 38, "encounter id")
+    if len(claim.lines) > MAX_LINES[variant]:
+        raise ClaimError(
+            f"encounter {claim.encounter_id}: {len(claim.lines)} lines, more than {variant.upper()} allows "
+            f"({MAX_LINES[variant]}); split the claim"
+        )
 
 
 def write_837(
@@ -107,11 +127,7 @@ def write_837(
     body.append(_segment("REF", "EI", bp.tax_id))
     hl = 1
     for claim in claims:
-        if len(claim.lines) > MAX_LINES[variant]:
-            raise ValueError(
-                f"encounter {claim.encounter_id}: {len(claim.lines)} lines, more than {variant.upper()} allows "
-                f"({MAX_LINES[variant]})"
-            )
+        check(claim, variant)
         head = claim.header
         sub, patient = head.subscriber, head.patient
         hl += 1
@@ -187,7 +203,7 @@ def _claim(claim: Claim, institutional: bool) -> list[str]:
         out.append(
             _segment(
                 "CLM",
-                _text(claim.encounter_id, 38),
+                _ident(claim.encounter_id, 38, "encounter id"),
                 _amount(claim.total),
                 "",
                 "",
@@ -205,7 +221,16 @@ def _claim(claim: Claim, institutional: bool) -> list[str]:
         place = f"{claim.place_of_service}:B:{head.claim.frequency}"
         out.append(
             _segment(
-                "CLM", _text(claim.encounter_id, 38), _amount(claim.total), "", "", place, "Y", "A", "Y", "Y"
+                "CLM",
+                _ident(claim.encounter_id, 38, "encounter id"),
+                _amount(claim.total),
+                "",
+                "",
+                place,
+                "Y",
+                "A",
+                "Y",
+                "Y",
             )
         )
     codes = head.claim.diagnosis[:12]
