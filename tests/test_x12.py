@@ -223,7 +223,7 @@ def test_claim_command_writes_valid_files(tmp_path: Path) -> None:
 
 def test_site_revenue_codes_override(tmp_path: Path, coder: Coder) -> None:
     table = tmp_path / "revenue.csv"
-    table.write_text("department,match,revenue_code\n*,therapeutic,0940\n")
+    table.write_text("department,match,revenue_code\n*,therapeutic,0940\n*,hydration,0940\n")
     source = tmp_path / "ed.json"
     source.write_text(json.dumps([e for e in EXAMPLES if e["encounter_id"] == "OBS-4004"]))
     run = subprocess.run(

@@ -35,6 +35,7 @@ class _Group:
     line: LineKind
     units: dict[date | None, int] = field(default_factory=lambda: defaultdict(int))
     modifiers: set[str] = field(default_factory=set)
+    lines: list[tuple[int, frozenset[str]]] = field(default_factory=list)  # units and modifiers per line
     rules: set[str] = field(default_factory=set)
     explanations: list[str] = field(default_factory=list)
 
@@ -62,6 +63,7 @@ def _add(
     group = groups.setdefault(_key(code, upper), _Group(code, line))
     group.units[day] += units
     group.modifiers |= upper
+    group.lines.append((units, frozenset(upper)))
     return group
 
 
@@ -176,10 +178,15 @@ def _compare(
         if missing:
             parts.append(f"missing {', '.join(missing)} that the record supports")
         # an unsupported modifier unlocks payment; a missing one gets the line denied
+        # the units whose payment the modifier decides: the lines that carry the extra or the missing one
+        at_stake = max(
+            sum(units for units, mods in have.lines if mods & set(extra)),
+            sum(units for units, mods in want.lines if mods & set(missing)),
+        )
         add(
             "wrong-modifiers",
             "more than supported" if extra else "less than supported",
-            min(billed_units, supported_units),
+            at_stake,
             f"{key}: " + "; ".join(parts) + ".",
         )
     if have is not None and want is not None and have.dated and want.dated:
