@@ -32,17 +32,21 @@ def main(cms: Path, pack: Path) -> None:
     with (pack / "substances.csv").open(newline="") as handle:
         drugs = {row["hcpcs"] for row in csv.DictReader(handle) if row["hcpcs"]}
     wanted = codes | drugs
-    with (cms / OPPS_FILE).open(newline="") as handle, (pack / "opps_addendum_b.csv").open(
-        "w", newline=""
-    ) as out:
+    with (
+        (cms / OPPS_FILE).open(newline="") as handle,
+        (pack / "opps_addendum_b.csv").open("w", newline="") as out,
+    ):
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["hcpcs", "status_indicator", "apc", "payment_rate"])
         for row in sorted(csv.DictReader(handle), key=lambda r: r["hcpcs"]):
             if row["hcpcs"] in wanted:
-                writer.writerow([row["hcpcs"], row["status_indicator"], row["apc"], _amount(row["payment_rate"])])
-    with (cms / ASP_FILE).open(newline="", encoding="utf-8-sig", errors="replace") as handle, (
-        pack / "asp_limits.csv"
-    ).open("w", newline="") as out:
+                writer.writerow(
+                    [row["hcpcs"], row["status_indicator"], row["apc"], _amount(row["payment_rate"])]
+                )
+    with (
+        (cms / ASP_FILE).open(newline="", encoding="utf-8-sig", errors="replace") as handle,
+        (pack / "asp_limits.csv").open("w", newline="") as out,
+    ):
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["hcpcs", "billing_unit", "payment_limit"])
         seen = False
