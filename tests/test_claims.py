@@ -311,3 +311,18 @@ def test_conditionally_packaged_injection(coder: Coder) -> None:
     found = _audit(coder, beside, [BilledLine(code="96374", date=dt.date(2026, 1, 15))]).differences
     hit = next(d for d in found if d.code == "96372")
     assert hit.amount == 0.0 and "packaged when a status S, T or V" in (hit.basis or "")
+
+
+def test_an_unreadable_claims_file_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "e.json"
+    source.write_text(
+        json.dumps(make_encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}]))
+    )
+    broken = tmp_path / "broken.837"
+    broken.write_text("ISA*too short~")
+    run = _run("audit", str(source), "--billed", str(broken))
+    assert run.returncode == 2 and "broken.837: not a readable X12 file" in run.stderr
+    no_code = tmp_path / "billed.csv"
+    no_code.write_text("encounter_id,units\nt,1\n")
+    run = _run("audit", str(source), "--billed", str(no_code))
+    assert run.returncode == 2 and "missing column(s) code" in run.stderr

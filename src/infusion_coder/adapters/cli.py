@@ -172,7 +172,8 @@ def audit(
         typer.echo(f"infusion-coder: cannot read billed claims {billed}: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     batch = _read_batch(path)
-    joined = Batch(batch.single and not claims.problems, _join_claims(batch.items, claims, billed.name))
+    # with --billed the output is JSON Lines: claims without an encounter add records of their own
+    joined = Batch(False, _join_claims(batch.items, claims, billed.name))
     _emit(coder, joined, policy, audit=True, summary=ranked)
 
 

@@ -13,8 +13,8 @@ import datetime as dt
 import io
 import re
 from collections.abc import Sequence
-from decimal import Decimal
-from typing import Literal
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
 
 from ...models import BilledLine
 from .claims import BilledClaims, Claim, ClaimError, ClaimHeader, Person
@@ -286,14 +286,25 @@ def read_837(data: bytes, name: str) -> BilledClaims:
     A claim whose lines cannot be read becomes a problem entry naming the claim and the segment, never an
     exception; the file's own structural errors are left to a validator (x12valid)."""
     import pyx12.error_handler
+    import pyx12.errors
     import pyx12.params
     import pyx12.x12context
 
     out = BilledClaims()
     text = data.decode("ascii", errors="replace")
-    reader = pyx12.x12context.X12ContextReader(
-        pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text)
-    )
+    try:
+        reader = pyx12.x12context.X12ContextReader(
+            pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text)
+        )
+        found_claim = _read_claims(reader, name, out)
+    except pyx12.errors.X12Error as exc:
+        raise ClaimError(f"{name}: not a readable X12 file: {exc}") from exc
+    if not found_claim:
+        out.problems.append((None, f"{name}: no 837 claim (loop 2300) found"))
+    return out
+
+
+def _read_claims(reader: Any, name: str, out: BilledClaims) -> bool:
     found_claim = False
     for node in reader.iter_segments("2300"):
         if node.id != "2300":
@@ -313,9 +324,7 @@ def read_837(data: bytes, name: str) -> BilledClaims:
         if encounter_id in out.lines:
             out.problems.append((encounter_id, f"{name}: claim {encounter_id} appears twice; lines joined"))
         out.lines.setdefault(encounter_id, []).extend(lines)
-    if not found_claim:
-        out.problems.append((None, f"{name}: no 837 claim (loop 2300) found"))
-    return out
+    return found_claim
 
 
 def _line(service: object) -> BilledLine:
@@ -327,7 +336,10 @@ def _line(service: object) -> BilledLine:
         raise ValueError(f"service line {get('LX01')}: no procedure code ({prefix}-2)")
     modifiers = [m.strip().upper() for i in range(3, 7) if (m := get(f"{prefix}-{i}"))]
     raw_units = get("SV205" if institutional else "SV104") or "1"
-    units = Decimal(raw_units)
+    try:
+        units = Decimal(raw_units)
+    except InvalidOperation:
+        units = Decimal(0)
     if units != units.to_integral_value() or units <= 0:
         raise ValueError(f"{code}: units {raw_units!r} are not a positive whole number")
     served = get("DTP[472]03")
