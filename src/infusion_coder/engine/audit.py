@@ -85,6 +85,8 @@ def differences(
         group.explanations.append(drug.explanation)
     admin_codes = set(pack.codes.codes) if pack is not None else set()
     drug_codes = {d.hcpcs for d in result.drug_lines}
+    if pack is not None:
+        drug_codes |= set(pack.money.asp) | {e.hcpcs for e in pack.substances.entries.values() if e.hcpcs}
     claimed: dict[str, _Group] = {}
     for item in billed:
         code = item.code.upper()
@@ -104,8 +106,8 @@ def differences(
 
 
 def _looks_like_drug(code: str, admin_codes: set[str]) -> bool:
-    # HCPCS level II (a letter and four digits) outside the administration code table: J, Q, A, C9 drugs
-    return code not in admin_codes and len(code) == 5 and code[0].isalpha() and code[1:].isdigit()
+    # J and Q codes outside the tables (drugs and biologicals); G0463, 99213 and the like are services
+    return code not in admin_codes and len(code) == 5 and code[0] in "JQ" and code[1:].isdigit()
 
 
 def _compare(
