@@ -6,6 +6,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -171,10 +172,10 @@ def audit(
     except (OSError, ClaimError) as exc:
         typer.echo(f"infusion-coder: cannot read billed claims {billed}: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
-    batch = _read_batch(path)
-    # with --billed the output is JSON Lines: claims without an encounter add records of their own
-    joined = Batch(False, _join_claims(batch.items, claims, billed.name))
-    _emit(coder, joined, policy, audit=True, summary=ranked)
+    with _batch(path) as batch:
+        # with --billed the output is JSON Lines: claims without an encounter add records of their own
+        joined = Batch(False, _join_claims(batch.items, claims, billed.name))
+        _emit(coder, joined, policy, audit=True, summary=ranked)
 
 
 def _join_claims(items: Iterator[Item], claims: BilledClaims, name: str) -> Iterator[Item]:
@@ -249,11 +250,12 @@ def claim(
         raise typer.Exit(EXIT_UNREADABLE)
     built: list[Claim] = []
     skipped = 0
-    for item in _read_batch(path).items:
-        problem = _claim_of(coder, item, kind, head, table, policy, built)
-        if problem is not None:
-            skipped += 1
-            typer.echo(f"infusion-coder: {problem}", err=True)
+    with _batch(path) as batch:
+        for item in batch.items:
+            problem = _claim_of(coder, item, kind, head, table, policy, built)
+            if problem is not None:
+                skipped += 1
+                typer.echo(f"infusion-coder: {problem}", err=True)
     for made in built:
         for note in made.notes:
             typer.echo(f"infusion-coder: encounter {made.encounter_id}: {note}", err=True)
@@ -337,33 +339,9 @@ def _coder(reference: Path | None) -> Coder:
         raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
-def _read_batch(path: str) -> Batch:
-    try:
-        stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (read whole below)
-    except OSError as exc:
-        typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
-    try:
-        batch = read(stream)
-        items = list(batch.items)  # claims need every encounter; read whole, then close
-    except (UnreadableInput, UnicodeDecodeError) as exc:
-        typer.echo(f"infusion-coder: {exc}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
-    return Batch(batch.single, iter(items))
-
-
-def _process(
-    path: str,
-    policy: str | None,
-    reference: Path | None,
-    *,
-    audit: bool,
-    summary: list[tuple[str, float, int, int]] | None = None,
-) -> None:
-    coder = _coder(reference)
+@contextmanager
+def _batch(path: str) -> Iterator[Batch]:
+    """The records of an encounter file (or stdin), read lazily while the block runs."""
     try:
         stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as exc:
@@ -375,6 +353,19 @@ def _process(
         except (UnreadableInput, UnicodeDecodeError) as exc:
             typer.echo(f"infusion-coder: {exc}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
+        yield batch
+
+
+def _process(
+    path: str,
+    policy: str | None,
+    reference: Path | None,
+    *,
+    audit: bool,
+    summary: list[tuple[str, float, int, int]] | None = None,
+) -> None:
+    coder = _coder(reference)
+    with _batch(path) as batch:
         _emit(coder, batch, policy, audit=audit, summary=summary)
 
 
