@@ -327,8 +327,8 @@ def _read_claims(reader: Any, name: str, out: BilledClaims) -> bool:
     return found_claim
 
 
-def _line(service: object) -> BilledLine:
-    get = service.get_value  # type: ignore[attr-defined]
+def _line(service: Any) -> BilledLine:
+    get = service.get_value
     institutional = bool(get("SV201"))
     prefix = "SV202" if institutional else "SV101"
     code = (get(f"{prefix}-2") or "").strip().upper()
