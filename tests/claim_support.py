@@ -124,7 +124,10 @@ def asp_limit(code: str) -> float:
     """ASP payment limit per billing unit of a HCPCS code, read from the CMS file in ../shared/data."""
     import csv
 
-    with (CMS / "asp_payment_limit_2026q1_jan.csv").open(newline="", encoding="utf-8-sig") as handle:
+    # the CMS file is not all UTF-8 (descriptions); the code and limit columns are ASCII
+    with (CMS / "asp_payment_limit_2026q1_jan.csv").open(
+        newline="", encoding="utf-8-sig", errors="replace"
+    ) as handle:
         for row in csv.reader(handle):
             if row and row[0].strip() == code:
                 return float(row[3])

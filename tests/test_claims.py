@@ -326,3 +326,23 @@ def test_an_unreadable_claims_file_is_named(tmp_path: Path) -> None:
     no_code.write_text("encounter_id,units\nt,1\n")
     run = _run("audit", str(source), "--billed", str(no_code))
     assert run.returncode == 2 and "missing column(s) code" in run.stderr
+
+
+@needs_cms
+def test_bundled_money_tables_match_the_cms_files(coder: Coder) -> None:
+    import csv
+
+    money = coder.reference.latest.money
+    with (CMS / "opps_addendum_b_2025q4_oct_codes.csv").open(newline="") as handle:
+        cms = {row["hcpcs"]: row for row in csv.DictReader(handle)}
+    assert set(coder.reference.latest.codes.codes) <= set(money.opps)
+    for code, row in money.opps.items():
+        source = cms[code]
+        rate = source["payment_rate"].replace("$", "").replace(",", "").strip()
+        assert (row.status, row.apc or "") == (source["status_indicator"], source["apc"]), code
+        assert row.rate == (pytest.approx(float(rate)) if rate not in ("", ".") else None), code
+    assert len(money.asp) > 800
+    for code in ("J1745", "J9271", "J2405", "J9181"):
+        assert money.asp[code].limit == pytest.approx(asp_limit(code))
+    assert "2025Q4" in money.opps_source or money.opps_quarter == "2025Q4"
+    assert "national unadjusted" in money.statement.lower() or "NATIONAL UNADJUSTED" in money.statement
