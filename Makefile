@@ -13,7 +13,7 @@ $(BIN)/infusion-coder: pyproject.toml
 	touch $@
 
 examples: $(BIN)/infusion-coder
-	@for f in examples/*.json; do echo "== $$f"; $(BIN)/infusion-coder code $$f; done
+	@for f in $(filter-out examples/claim-header.json,$(wildcard examples/*.json)); do echo "== $$f"; $(BIN)/infusion-coder code $$f; done
 
 lint: $(BIN)/infusion-coder
 	$(BIN)/ruff check src tests scripts

@@ -16,6 +16,8 @@ def render(coder: Coder) -> str:
         "|---|---|---|---|---|",
     ]
     for path in sorted(EXAMPLES.glob("*.json")):
+        if path.name == "claim-header.json":  # the claim header for 'infusion-coder claim', not an encounter
+            continue
         result = coder.code(Encounter.model_validate(json.loads(path.read_text())))
         lines = "<br>".join(
             f"{line.code}{'-' + '-'.join(line.modifiers) if line.modifiers else ''} x{line.units} {line.date}"

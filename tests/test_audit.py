@@ -20,7 +20,14 @@ needs_gold = pytest.mark.skipif(not GOLD, reason="no shared/ folder beside the c
 
 
 def audit(coder: Coder, case: dict[str, Any], billed: list[dict[str, Any]]) -> Any:
-    return coder.audit(Encounter.model_validate(dict(case["encounter"], billed_lines=billed)))
+    """Audit the case against `billed` plus the engine's own drug lines: the gold cases list only the
+    administration lines, so the drug lines are billed as the engine derives them."""
+    encounter = Encounter.model_validate(case["encounter"])
+    drugs = [
+        {"code": d.hcpcs, "units": d.units, "modifiers": d.modifiers, "date": d.date}
+        for d in coder.code(encounter).drug_lines
+    ]
+    return coder.audit(Encounter.model_validate(dict(case["encounter"], billed_lines=[*billed, *drugs])))
 
 
 @needs_gold

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .engine import UnknownPolicyError, code_encounter
+from .engine import UnknownPolicyError, code_encounter, first_service_date
 from .engine.audit import differences
 from .models import AuditResult, CodingResult, Encounter, ErrorDetail, ErrorResult, FieldError
 from .reference import DATA_DIR, ReferenceLibrary, load_library
@@ -39,7 +39,15 @@ class Coder:
     def audit(self, encounter: Encounter, *, policy: str | None = None) -> AuditResult:
         """Code the encounter and compare the result with its `billed_lines`."""
         result = self.code(encounter, policy=policy)
-        return AuditResult(**dict(result), differences=differences(result, encounter.billed_lines or []))
+        pack = self.reference.for_date(first_service_date(encounter))
+        found = differences(result, encounter.billed_lines or [], pack, claim_type=encounter.claim_type.value)
+        known = [d.amount for d in found if d.amount is not None]
+        return AuditResult(
+            **dict(result),
+            differences=found,
+            amount_at_stake=round(sum(known), 2),
+            amounts_unknown=len(found) - len(known),
+        )
 
     def code_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
         """Code one raw JSON value; anything unreadable becomes an error object naming the field.

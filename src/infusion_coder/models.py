@@ -203,6 +203,9 @@ class BilledLine(_Model):
     units: int = Field(default=1, gt=0)
     modifiers: list[str] = Field(default_factory=list)
     date: dt.date | None = None
+    # Added for claims read back from 837I/837P files: what the claim line also said.
+    revenue_code: str | None = None
+    ndc: str | None = None
 
 
 class SourceFinding(_Model):
@@ -377,19 +380,34 @@ class CodingResult(BaseModel):
 class Difference(BaseModel):
     """One way a billed claim differs from what the record supports."""
 
-    kind: Literal["over-coded", "under-coded", "wrong-units", "wrong-modifiers"]
+    kind: Literal["over-coded", "under-coded", "wrong-units", "wrong-modifiers", "wrong-date", "unverified"]
     code: str
     billed_units: int
     supported_units: int
     billed_modifiers: list[str]
     supported_modifiers: list[str]
-    money: Literal["more than supported", "less than supported"]
+    money: Literal["more than supported", "less than supported", "unknown"]
     rules: list[str]
     message: str
+    # Added: drug lines and dates are compared too, and each difference says what it is worth.
+    line: Literal["administration", "drug"] = "administration"
+    billed_dates: list[dt.date] = Field(default_factory=list)
+    supported_dates: list[dt.date] = Field(default_factory=list)
+    amount: float | None = Field(
+        default=None,
+        description="Medicare amount at stake in USD (national unadjusted); null when none is published",
+    )
+    basis: str | None = Field(
+        default=None, description="the figure behind amount and its source, or why there is none"
+    )
 
 
 class AuditResult(CodingResult):
     differences: list[Difference]
+    amount_at_stake: float = Field(default=0.0, description="sum of the differences' known amounts (USD)")
+    amounts_unknown: int = Field(
+        default=0, description="differences whose amount CMS publishes no figure for"
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -6,19 +6,34 @@ import shutil
 import sys
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
+from pydantic import ValidationError
 
-from ..api import Coder, Result
-from ..models import ErrorResult
+from ..api import Coder, Result, describe
+from ..engine import first_service_date
+from ..models import AuditResult, ClaimType, Encounter, ErrorResult
 from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
 from ..reference.edits import SETTINGS, write_mue, write_ptp
+from ..reference.money import RevenueCodes
 from ..rules import CATALOG
-from .formats import FORMATS, ImportOptions, Source, reader
+from .formats import FORMATS, ImportOptions, Source, error_record, reader
+from .formats.claims import (
+    BilledClaims,
+    Claim,
+    ClaimError,
+    ClaimHeader,
+    build_claim,
+    load_header,
+    read_billed,
+)
+from .formats.fhir_claim import claim_resource
+from .formats.x12 import check, write_837
 from .jsonio import Batch, Item, UnreadableInput, dumps, read
 
 app = typer.Typer(
@@ -139,9 +154,187 @@ def _imported(
 
 
 @app.command()
-def audit(path: PathArgument, policy: PolicyOption = None, reference: ReferenceOption = None) -> None:
-    """Audit billed claims: each encounter with its billed_lines; the answer lists every difference."""
-    _process(path, policy, reference, audit=True)
+def audit(
+    path: PathArgument,
+    policy: PolicyOption = None,
+    reference: ReferenceOption = None,
+    billed: Annotated[
+        Path | None,
+        typer.Option(
+            help="Billed claims: an 837I/837P file or a CSV (encounter_id, code, units, modifiers, date), "
+            "joined to the encounters by encounter id (CLM01)."
+        ),
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option(help="After the results, rank encounters by Medicare amount at stake (on stderr).")
+    ] = False,
+) -> None:
+    """Audit billed claims: each encounter with its billed_lines (or --billed); every difference, priced."""
+    ranked: list[tuple[str, float, int, int]] | None = [] if summary else None
+    if billed is None:
+        _process(path, policy, reference, audit=True, summary=ranked)
+        return
+    coder = _coder(reference)
+    try:
+        claims = read_billed(billed)
+    except (OSError, ClaimError) as exc:
+        typer.echo(f"infusion-coder: cannot read billed claims {billed}: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    with _batch(path) as batch:
+        # with --billed the output is JSON Lines: claims without an encounter add records of their own
+        joined = Batch(False, _join_claims(batch.items, claims, billed.name))
+        _emit(coder, joined, policy, audit=True, summary=ranked)
+
+
+def _join_claims(items: Iterator[Item], claims: BilledClaims, name: str) -> Iterator[Item]:
+    """Each encounter with its claim's lines; an encounter without a claim, a claim without an encounter
+    and a claim that could not be read each become an error object in the stream, never a silent drop."""
+    used: set[str] = set()
+    for item in items:
+        value = item.value
+        found = _id_of(value)
+        if item.problem is not None or not isinstance(value, dict) or found is None:
+            yield item
+            continue
+        if found in claims.lines:
+            used.add(found)
+            lines = [line.model_dump(mode="json", exclude_none=True) for line in claims.lines[found]]
+            yield Item(dict(value, billed_lines=lines))
+        elif value.get("billed_lines") is not None:
+            yield item
+        else:
+            yield Item(error_record(found, f"no claim for encounter {found} in {name}", "billed"))
+    for encounter_id, message in claims.problems:
+        used.add(encounter_id or "")
+        yield Item(error_record(encounter_id, message, "billed"))
+    for encounter_id in claims.lines:
+        if encounter_id not in used:
+            yield Item(
+                error_record(
+                    encounter_id,
+                    f"claim {encounter_id} in {name} has no encounter in the input",
+                    "encounter_id",
+                )
+            )
+
+
+ClaimFormat = Annotated[
+    str, typer.Argument(help="837i, 837p or fhir (FHIR R4B Claim resources, JSON Lines).")
+]
+
+
+@app.command()
+def claim(
+    format: ClaimFormat,
+    path: PathArgument,
+    header: Annotated[
+        Path, typer.Option(help="Claim header (JSON or TOML): submitter, provider, payer, ...")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    revenue_codes: Annotated[
+        Path | None,
+        typer.Option(
+            help="A site's revenue-code CSV (department, match, revenue_code) over the bundled table."
+        ),
+    ] = None,
+    policy: PolicyOption = None,
+    reference: ReferenceOption = None,
+) -> None:
+    """Code encounters and write their claims: one 837I/837P interchange, or one FHIR Claim per encounter."""
+    kind = format.lower()
+    if kind not in ("837i", "837p", "fhir"):
+        typer.echo("infusion-coder: claim format is 837i, 837p or fhir", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    coder = _coder(reference)
+    pack = coder.reference.latest
+    try:
+        head = load_header(header)
+        table = pack.revenue_codes.with_overrides(revenue_codes) if revenue_codes else pack.revenue_codes
+    except (ClaimError, OSError, ValueError) as exc:
+        typer.echo(f"infusion-coder: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    if policy is not None and policy not in coder.policies:
+        typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    built: list[Claim] = []
+    skipped = 0
+    with _batch(path) as batch:
+        for item in batch.items:
+            problem = _claim_of(coder, item, kind, head, table, policy, built)
+            if problem is not None:
+                skipped += 1
+                typer.echo(f"infusion-coder: {problem}", err=True)
+    for made in built:
+        for note in made.notes:
+            typer.echo(f"infusion-coder: encounter {made.encounter_id}: {note}", err=True)
+        if made.readiness == "hold":
+            typer.echo(
+                f"infusion-coder: encounter {made.encounter_id} is on hold (error findings): review it before "
+                "sending the claim",
+                err=True,
+            )
+    if not built:
+        typer.echo("infusion-coder: no claim written", err=True)
+        raise typer.Exit(EXIT_ENCOUNTER_ERROR)
+    if kind == "fhir":
+        text = "".join(dumps(claim_resource(made)) + "\n" for made in built)
+    else:
+        text = write_837(built, head, "837i" if kind == "837i" else "837p")
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="ascii" if kind != "fhir" else "utf-8")
+        typer.echo(f"{len(built)} claim(s) written to {out}", err=True)
+    raise typer.Exit(EXIT_ENCOUNTER_ERROR if skipped else EXIT_OK)
+
+
+def _claim_of(
+    coder: Coder,
+    item: Item,
+    kind: str,
+    head: ClaimHeader,
+    table: RevenueCodes,
+    policy: str | None,
+    built: list[Claim],
+) -> str | None:
+    """Build one encounter's claim into `built`; the reason it was skipped otherwise."""
+    if item.problem is not None:
+        return f"skipped: {item.problem}"
+    found = _id_of(item.value)
+    try:
+        encounter = Encounter.model_validate(item.value)
+    except ValidationError as exc:
+        message, field = describe(exc)
+        return (
+            f"encounter {found}: skipped: {field}: {message}"
+            if field
+            else f"encounter {found}: skipped: {message}"
+        )
+    institutional = encounter.claim_type == ClaimType.INSTITUTIONAL
+    if kind != "fhir" and institutional != (kind == "837i"):
+        right = "837i" if institutional else "837p"
+        return (
+            f"encounter {encounter.encounter_id}: skipped: {encounter.claim_type.value} claims go on {right}"
+        )
+    try:
+        result = coder.code(encounter, policy=policy)
+        made = build_claim(
+            encounter,
+            result,
+            coder.reference.for_date(first_service_date(encounter)),
+            head,
+            table,
+            institutional=institutional,
+        )
+        if kind != "fhir":
+            check(made, "837i" if institutional else "837p")
+    except ClaimError as exc:
+        return f"encounter {encounter.encounter_id}: skipped: {exc}"
+    except Exception as exc:  # one broken record must not stop a batch
+        traceback.print_exc(file=sys.stderr)
+        return f"encounter {encounter.encounter_id}: skipped: internal error: {exc!r}"
+    built.append(made)
+    return None
 
 
 def _coder(reference: Path | None) -> Coder:
@@ -154,10 +347,9 @@ def _coder(reference: Path | None) -> Coder:
         raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
-def _process(
-    path: str, policy: str | None, reference: Path | None, *, audit: bool, timezone: str | None = None
-) -> None:
-    coder = _coder(reference)
+@contextmanager
+def _batch(path: str) -> Iterator[Batch]:
+    """The records of an encounter file (or stdin), read lazily while the block runs."""
     try:
         stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as exc:
@@ -169,11 +361,31 @@ def _process(
         except (UnreadableInput, UnicodeDecodeError) as exc:
             typer.echo(f"infusion-coder: {exc}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
-        _emit(coder, batch, policy, audit=audit, timezone=timezone)
+        yield batch
+
+
+def _process(
+    path: str,
+    policy: str | None,
+    reference: Path | None,
+    *,
+    audit: bool,
+    timezone: str | None = None,
+    summary: list[tuple[str, float, int, int]] | None = None,
+) -> None:
+    coder = _coder(reference)
+    with _batch(path) as batch:
+        _emit(coder, batch, policy, audit=audit, timezone=timezone, summary=summary)
 
 
 def _emit(
-    coder: Coder, batch: Batch, policy: str | None, *, audit: bool, timezone: str | None = None
+    coder: Coder,
+    batch: Batch,
+    policy: str | None,
+    *,
+    audit: bool,
+    timezone: str | None = None,
+    summary: list[tuple[str, float, int, int]] | None = None,
 ) -> None:
     """Code every item of a batch and write one result per item; exit 0, or 1 if any was an error."""
     if policy is not None and policy not in coder.policies:
@@ -199,12 +411,35 @@ def _emit(
                     }
                 )
         failed = failed or isinstance(result, ErrorResult)
+        if summary is not None and isinstance(result, AuditResult):
+            summary.append(
+                (result.encounter_id, result.amount_at_stake, len(result.differences), result.amounts_unknown)
+            )
         sys.stdout.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
+    if summary is not None:
+        _print_summary(summary)
     raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
+
+
+def _print_summary(rows: list[tuple[str, float, int, int]]) -> None:
+    """Encounters with a difference, most money at stake first (national unadjusted Medicare amounts)."""
+    ranked = sorted((r for r in rows if r[2]), key=lambda r: (-r[1], -r[3], r[0]))
+    err = sys.stderr
+    err.write(f"audit summary: {len(ranked)} of {len(rows)} encounter(s) differ from their claim\n")
+    if ranked:
+        err.write(f"{'rank':>4}  {'encounter':<30} {'at stake (USD)':>14}  differences  without amount\n")
+    for rank, (encounter_id, amount, count, unknown) in enumerate(ranked, 1):
+        err.write(f"{rank:>4}  {encounter_id[:30]:<30} {amount:>14,.2f}  {count:>11}  {unknown:>14}\n")
+    total = sum(r[1] for r in ranked)
+    err.write(
+        f"total at stake: {total:,.2f} USD (national unadjusted Medicare figures; see docs/claims.md)\n"
+    )
 
 
 def _id_of(value: object) -> str | None:
     found = value.get("encounter_id") if isinstance(value, dict) else None
+    if isinstance(found, int) and not isinstance(found, bool):
+        return str(found)
     return found if isinstance(found, str) else None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .edits import EditTables, read_tables
+from .money import Money, RevenueCodes, read_money, read_revenue_codes
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -234,6 +235,8 @@ class ReferencePack:
     edits: EditTables
     routes: RouteTable
     crosswalk: NdcCrosswalk = field(default_factory=NdcCrosswalk)
+    money: Money = field(default_factory=Money.empty)
+    revenue_codes: RevenueCodes = field(default_factory=lambda: RevenueCodes({}))
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,10 @@ def load_library(data_dir: Path = DATA_DIR) -> ReferenceLibrary:
                 edits=read_tables(folder / "edits"),
                 routes=read_routes(folder),
                 crosswalk=read_crosswalk(folder),
+                money=read_money(folder),
+                revenue_codes=read_revenue_codes(folder / "revenue_codes.csv")
+                if (folder / "revenue_codes.csv").exists()
+                else RevenueCodes({}),
             )
         )
     packs.sort(key=lambda pack: pack.effective_from)

@@ -1,0 +1,64 @@
+"""Rebuild the money tables of a reference pack from the CMS public-use files in ../shared/data/cms.
+
+    python scripts/build_money_tables.py ../shared/data/cms src/infusion_coder/reference/data/2026-01-01
+
+Writes opps_addendum_b.csv (status indicator, APC, payment rate) for the codes of codes.json and the drug
+HCPCS of substances.csv, and asp_limits.csv (payment limit per billing unit) for every HCPCS row of the ASP
+file (under 900 rows, kept whole so any billed Part B drug can be priced). CPT descriptors are not copied.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+OPPS_FILE = "opps_addendum_b_2025q4_oct_codes.csv"
+ASP_FILE = "asp_payment_limit_2026q1_jan.csv"
+
+
+def _amount(text: str) -> str:
+    text = text.strip().replace("$", "").replace(",", "")
+    try:
+        float(text)
+    except ValueError:  # ".", "N/A" and blanks: CMS publishes no figure
+        return ""
+    return f"{float(text):.3f}".rstrip("0").rstrip(".")
+
+
+def main(cms: Path, pack: Path) -> None:
+    codes = set(json.loads((pack / "codes.json").read_text())["codes"])
+    with (pack / "substances.csv").open(newline="") as handle:
+        drugs = {row["hcpcs"] for row in csv.DictReader(handle) if row["hcpcs"]}
+    wanted = codes | drugs
+    with (
+        (cms / OPPS_FILE).open(newline="") as handle,
+        (pack / "opps_addendum_b.csv").open("w", newline="") as out,
+    ):
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["hcpcs", "status_indicator", "apc", "payment_rate"])
+        for row in sorted(csv.DictReader(handle), key=lambda r: r["hcpcs"]):
+            if row["hcpcs"] in wanted:
+                writer.writerow(
+                    [row["hcpcs"], row["status_indicator"], row["apc"], _amount(row["payment_rate"])]
+                )
+    with (
+        (cms / ASP_FILE).open(newline="", encoding="utf-8-sig", errors="replace") as handle,
+        (pack / "asp_limits.csv").open("w", newline="") as out,
+    ):
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["hcpcs", "billing_unit", "payment_limit"])
+        seen = False
+        rows = []
+        for row in csv.reader(handle):
+            if not seen:
+                seen = bool(row) and row[0].strip().lower() == "hcpcs code"
+                continue
+            if row and row[0].strip() and _amount(row[3]):
+                rows.append([row[0].strip().upper(), " ".join(row[2].split()), _amount(row[3])])
+        writer.writerows(sorted(rows))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
