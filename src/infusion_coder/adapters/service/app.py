@@ -15,7 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -140,7 +141,9 @@ UPLOAD_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
                     "required": ["file"],
                 }
             },
@@ -249,7 +252,9 @@ def create_app(
         request.state.errors = sum(isinstance(result, ErrorResult) for result in results)
         if single:
             result = results[0]
-            return JSONResponse(result.model_dump(mode="json"), 422 if isinstance(result, ErrorResult) else 200)
+            return JSONResponse(
+                result.model_dump(mode="json"), 422 if isinstance(result, ErrorResult) else 200
+            )
         return JSONResponse([result.model_dump(mode="json") for result in results])
 
     async def coded(
@@ -293,7 +298,9 @@ def create_app(
     async def uploaded(request: Request, format: str, options: ImportOptions) -> list[dict[str, Any]]:
         if not format_available(format):
             known = ", ".join(name for name in sorted(FORMATS) if format_available(name))
-            raise ApiError(404, f"no uploadable format {format[:40]!r}; available: {known or 'none'}", "format")
+            raise ApiError(
+                404, f"no uploadable format {format[:40]!r}; available: {known or 'none'}", "format"
+            )
         check_policy(options.policy)
         sources: list[Source] = []
         if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -309,13 +316,17 @@ def create_app(
         else:
             sources.append(Source("upload", data=await body_of(request)))
         if not any(source.data for source in sources):
-            raise ApiError(400, "no file was uploaded: send the file as multipart field 'file' or as the body")
+            raise ApiError(
+                400, "no file was uploaded: send the file as multipart field 'file' or as the body"
+            )
         read = reader(format)
         try:
             return await run_in_threadpool(lambda: list(read(sources, options, coder.reference.latest)))
         except Exception as exc:  # a reader should not raise; if it does, the client still gets an answer
             log.error("the %s reader raised %s", format, type(exc).__name__)
-            raise ApiError(422, f"the {format} reader could not read the upload ({type(exc).__name__})") from exc
+            raise ApiError(
+                422, f"the {format} reader could not read the upload ({type(exc).__name__})"
+            ) from exc
 
     @app.post(
         "/v1/import/{format}",
@@ -404,7 +415,11 @@ def create_app(
         return list(examples())
 
     @app.get(
-        "/v1/examples/{name}", dependencies=v1, responses=_errors(404), tags=["examples"], response_model=Encounter
+        "/v1/examples/{name}",
+        dependencies=v1,
+        responses=_errors(404),
+        tags=["examples"],
+        response_model=Encounter,
     )
     async def example(name: Annotated[str, PathParam(max_length=80)]) -> Response:
         path = examples().get(name)
@@ -437,7 +452,9 @@ def create_app(
         return templates.TemplateResponse(request, template, {**base, **context})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index(request: Request, example: Annotated[str | None, Query(max_length=80)] = None) -> Response:
+    async def index(
+        request: Request, example: Annotated[str | None, Query(max_length=80)] = None
+    ) -> Response:
         if example is None:
             return page(request, "index.html", example=None, example_name=None, missing=None)
         path = examples().get(example)

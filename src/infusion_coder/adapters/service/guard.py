@@ -111,9 +111,7 @@ class Guard:
                     status = 413
                     await send_error(send, 413, str(exc), request_id)
             except Exception as exc:  # never a traceback to the client, never record text in the log
-                log.error(
-                    "request_id=%s unhandled %s at %s", request_id, type(exc).__name__, _where(exc)
-                )
+                log.error("request_id=%s unhandled %s at %s", request_id, type(exc).__name__, _where(exc))
                 if status == 0:
                     status = 500
                     await send_error(send, 500, "internal error; the request id is in the log", request_id)
