@@ -65,7 +65,9 @@ def server() -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {process.stderr.read() if process.stderr else ''}")
+                raise RuntimeError(
+                    f"the server did not start: {process.stderr.read() if process.stderr else ''}"
+                )
             time.sleep(0.2)
         yield url
     finally:
@@ -92,9 +94,11 @@ def page(browser: Browser) -> Iterator[Page]:
     expected = "the server responded with a status of 4"
     opened.on(
         "console",
-        lambda message: problems.append(message.text)
-        if message.type == "error" and expected not in message.text
-        else None,
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and expected not in message.text
+            else None
+        ),
     )
     yield opened
     context.close()
@@ -130,13 +134,19 @@ def test_each_example_shows_every_line_and_finding(page: Page, server: str, name
     expected = sorted((f["id"], f"finding {f['severity']}") for f in result["findings"])
     assert sorted(shown) == expected  # type: ignore[arg-type]
     expect(page.locator("#readiness")).to_have_class(f"badge {result['readiness']}")
-    timed = [a for a in json.loads((ROOT / "examples" / f"{name}.json").read_text())["administrations"] if a.get("start")]
+    timed = [
+        a
+        for a in json.loads((ROOT / "examples" / f"{name}.json").read_text())["administrations"]
+        if a.get("start")
+    ]
     expect(page.locator("#timeline .admin")).to_have_count(len(timed))
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_hovering_a_line_highlights_its_intervals_and_administrations(page: Page, server: str, name: str) -> None:
+def test_hovering_a_line_highlights_its_intervals_and_administrations(
+    page: Page, server: str, name: str
+) -> None:
     result = _result(server, name)
     _open(page, server, name)
     rows = page.locator("#lines tbody tr[data-line]")
@@ -148,7 +158,9 @@ def test_hovering_a_line_highlights_its_intervals_and_administrations(page: Page
             starts = sorted(band.get_attribute("data-start") or "" for band in bands.all())
             assert starts == sorted(interval["start"] for interval in line["intervals"])
             assert {band.get_attribute("data-source") for band in bands.all()} == {"line"}
-        highlighted = sorted(node.get_attribute("data-admin") or "" for node in page.locator("#timeline .admin.hl").all())
+        highlighted = sorted(
+            node.get_attribute("data-admin") or "" for node in page.locator("#timeline .admin.hl").all()
+        )
         on_timeline = {node.get_attribute("data-admin") for node in page.locator("#timeline .admin").all()}
         assert highlighted == sorted(a for a in line["administrations"] if a in on_timeline)
         if index == 0:
@@ -164,7 +176,9 @@ def test_keyboard_focus_on_lines_and_findings_highlights_too(page: Page, server:
     expect(page.locator("#timeline .hl-interval")).to_have_count(len(result["lines"][0]["intervals"]))
     finding = next(f for f in result["findings"] if f["administrations"])
     page.locator(f'li.finding[data-finding="{finding["id"]}"]').first.focus()
-    highlighted = sorted(node.get_attribute("data-admin") or "" for node in page.locator("#timeline .admin.hl").all())
+    highlighted = sorted(
+        node.get_attribute("data-admin") or "" for node in page.locator("#timeline .admin.hl").all()
+    )
     assert highlighted == sorted(finding["administrations"])
     # Tab from the last finding control reaches the next focusable thing without a trap
     page.keyboard.press("Tab")
@@ -184,14 +198,21 @@ def test_switching_policy_shows_what_changes(page: Page, server: str) -> None:
     expect(page.locator("#changes-to")).to_have_text("cpt")
     expect(page.locator("#result-policy")).to_have_text("cpt")
     changed = page.locator("#changes tr.change.added")
-    assert {(row.locator("td").nth(1).inner_text(), row.locator("td").nth(4).inner_text()) for row in changed.all()} == added
+    assert {
+        (row.locator("td").nth(1).inner_text(), row.locator("td").nth(4).inner_text())
+        for row in changed.all()
+    } == added
     expect(page.locator("#lines tbody tr[data-line]")).to_have_count(len(after["lines"]))
     page.screenshot(path=str(ARTIFACTS / "observation-overnight-policy-cpt.png"), full_page=True)
 
 
 def test_a_pasted_encounter_with_an_error_names_the_field(page: Page, server: str) -> None:
     page.goto(server)
-    broken = {"encounter_id": "P1", "claim_type": "institutional", "administrations": [{"id": "a", "substance": "x", "route": "intravenous"}]}
+    broken = {
+        "encounter_id": "P1",
+        "claim_type": "institutional",
+        "administrations": [{"id": "a", "substance": "x", "route": "intravenous"}],
+    }
     page.fill("#source", json.dumps(broken))
     page.click("#code-button")
     expect(page.locator("#error-box")).to_contain_text("administrations[0].start")
@@ -232,7 +253,9 @@ def test_batch_queue_filters_by_readiness_and_finding(page: Page, server: str) -
     page.select_option("#filter-readiness", "")
     finding = "missing-stop-time"
     page.select_option("#filter-finding", finding)
-    expected = sorted(r["encounter_id"] for r in results.values() if any(f["id"] == finding for f in r["findings"]))
+    expected = sorted(
+        r["encounter_id"] for r in results.values() if any(f["id"] == finding for f in r["findings"])
+    )
     expect(rows).to_have_count(len(expected))
     page.screenshot(path=str(ARTIFACTS / "batch-filtered.png"), full_page=True)
     rows.first.get_by_role("button").click()
