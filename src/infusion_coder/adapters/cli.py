@@ -277,7 +277,6 @@ def edits_import(
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-API_KEY_VARIABLE = "INFUSION_CODER_API_KEY"
 
 
 @app.command()
@@ -291,7 +290,7 @@ def serve(
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
     import uvicorn  # imported here: the other commands need no web stack
 
-    from .service import MAX_BODY_BYTES, create_app
+    from .service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
 
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     if host not in LOOPBACK_HOSTS and api_key is None:
