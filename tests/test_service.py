@@ -512,3 +512,13 @@ def test_generated_requests_from_the_openapi_get_no_server_error(coder: Coder) -
         run()
     assert len(seen) >= 10
     assert not failures, failures
+
+
+def test_an_upload_over_the_limit_is_413(coder: Coder, lines_format: str) -> None:
+    with TestClient(create_app(coder, max_body_bytes=2000)) as small:
+        big = [("file", ("big.txt", b"E1,x,2026-01-15T10:00,2026-01-15T10:40\n" * 100, "text/plain"))]
+        response = small.post(f"/v1/import/{lines_format}", files=big)
+        assert response.status_code == 413 and _is_error_object(response.json())
+        raw = small.post(f"/v1/code/{lines_format}", content=b"x" * 3000)
+        assert raw.status_code == 413
+        assert small.get("/healthz").status_code == 200
