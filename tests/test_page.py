@@ -260,3 +260,26 @@ def test_batch_queue_filters_by_readiness_and_finding(page: Page, server: str) -
     page.screenshot(path=str(ARTIFACTS / "batch-filtered.png"), full_page=True)
     rows.first.get_by_role("button").click()
     expect(page.locator("#encounter-id")).to_have_text(expected[0], timeout=20_000)
+
+
+SOURCE_EXAMPLES = {"ed-visit.hl7": "hl7", "mar-export.csv": "mar"}
+
+
+@pytest.mark.parametrize(("name", "format"), sorted(SOURCE_EXAMPLES.items()))
+def test_a_bundled_source_record_opens_through_its_importer(
+    page: Page, server: str, name: str, format: str
+) -> None:
+    listed = {item["name"]: item for item in httpx.get(f"{server}/v1/examples").json()}
+    if name not in listed:
+        pytest.skip(f"examples/{name} or the {format} importer is not in this checkout")
+    files = [("file", (name, (ROOT / "examples" / name).read_bytes()))]
+    if listed[name]["mapping"]:
+        mapping = ROOT / "examples" / listed[name]["mapping"]
+        files.append(("mapping", (mapping.name, mapping.read_bytes())))
+    expected = httpx.post(f"{server}/v1/code/{format}", files=files).json()[0]
+    page.goto(f"{server}/?example={name}")
+    expect(page.locator("#format")).to_have_value(format)
+    expect(page.locator("#status")).to_contain_text("Coded", timeout=20_000)
+    expect(page.locator("#encounter-id")).to_have_text(expected["encounter_id"])
+    expect(page.locator("#lines tbody tr[data-line]")).to_have_count(len(expected["lines"]))
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -285,8 +285,12 @@ def test_openapi_names_the_contract_models(client: TestClient) -> None:
 
 
 def test_examples_are_served_from_the_package(client: TestClient) -> None:
-    names = client.get("/v1/examples").json()
-    assert names == [path.stem for path in EXAMPLES]
+    listed = {item["name"]: item for item in client.get("/v1/examples").json()}
+    assert {name for name, item in listed.items() if item["format"] == "json"} == {p.stem for p in EXAMPLES}
+    for name, item in listed.items():
+        if item["format"] != "json":  # bundled source records, when their importer is installed
+            assert _available(item["format"]) and (ROOT / "examples" / name).exists()
+            assert client.get(f"/v1/examples/{name}").content == (ROOT / "examples" / name).read_bytes()
     assert client.get("/v1/examples/ed-visit").json() == _example()
     assert client.get("/v1/examples/nope").status_code == 404
 
@@ -454,24 +458,43 @@ def _available(name: str) -> bool:
 
 SAMPLES = {
     "fhir": SHARED / "data" / "fhir-r4-examples" / "medicationadministration0301.json",
-    "hl7": SHARED / "data" / "hl7v2-samples" / "rde_o01_ex1.hl7",
+    "hl7": ROOT / "examples" / "ed-visit.hl7",
+    "mar": ROOT / "examples" / "mar-export.csv",
 }
+MAPPINGS = {"mar": ROOT / "examples" / "mar-mapping.toml"}
 
 
 @pytest.mark.parametrize("name", ["fhir", "hl7", "mar"])
 def test_real_format_upload_gives_what_the_cli_import_gives(client: TestClient, name: str) -> None:
     if not _available(name):
         pytest.skip(f"the {name} importer is not in this checkout yet")
-    sample = SAMPLES.get(name) or next(iter(sorted((ROOT / "tests").rglob(f"*.{name}*"))), None)
-    if sample is None or not sample.exists():
-        pytest.skip(f"no {name} sample file (../shared/data or tests/) to upload")
-    printed = CliRunner().invoke(cli.app, ["import", name, str(sample)])
+    sample = SAMPLES[name]
+    if not sample.exists():
+        pytest.skip(f"no {name} sample file ({sample}) to upload")
+    mapping = MAPPINGS.get(name)
+    has_mapping = mapping is not None and mapping.exists()
+    options = ["--mapping", str(mapping)] if has_mapping and mapping else []
+    printed = CliRunner().invoke(
+        cli.app, ["import", name, str(sample), "--timezone", "America/Chicago", *options]
+    )
     from_cli = [json.loads(line) for line in printed.stdout.splitlines() if line.strip()]
-    response = client.post(f"/v1/import/{name}", files=[("file", (sample.name, sample.read_bytes()))])
+    files = [("file", (sample.name, sample.read_bytes()))]
+    if has_mapping and mapping:
+        files.append(("mapping", (mapping.name, mapping.read_bytes())))
+    query = {"timezone": "America/Chicago"}
+    response = client.post(f"/v1/import/{name}", params=query, files=files)
     assert response.status_code == 200
     assert response.json() == from_cli
-    coded = client.post(f"/v1/code/{name}", files=[("file", (sample.name, sample.read_bytes()))])
-    assert coded.status_code == 200 and len(coded.json()) == len(from_cli)
+    assert any("administrations" in item for item in from_cli), "the sample should give an encounter"
+    coded = client.post(f"/v1/code/{name}", params=query, files=files)
+    assert coded.status_code == 200
+    assert coded.json() == [Coder.default().code_record(item).model_dump(mode="json") for item in from_cli]
+
+
+def test_a_mapping_that_is_not_toml_or_yaml_is_422(client: TestClient, lines_format: str) -> None:
+    files = [("file", ("a.txt", b"E1,x,2026-01-15T10:00,2026-01-15T10:40")), ("mapping", ("m.exe", b"x"))]
+    response = client.post(f"/v1/import/{lines_format}", files=files)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "mapping"
 
 
 # --- generated requests against the OpenAPI ---------------------------------------------------------

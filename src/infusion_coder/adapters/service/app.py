@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import secrets
+import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -79,6 +81,12 @@ class PolicyInfo(BaseModel):
     values: dict[str, PolicyOptionValue]
 
 
+class ExampleInfo(BaseModel):
+    name: str
+    format: str
+    mapping: str | None = None
+
+
 class FormatInfo(BaseModel):
     name: str
     description: str
@@ -92,8 +100,39 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def examples() -> dict[str, Path]:
-    return {path.stem: path for path in sorted(EXAMPLES_DIR.glob("*.json"))}
+# Bundled source records open in the importer of their suffix; `<format>-mapping.toml` beside them is
+# the site mapping they need (MAR CSV with a site's own column names).
+SOURCE_SUFFIXES = {".hl7": "hl7", ".csv": "mar", ".ndjson": "fhir"}
+MAPPING_SUFFIXES = frozenset({".toml", ".yaml", ".yml"})
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str  # contract JSON by stem (ed-visit), source records by file name (ed-visit.hl7)
+    path: Path
+    format: str  # "json" for contract encounters, else an importer format
+    mapping: str | None = None  # name of the mapping example it needs
+
+
+def examples(*, with_mappings: bool = False) -> dict[str, Example]:
+    found: dict[str, Example] = {}
+    for path in sorted(EXAMPLES_DIR.iterdir()) if EXAMPLES_DIR.is_dir() else []:
+        if not path.is_file():
+            continue
+        if path.suffix == ".json":
+            found[path.stem] = Example(path.stem, path, "json")
+        elif path.suffix in SOURCE_SUFFIXES:
+            format = SOURCE_SUFFIXES[path.suffix]
+            mapping = EXAMPLES_DIR / f"{format}-mapping.toml"
+            found[path.name] = Example(path.name, path, format, mapping.name if mapping.is_file() else None)
+        elif with_mappings and path.suffix in MAPPING_SUFFIXES:
+            found[path.name] = Example(path.name, path, "mapping")
+    return found
+
+
+def usable_examples() -> list[Example]:
+    """The examples this installation can open: contract JSON, and sources whose importer is present."""
+    return [e for e in examples().values() if e.format == "json" or format_available(e.format)]
 
 
 def format_available(name: str) -> bool:
@@ -303,6 +342,7 @@ def create_app(
             )
         check_policy(options.policy)
         sources: list[Source] = []
+        mapping: tuple[str, bytes] | None = None
         if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             try:
                 form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES)
@@ -311,6 +351,12 @@ def create_app(
             for key, item in form.multi_items():
                 if isinstance(item, str):
                     raise ApiError(422, f"form field {key[:40]!r} must be a file", key[:40])
+                if key == "mapping":  # a site's own column names and action words (MAR CSV)
+                    suffix = Path(item.filename or "").suffix.lower()
+                    if suffix not in MAPPING_SUFFIXES:
+                        raise ApiError(422, "the mapping must be a .toml, .yaml or .yml file", "mapping")
+                    mapping = (suffix, await item.read())
+                    continue
                 sources.append(Source((item.filename or "upload")[:200], data=await item.read()))
             await form.close()
         else:
@@ -320,13 +366,18 @@ def create_app(
                 400, "no file was uploaded: send the file as multipart field 'file' or as the body"
             )
         read = reader(format)
-        try:
-            return await run_in_threadpool(lambda: list(read(sources, options, coder.reference.latest)))
-        except Exception as exc:  # a reader should not raise; if it does, the client still gets an answer
-            log.error("the %s reader raised %s", format, type(exc).__name__)
-            raise ApiError(
-                422, f"the {format} reader could not read the upload ({type(exc).__name__})"
-            ) from exc
+        with tempfile.TemporaryDirectory(prefix="infusion-coder-") as folder:
+            if mapping is not None:  # readers take the mapping as a file, as the CLI's --mapping
+                path = Path(folder) / f"mapping{mapping[0]}"
+                path.write_bytes(mapping[1])
+                options = replace(options, mapping=path)
+            try:
+                return await run_in_threadpool(lambda: list(read(sources, options, coder.reference.latest)))
+            except Exception as exc:  # a reader should not raise; if it does, the client still answers
+                log.error("the %s reader raised %s", format, type(exc).__name__)
+                raise ApiError(
+                    422, f"the {format} reader could not read the upload ({type(exc).__name__})"
+                ) from exc
 
     @app.post(
         "/v1/import/{format}",
@@ -409,10 +460,11 @@ def create_app(
             for name, (_, description) in sorted(FORMATS.items())
         ]
 
-    @app.get("/v1/examples", dependencies=v1, response_model=list[str], tags=["examples"])
-    async def example_names() -> list[str]:
-        """The bundled example encounters (made-up records)."""
-        return list(examples())
+    @app.get("/v1/examples", dependencies=v1, response_model=list[ExampleInfo], tags=["examples"])
+    async def example_names() -> list[ExampleInfo]:
+        """The bundled examples (made-up records): contract encounters, and source records in the importer
+        formats this installation reads, with the mapping file a source needs."""
+        return [ExampleInfo(name=e.name, format=e.format, mapping=e.mapping) for e in usable_examples()]
 
     @app.get(
         "/v1/examples/{name}",
@@ -422,10 +474,11 @@ def create_app(
         response_model=Encounter,
     )
     async def example(name: Annotated[str, PathParam(max_length=80)]) -> Response:
-        path = examples().get(name)
-        if path is None:
+        found = examples(with_mappings=True).get(name)
+        if found is None:
             raise ApiError(404, f"no example {name[:40]!r}; examples: {', '.join(examples())}", "name")
-        return Response(path.read_bytes(), media_type="application/json")
+        kind = "application/json" if found.format == "json" else "text/plain; charset=utf-8"
+        return Response(found.path.read_bytes(), media_type=kind)
 
     @app.get("/healthz", response_model=Health, tags=["service"])
     async def healthz() -> Health:
@@ -444,7 +497,7 @@ def create_app(
             "version": package_version(),
             "reference_version": coder.reference.latest.version,
             "policies": coder.policies,
-            "examples": list(examples()),
+            "examples": usable_examples(),
             "formats": [name for name in sorted(FORMATS) if format_available(name)],
             "api_key_required": api_key is not None,
             "max_body_bytes": max_body_bytes,
@@ -456,13 +509,18 @@ def create_app(
         request: Request, example: Annotated[str | None, Query(max_length=80)] = None
     ) -> Response:
         if example is None:
-            return page(request, "index.html", example=None, example_name=None, missing=None)
-        path = examples().get(example)
-        if path is None:
-            response = page(request, "index.html", example=None, example_name=None, missing=example)
+            return page(request, "index.html", example=None, example_name=None, opened=None)
+        found = {e.name: e for e in usable_examples()}.get(example)
+        if found is None:
+            response = page(
+                request, "index.html", example=None, example_name=None, opened=None, missing=example
+            )
             response.status_code = 404
             return response
-        return page(request, "index.html", example=path.read_text(), example_name=example, missing=None)
+        opened = {"name": found.name, "format": found.format, "mapping": found.mapping}
+        return page(
+            request, "index.html", example=found.path.read_text(), example_name=found.name, opened=opened
+        )
 
     @app.get("/batch", response_class=HTMLResponse, include_in_schema=False)
     async def batch(request: Request) -> Response:

@@ -123,7 +123,7 @@ async function loadExamples() {
     return;
   }
   const lines = [];
-  for (const name of data) {
+  for (const { name } of data.filter((example) => example.format === "json")) {
     const answer = await api(`/v1/examples/${encodeURIComponent(name)}`);
     if (answer.status === 200) lines.push(JSON.stringify(answer.data));
   }

@@ -4,7 +4,7 @@ import { api, el, errorText, isError, parseEncounters, restoreKey, uploadBody } 
 import { clock, drawTimeline, wallMinutes } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { encounters: [], encounter: null, result: null, timeline: null };
+const state = { encounters: [], encounter: null, result: null, timeline: null, exampleMapping: null };
 
 function setStatus(text, bad = false) {
   $("status").textContent = text;
@@ -22,12 +22,23 @@ async function readInput() {
   }
   if (!file && !$("source").value.trim()) throw new Error("paste a record or choose a file first");
   const { status, data } = await api(`/v1/import/${encodeURIComponent(format)}`, {
-    body: uploadBody(file, $("source").value, `pasted.${format}`),
+    body: uploadBody(file, $("source").value, `pasted.${format}`, await mappingFor(format)),
     contentType: null,
   });
   if (status !== 200) throw new Error(errorText(data));
   if (!data.length) throw new Error("the upload holds no encounter");
   return data;
+}
+
+// the site mapping to send with a MAR upload: the one chosen, else the one a bundled example needs
+async function mappingFor(format) {
+  if (format !== "mar") return null;
+  const chosen = $("mapping").files[0];
+  if (chosen) return { blob: chosen, name: chosen.name };
+  if (!state.exampleMapping) return null;
+  const response = await fetch(`/v1/examples/${encodeURIComponent(state.exampleMapping)}`);
+  if (!response.ok) return null;
+  return { blob: new Blob([await response.text()]), name: state.exampleMapping };
 }
 
 function chooseFrom(encounters) {
@@ -263,6 +274,8 @@ function start() {
     if (name) window.location.assign(`/?example=${encodeURIComponent(name)}`);
   });
   $("encounter-select").addEventListener("change", () => codeSelected());
+  const showMapping = () => { $("mapping-field").hidden = $("format").value !== "mar"; };
+  $("format").addEventListener("change", showMapping);
   $("policy").addEventListener("change", () => {
     if (state.encounter && state.result) codeSelected(state.result);
   });
@@ -276,6 +289,10 @@ function start() {
     if (held) $("source").value = held;
     submit();
   } else if (document.getElementById("example-data")) {
+    const opened = JSON.parse(document.getElementById("example-data").textContent);
+    if ([...$("format").options].some((option) => option.value === opened.format)) $("format").value = opened.format;
+    state.exampleMapping = opened.mapping;
+    showMapping();
     submit();
   }
 }

@@ -59,9 +59,10 @@ export function isError(result) {
 }
 
 // An uploaded file or pasted text, as a multipart body for /v1/import/{format}.
-export function uploadBody(file, text, name) {
+export function uploadBody(file, text, name, mapping = null) {
   const form = new FormData();
   form.append("file", file || new Blob([text], { type: "application/octet-stream" }), file ? file.name : name);
+  if (mapping) form.append("mapping", mapping.blob, mapping.name);
   return form;
 }
 
