@@ -4,7 +4,7 @@ import { api, el, errorText, isError, parseEncounters, restoreKey, uploadBody } 
 import { clock, drawTimeline, wallMinutes } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { encounters: [], encounter: null, result: null, timeline: null, exampleMapping: null };
+const state = { encounters: [], encounter: null, result: null, timeline: null, exampleMapping: null, exampleName: null };
 
 function setStatus(text, bad = false) {
   $("status").textContent = text;
@@ -22,7 +22,8 @@ async function readInput() {
   }
   if (!file && !$("source").value.trim()) throw new Error("paste a record or choose a file first");
   const { status, data } = await api(`/v1/import/${encodeURIComponent(format)}`, {
-    body: uploadBody(file, $("source").value, `pasted.${format}`, await mappingFor(format)),
+    body: uploadBody(file, $("source").value, state.exampleName || `pasted.${format}`, await mappingFor(format)),
+    query: { timezone: $("timezone").value.trim() },
     contentType: null,
   });
   if (status !== 200) throw new Error(errorText(data));
@@ -64,7 +65,7 @@ async function codeSelected(previous = null) {
   setStatus("Coding…");
   const { status, data } = await api("/v1/code", {
     body: JSON.stringify(encounter),
-    query: { policy: $("policy").value },
+    query: { policy: $("policy").value, timezone: $("timezone").value.trim() },
   });
   if (status !== 200) {
     showError(data);
@@ -292,6 +293,7 @@ function start() {
     const opened = JSON.parse(document.getElementById("example-data").textContent);
     if ([...$("format").options].some((option) => option.value === opened.format)) $("format").value = opened.format;
     state.exampleMapping = opened.mapping;
+    if (opened.format !== "json") state.exampleName = opened.name;
     showMapping();
     submit();
   }
