@@ -53,6 +53,17 @@ def rss_kib(pid: int | None) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -176,13 +187,23 @@ def main() -> int:
         records = encounters()
         print(f"server {url}; {len(records)} gold encounters; {args.clients} concurrent clients")
         rss_start = rss_kib(pid)
+        cpu_start = cpu_seconds(pid)
         gold = asyncio.run(gold_phase(url, args.clients, args.seconds, records))
+        cpu_end = cpu_seconds(pid)
         rss_gold = rss_kib(pid)
         print(
             f"gold: {gold['requests']} requests in {gold['seconds']:.1f} s = {gold['throughput']:.1f} req/s; "
             f"p50 {gold['p50_ms']:.1f} ms, p99 {gold['p99_ms']:.1f} ms; errors {sum(gold['errors'].values())} "
             f"{gold['errors'] or ''}"
         )
+        if cpu_start is not None and cpu_end is not None and gold["requests"]:
+            used = cpu_end - cpu_start
+            print(
+                f"server CPU: {used:.1f} s for {gold['requests']} requests = "
+                f"{used / gold['requests'] * 1000:.1f} ms per request "
+                f"(one core would serve about {gold['requests'] / used:.0f} req/s); "
+                f"load average now {os.getloadavg()[0]:.1f}"
+            )
         floods = []
         for round_number in (1, 2, 3):
             statuses = asyncio.run(malformed_phase(url, args.clients, args.malformed))
