@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import sys
 import traceback
@@ -515,6 +517,46 @@ def edits_import(
         typer.echo(f"infusion-coder: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     typer.echo(f"{count} {kind.upper()} rows written for {setting} in {pack}")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but localhost needs an API key.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    reference: ReferenceOption = None,
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
+    import uvicorn  # imported here: the other commands need no web stack
+
+    from .service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
+
+    api_key = os.environ.get(API_KEY_VARIABLE) or None
+    if host not in LOOPBACK_HOSTS and api_key is None:
+        typer.echo(
+            f"infusion-coder: refusing to bind {host}: outside localhost the service needs an API key; "
+            f"set {API_KEY_VARIABLE} (clients send 'Authorization: Bearer <key>')",
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNREADABLE)
+    coder = _coder(reference)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    if api_key is None:
+        typer.echo(f"infusion-coder: serving on {where} (localhost only, no API key)", err=True)
+    else:
+        typer.echo(
+            f"infusion-coder: serving on {where}; /v1 requires 'Authorization: Bearer' with the key "
+            f"in {API_KEY_VARIABLE}",
+            err=True,
+        )
+    app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES)
+    # uvicorn's access log prints query strings; the service logs its own line per request instead
+    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info", server_header=False)
 
 
 def main() -> None:
