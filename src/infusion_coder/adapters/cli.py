@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import shutil
 import sys
-import traceback
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
 from ..api import Coder, Result
-from ..models import ErrorResult
+from ..models import ErrorDetail, ErrorResult
 from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
 from ..reference.edits import SETTINGS, write_mue, write_ptp
@@ -149,15 +148,18 @@ def _coder(reference: Path | None) -> Coder:
 def _process(path: str, policy: str | None, reference: Path | None, *, audit: bool) -> None:
     coder = _coder(reference)
     try:
-        stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
+        stream: BinaryIO = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
         typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     with stream:
         try:
             batch = read(stream)
-        except (UnreadableInput, UnicodeDecodeError) as exc:
+        except UnreadableInput as exc:
             typer.echo(f"infusion-coder: {exc}", err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from exc
+        except OSError as exc:
+            typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
         _emit(coder, batch, policy, audit=audit)
 
@@ -168,32 +170,45 @@ def _emit(coder: Coder, batch: Batch, policy: str | None, *, audit: bool) -> Non
         typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
         raise typer.Exit(EXIT_UNREADABLE)
     run = coder.audit_record if audit else coder.code_record
+    out = getattr(sys.stdout, "buffer", None)
     failed = False
-    for item in batch.items:
+    for number, item in enumerate(_guarded(batch.items), 1):
         result: Result
         if item.problem is not None:
-            result = ErrorResult.model_validate(
-                {"encounter_id": None, "error": {"message": item.problem, "field": None}}
-            )
+            result = ErrorResult(encounter_id=None, error=ErrorDetail(message=item.problem, field=None))
         else:
             try:
                 result = run(item.value, policy=policy)
-            except Exception as exc:  # one broken record must not stop a batch
-                traceback.print_exc(file=sys.stderr)
-                result = ErrorResult.model_validate(
-                    {
-                        "encounter_id": _id_of(item.value),
-                        "error": {"message": f"internal error while coding: {exc!r}", "field": None},
-                    }
+            except Exception as exc:  # one broken record must not stop a batch (the library should not raise)
+                # One line, no record contents: the exception text could quote patient data.
+                where = item.where or f"record {number}"
+                typer.echo(
+                    f"infusion-coder: internal error on {where} (encounter id withheld): "
+                    f"{type(exc).__name__}; coded as an error object",
+                    err=True,
                 )
+                message = (
+                    f"internal error while coding this encounter ({type(exc).__name__}); it was not coded"
+                )
+                result = ErrorResult(encounter_id=None, error=ErrorDetail(message=message, field=None))
         failed = failed or isinstance(result, ErrorResult)
-        sys.stdout.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
+        text = dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n"
+        if out is not None:
+            out.write(text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
+    if out is not None:
+        out.flush()
     raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
 
 
-def _id_of(value: object) -> str | None:
-    found = value.get("encounter_id") if isinstance(value, dict) else None
-    return found if isinstance(found, str) else None
+def _guarded(items: Iterator[Item]) -> Iterator[Item]:
+    """The reader's items; should reading itself fail, one last error item says so, and the batch ends."""
+    try:
+        yield from items
+    except Exception as exc:  # I/O failure or a defect in the reader: report it without contents
+        typer.echo(f"infusion-coder: the input could not be read further: {type(exc).__name__}", err=True)
+        yield Item(problem=f"the input could not be read past this point ({type(exc).__name__})")
 
 
 @app.command()
