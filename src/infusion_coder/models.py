@@ -173,7 +173,7 @@ class _Model(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _few_unknown_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN_FIELDS:
+        if isinstance(data, dict) and len(data) > MAX_UNKNOWN_FIELDS:
             unknown = sum(1 for key in data if key not in cls.model_fields)
             if unknown > MAX_UNKNOWN_FIELDS:
                 raise ValueError(
