@@ -137,10 +137,9 @@ def read(stream: BinaryIO | TextIO) -> Batch:
     if first == b"[":
         return Batch(False, _array(source, head))
     if first == b"{":
-        whole = _multiline_object(source, head)
+        whole = _multiline_object(source, head)  # when None, it has put back what it read, head too
         if whole is not None:
             return Batch(True, iter([whole]))
-        source.unread(head)
         return Batch(False, _lines(source, number))
     source.unread(head)
     if not _json_lines_ahead(source):
@@ -181,7 +180,8 @@ def _lines(source: _Input, number: int) -> Iterator[Item]:
                 problem=f"line {number} is longer than {MAX_RECORD_BYTES:,} bytes", where=f"line {number}"
             )
         elif line.strip(_BLANK):
-            yield parse(line, f"line {number}")
+            end = -2 if line.endswith(b"\r\n") else -1 if line.endswith(b"\n") else len(line)
+            yield parse(line[:end], f"line {number}")
         number += 1
 
 
@@ -211,7 +211,7 @@ def _multiline_object(source: _Input, head: bytes) -> Item | None:
             source.unread(bytes(buffer))
             return None
         buffer += more
-    item = parse(buffer[:pos], "the input")
+    item = parse(buffer[:pos], "the input") if pos > len(head) else Item(problem="ends on its first line")
     if item.problem is not None:
         source.unread(bytes(buffer))
         return None
