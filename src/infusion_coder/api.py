@@ -79,7 +79,7 @@ class Coder:
             detail = record["error"] if isinstance(record["error"], Mapping) else {}
             message = _short(str(detail.get("message") or "the record could not be imported"))
             field = detail.get("field")
-            return _error(encounter_id, message, _short(field) if isinstance(field, str) else None)
+            return _error(encounter_id, message, field[:100] if isinstance(field, str) else None)
         if not isinstance(record, Mapping):
             return _error(encounter_id, f"an encounter must be a JSON object, not {_kind(record)}", None)
         if "resourceType" in record and "administrations" not in record:
