@@ -67,13 +67,13 @@ class Coder:
         except Exception as exc:  # the library never raises: a defect or exhaustion becomes an error object
             # The exception's text may quote input values, so only its type is reported.
             return _error(
-                _encounter_id(record),
+                encounter_id_of(record),
                 f"internal error while coding this encounter ({type(exc).__name__}); it was not coded",
                 None,
             )
 
     def _run(self, record: Any, policy: str | None, *, audit: bool) -> Result:
-        encounter_id = _encounter_id(record)
+        encounter_id = encounter_id_of(record)
         if isinstance(record, Mapping) and "error" in record and "administrations" not in record:
             # an error object from an importer passes through as this record's result
             detail = record["error"] if isinstance(record["error"], Mapping) else {}
@@ -112,7 +112,7 @@ def _kind(value: Any) -> str:
     return "a number" if isinstance(value, int | float) else type(value).__name__
 
 
-def _encounter_id(record: Any) -> str | int | None:
+def encounter_id_of(record: Any) -> str | int | None:
     """The record's encounter_id as given, when it is one an error object can echo; else None."""
     value = record.get("encounter_id") if isinstance(record, Mapping) else None
     if isinstance(value, bool) or not isinstance(value, str | int):

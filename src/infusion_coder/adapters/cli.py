@@ -11,7 +11,7 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 
-from ..api import Coder, Result
+from ..api import Coder, Result, encounter_id_of
 from ..models import ErrorDetail, ErrorResult
 from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
@@ -190,7 +190,9 @@ def _emit(coder: Coder, batch: Batch, policy: str | None, *, audit: bool) -> Non
                 message = (
                     f"internal error while coding this encounter ({type(exc).__name__}); it was not coded"
                 )
-                result = ErrorResult(encounter_id=None, error=ErrorDetail(message=message, field=None))
+                result = ErrorResult(
+                    encounter_id=encounter_id_of(item.value), error=ErrorDetail(message=message, field=None)
+                )
         failed = failed or isinstance(result, ErrorResult)
         text = dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n"
         if out is not None:
