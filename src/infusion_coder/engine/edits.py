@@ -49,13 +49,16 @@ def apply_edits(ctx: Context, lines: list[Line]) -> None:
 def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
     pairs = ctx.pack.edits.pairs(setting, day)
     rule = ic901_ncci_ptp.RULE
-    seen: set[tuple[str, str]] = set()
-    for first in lines:
-        for second in lines:
-            edit = pairs.get((first.code, second.code))
-            if edit is None or first is second or (first.code, second.code) in seen:
+    # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
+    by_code: dict[str, list[Line]] = defaultdict(list)
+    for line in lines:
+        by_code[line.code].append(line)
+    for code_1, lines_1 in by_code.items():
+        for code_2, lines_2 in by_code.items():
+            edit = pairs.get((code_1, code_2))
+            if edit is None or (code_1 == code_2 and len(lines_1) < 2):
                 continue
-            seen.add((first.code, second.code))
+            first, second = lines_1[0], lines_2[1 if code_1 == code_2 else 0]
             ids = sorted({*first.administrations, *second.administrations})
             label = f"{edit.column_1}/{edit.column_2} ({setting.replace('_', ' ')}, {edit.source})"
             if edit.modifier_indicator == 0:
