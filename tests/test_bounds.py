@@ -152,17 +152,20 @@ def test_subtract_is_base_minus_cut_minute_by_minute(base: list[Interval], cut: 
 # --- cost -----------------------------------------------------------------------------------------------
 
 
-def crowded(size: int) -> dict[str, Any]:
-    """One drug pushed and infused over and over on one access: the shape that was quadratic."""
+def crowded(size: int, accesses: bool = False) -> dict[str, Any]:
+    """One drug pushed and infused over and over on one access (bolus folding and repeat pushes were
+    quadratic), or on an access each (many lines on one date: the NCCI pair check was quadratic)."""
     admins = []
     for i in range(size):
-        start = T0 + timedelta(minutes=7 * i)
+        start = T0 + timedelta(minutes=7 * i if not accesses else i % 600)
         record: dict[str, Any] = {"id": f"a{i}", "substance": "ondansetron", "route": "intravenous"}
         record["start"] = start.isoformat()
         if i % 2:
             record["end"] = (start + timedelta(minutes=30)).isoformat()
         else:
             record["method"] = "push"
+        if accesses:
+            record["access"] = f"line {i}"
         admins.append(record)
     return {"encounter_id": "big", "claim_type": "institutional", "administrations": admins}
 
@@ -176,7 +179,8 @@ def cpu_seconds(coder: Coder, body: dict[str, Any]) -> float:
     return best
 
 
-def test_cost_is_near_linear_in_administrations(coder: Coder) -> None:
-    small, large = cpu_seconds(coder, crowded(250)), cpu_seconds(coder, crowded(2000))
+@pytest.mark.parametrize("accesses", [False, True])
+def test_cost_is_near_linear_in_administrations(coder: Coder, accesses: bool) -> None:
+    small, large = cpu_seconds(coder, crowded(250, accesses)), cpu_seconds(coder, crowded(2000, accesses))
     # 8 times the administrations: linear is 8x, quadratic 64x; allow for noise and n log n
     assert large / small < 20, (small, large)
