@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -142,3 +143,21 @@ def test_the_library_never_raises_and_never_quotes_the_exception(
 )
 def test_odd_records_are_error_objects(coder: Coder, record: Any) -> None:
     assert isinstance(coder.code_record(record), ErrorResult)
+
+
+class BrokenMapping(Mapping[str, Any]):
+    """A library caller's mapping that fails on every read."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("no")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("no")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_even_a_broken_mapping_gives_an_error_object(coder: Coder) -> None:
+    result = coder.code_record(BrokenMapping())
+    assert isinstance(result, ErrorResult) and "RuntimeError" in result.error.message

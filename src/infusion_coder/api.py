@@ -66,11 +66,12 @@ class Coder:
             return self._run(record, policy, audit=audit)
         except Exception as exc:  # the library never raises: a defect or exhaustion becomes an error object
             # The exception's text may quote input values, so only its type is reported.
-            return _error(
-                encounter_id_of(record),
-                f"internal error while coding this encounter ({type(exc).__name__}); it was not coded",
-                None,
-            )
+            message = f"internal error while coding this encounter ({type(exc).__name__}); it was not coded"
+            try:
+                encounter_id = encounter_id_of(record)
+            except Exception:  # a mapping whose get() fails: no id to echo
+                encounter_id = None
+            return _error(encounter_id, message, None)
 
     def _run(self, record: Any, policy: str | None, *, audit: bool) -> Result:
         encounter_id = encounter_id_of(record)
