@@ -1,6 +1,11 @@
-"""Throughput of the engine and of the command line on synthetic encounters. Prints figures; asserts nothing.
+"""Throughput of the engine and of the command line on synthetic encounters. Prints figures; asserts nothing
+except, with --million, that the batch came back whole (count, order, ids).
 
-python scripts/benchmark.py [--encounters 20000]
+python scripts/benchmark.py [--encounters 20000] [--curve] [--million]
+
+--curve    time to code one encounter of 1 .. 5,000 administrations (the cost curve: near linear)
+--million  1,000,000 mixed good and malformed records through `infusion-coder code`, streamed through a pipe:
+           wall time, records per second, peak memory of the CLI, and a check of count, order and ids
 """
 
 from __future__ import annotations
@@ -8,10 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +37,11 @@ SUBSTANCES = [
 ]
 
 
-def synthetic(index: int, rng: random.Random) -> dict[str, Any]:
+def synthetic(index: int, rng: random.Random, admins: int | None = None, days: int = 1) -> dict[str, Any]:
     start = datetime(2026, 1, 15, 8, 0)
-    admins = []
-    for number in range(rng.randint(1, 8)):
-        begin = start + timedelta(minutes=rng.randint(0, 600))
+    records = []
+    for number in range(admins if admins is not None else rng.randint(1, 8)):
+        begin = start + timedelta(minutes=rng.randint(0, 600 if days == 1 else days * 24 * 60 - 300))
         record: dict[str, Any] = {
             "id": f"a{number}",
             "substance": rng.choice(SUBSTANCES),
@@ -44,14 +52,116 @@ def synthetic(index: int, rng: random.Random) -> dict[str, Any]:
             record["end"] = (begin + timedelta(minutes=rng.randint(1, 240))).isoformat(timespec="minutes")
         else:
             record["method"] = "push"
-        admins.append(record)
-    return {"encounter_id": f"E{index}", "claim_type": "institutional", "administrations": admins}
+        if rng.random() < 0.2:
+            record["access"] = rng.choice(["L forearm PIV", "R hand PIV"])
+        records.append(record)
+    return {"encounter_id": f"E{index}", "claim_type": "institutional", "administrations": records}
+
+
+def curve(coder: Coder) -> None:
+    """Milliseconds to code one encounter, by number of administrations (best of three, to damp noise)."""
+    print("cost curve (one encounter, administrations over 3 days; best of 3):")
+    print(f"{'admins':>8} {'ms':>9} {'us/admin':>9}")
+    for size in (1, 10, 100, 500, 1000, 2000, 5000):
+        body = synthetic(0, random.Random(size), admins=size, days=3)
+        best = float("inf")
+        for _ in range(3 if size <= 2000 else 2):
+            began = time.perf_counter()
+            coder.code_record(body)
+            best = min(best, time.perf_counter() - began)
+        print(f"{size:>8} {1000 * best:>9.1f} {1e6 * best / size:>9.0f}")
+
+
+MALFORMED = [
+    b"{not json",
+    b'{"encounter_id": "M", "claim_type": "institutional"',  # truncated
+    b'{"encounter_id": "M", "x": "\xff\xfe"}',  # not UTF-8
+    b'{"encounter_id": "M", "dose": NaN}',
+    b"[" * 5000,  # nested too deeply
+    b'{"encounter_id": "M", "n": ' + b"9" * 5000 + b"}",  # integer too long
+    b'{"encounter_id": "M\r", "claim_type": "institutional", "administrations": []}',  # CR inside a line
+    '{"encounter_id": "M\u2028", "claim_type": "clinic", "administrations": []}'.encode(),
+]
+
+
+def million_lines(count: int, seed: int = 11) -> Iterator[tuple[bytes, str | None]]:
+    """(line, expected encounter_id or None) for a mixed batch: mostly good, one in ten malformed."""
+    rng = random.Random(seed)
+    templates = [json.dumps(synthetic(0, rng)) for _ in range(50)]
+    for index in range(count):
+        if index % 10 == 7:
+            yield MALFORMED[index % len(MALFORMED)], None
+        else:
+            template = templates[index % len(templates)]
+            yield template.replace('"E0"', f'"E{index}"', 1).encode(), f"E{index}"
+
+
+def million(count: int) -> None:
+    expected: list[str | None] = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "million.jsonl"
+        with path.open("wb") as out:
+            for line, encounter_id in million_lines(count):
+                out.write(line + b"\r\n" if len(expected) % 3 == 0 else line + b"\n")
+                expected.append(encounter_id)
+        size = path.stat().st_size
+        print(f"million: {count:,} records ({size / 1e6:.0f} MB JSON Lines, 1 in 10 malformed)")
+        got: list[Any] = []
+        began = time.perf_counter()
+        with path.open("rb") as source:
+            run = subprocess.Popen(
+                [sys.executable, "-m", "infusion_coder", "code", "-"],
+                stdin=source,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            errors: list[bytes] = []
+            reader = threading.Thread(target=lambda: errors.append(run.stderr.read() if run.stderr else b""))
+            reader.start()
+            assert run.stdout is not None
+            for line in run.stdout:
+                value = json.loads(line)
+                got.append(
+                    value.get("encounter_id") if "error" not in value else ("error", value["encounter_id"])
+                )
+            code = run.wait()
+            reader.join()
+        took = time.perf_counter() - began
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        f"million: {len(got):,} results in {took:.1f} s = {len(got) / took:,.0f} records/s; "
+        f"peak RSS of the CLI {peak_kb / 1024:.0f} MB; exit {code}; stderr {len(b''.join(errors))} bytes"
+    )
+    ok = len(got) == len(expected)
+    mismatches = 0
+    for want, have in zip(expected, got, strict=False):
+        if want is None:
+            mismatches += not (isinstance(have, tuple) and have[0] == "error")
+        else:
+            mismatches += have != want
+    print(
+        f"million: count {'ok' if ok else 'WRONG'} ({len(got):,}/{len(expected):,}); order and ids: {mismatches} mismatches"
+    )
+    if not ok or mismatches:
+        sys.exit(1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--encounters", type=int, default=20000)
+    parser.add_argument(
+        "--curve", action="store_true", help="time one encounter of 1 .. 5,000 administrations"
+    )
+    parser.add_argument("--million", action="store_true", help="1,000,000 mixed records through the CLI")
+    parser.add_argument("--million-count", type=int, default=1_000_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.million:
+        million(args.million_count)
+        return
+    coder = Coder.default()
+    if args.curve:
+        curve(coder)
+        return
     rng = random.Random(7)
     batch = [synthetic(i, rng) for i in range(args.encounters)]
 
@@ -81,6 +191,7 @@ def main() -> None:
     print(
         f"cli: {len(batch)} encounters in {took:.2f} s = {len(batch) / took:,.0f} per second ({out} results, exit {run.returncode})"
     )
+    curve(coder)
 
 
 if __name__ == "__main__":

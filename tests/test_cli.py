@@ -80,7 +80,7 @@ def test_file_path_and_policy_override(tmp_path: Path) -> None:
     [
         (("code", "/no/such/file.json"), "", "cannot read"),
         (("code", "-"), "", "empty"),
-        (("code", "-"), "[1, 2", "not valid JSON"),
+        (("code", "-"), "substance,start\nondansetron,09:00\n", "looks like CSV"),
         (("code", "-", "--policy", "nope"), json.dumps(GOOD), "unknown policy"),
     ],
 )

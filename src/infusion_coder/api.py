@@ -12,10 +12,22 @@ from pydantic import ValidationError
 
 from .engine import UnknownPolicyError, code_encounter, first_service_date
 from .engine.audit import differences
-from .models import AuditResult, CodingResult, Encounter, ErrorDetail, ErrorResult, FieldError
+from .models import (
+    MAX_ID,
+    MAX_ID_INT,
+    AuditResult,
+    CodingResult,
+    Encounter,
+    ErrorDetail,
+    ErrorResult,
+    FieldError,
+    excerpt,
+)
 from .reference import DATA_DIR, ReferenceLibrary, load_library
 
 Result = CodingResult | AuditResult | ErrorResult
+
+MAX_MESSAGE = 500  # characters of one error message: a hostile value never makes a long one
 
 
 class Coder:
@@ -50,27 +62,46 @@ class Coder:
         )
 
     def code_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
-        """Code one raw JSON value; anything unreadable becomes an error object naming the field.
-        `timezone` is the facility zone for an encounter that names none."""
-        return self._run(record, policy, timezone, audit=False)
+        """Code one raw JSON value; never raises: anything it cannot code becomes an error object naming
+        the field. `timezone` is the facility zone for an encounter that names none."""
+        return self._guarded(record, policy, timezone, audit=False)
 
     def audit_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
         """Audit one raw JSON value (an encounter with `billed_lines`); errors as for code_record."""
-        return self._run(record, policy, timezone, audit=True)
+        return self._guarded(record, policy, timezone, audit=True)
+
+    def _guarded(self, record: Any, policy: str | None, timezone: str | None, *, audit: bool) -> Result:
+        try:
+            return self._run(record, policy, timezone, audit=audit)
+        except Exception as exc:  # the library never raises: a defect or exhaustion becomes an error object
+            # The exception's text may quote input values, so only its type is reported.
+            message = f"internal error while coding this encounter ({type(exc).__name__}); it was not coded"
+            try:
+                encounter_id = encounter_id_of(record)
+            except Exception:  # a mapping whose get() fails: no id to echo
+                encounter_id = None
+            return _error(encounter_id, message, None)
 
     def _run(self, record: Any, policy: str | None, timezone: str | None, *, audit: bool) -> Result:
-        encounter_id = _encounter_id(record)
+        encounter_id = encounter_id_of(record)
         if timezone and isinstance(record, Mapping) and record.get("timezone") is None:
             record = {**record, "timezone": timezone}
         if isinstance(record, Mapping) and "error" in record and "administrations" not in record:
             # an error object from an importer passes through as this record's result
             detail = record["error"] if isinstance(record["error"], Mapping) else {}
-            message = str(detail.get("message") or "the record could not be imported")[:1000]
+            message = _short(str(detail.get("message") or "the record could not be imported"))
             field = detail.get("field")
-            return _error(encounter_id, message, field if isinstance(field, str) else None)
+            return _error(encounter_id, message, field[:100] if isinstance(field, str) else None)
         if not isinstance(record, Mapping):
-            kind = type(record).__name__
-            return _error(encounter_id, f"an encounter must be a JSON object, not {kind}", None)
+            return _error(encounter_id, f"an encounter must be a JSON object, not {_kind(record)}", None)
+        if "resourceType" in record and "administrations" not in record:
+            kind = excerpt(record["resourceType"], 40)
+            return _error(
+                encounter_id,
+                f"this is a FHIR resource ({kind}), not an encounter: read FHIR with "
+                "`infusion-coder code --from fhir` (or `infusion-coder import fhir`)",
+                None,
+            )
         try:
             encounter = Encounter.model_validate(record)
         except ValidationError as exc:
@@ -81,17 +112,39 @@ class Coder:
         try:
             return self.audit(encounter, policy=policy) if audit else self.code(encounter, policy=policy)
         except UnknownPolicyError as exc:
-            return _error(encounter_id, str(exc), "policy")
+            return _error(encounter_id, _short(str(exc)), "policy")
 
 
-def _encounter_id(record: Any) -> str | None:
-    if isinstance(record, Mapping):
-        value = record.get("encounter_id")
-        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
-    return None
+def _kind(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    return "a number" if isinstance(value, int | float) else type(value).__name__
 
 
-def _error(encounter_id: str | None, message: str, field: str | None) -> ErrorResult:
+def encounter_id_of(record: Any) -> str | int | None:
+    """The record's encounter_id as given, when it is one an error object can echo; else None."""
+    value = record.get("encounter_id") if isinstance(record, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_ID_INT else None
+    if len(value) > MAX_ID:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def _error(encounter_id: str | int | None, message: str, field: str | None) -> ErrorResult:
     return ErrorResult(encounter_id=encounter_id, error=ErrorDetail(message=message, field=field))
 
 
@@ -103,25 +156,34 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def describe(exc: ValidationError) -> tuple[str, str | None]:
-    """The first problem of a validation error as (message, field path)."""
-    problems = []
-    first_field: str | None = None
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        cause = (error.get("ctx") or {}).get("error")
-        field: str | None
-        if isinstance(cause, FieldError):
-            field = f"{_path(loc)}.{cause.field}" if loc else cause.field
-            message = str(cause)
-        else:
-            field = _path(loc) or None
-            message = error["msg"]
-            if error["type"] == "missing":
-                message = "required field is missing"
-            elif error["type"] in ("enum", "literal_error"):
-                message = f"{error['msg']} (got {error.get('input')!r})"
-            message = message.removeprefix("Value error, ")
-        first_field = first_field or field
-        problems.append(f"{field}: {message}" if field else message)
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return problems[0] + more, first_field
+    """The first problem of a validation error as (message, field path), quoting at most an excerpt."""
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    value = error.get("input")
+    field: str | None
+    if isinstance(cause, FieldError):
+        field = f"{_path(loc)}.{cause.field}" if loc else cause.field
+        message = str(cause)
+    else:
+        field = _path(loc) or None
+        message = error["msg"]
+        if error["type"] == "missing":
+            message = "required field is missing"
+        elif error["type"] in ("enum", "literal_error"):
+            message = f"{error['msg']} (got {excerpt(value)})"
+        message = _redact(message.removeprefix("Value error, "), value)
+    total = exc.error_count()
+    more = f" (and {total - 1} more)" if total > 1 else ""
+    return _short(f"{field}: {message}" if field else message) + more, field
+
+
+def _redact(message: str, value: Any) -> str:
+    """A validator may quote the value it refused: keep only an excerpt of a long one."""
+    if not isinstance(value, str) or len(value) <= 60:
+        return message
+    if repr(value) in message:
+        return message.replace(repr(value), excerpt(value))
+    probe = value.strip()[:40]
+    at = message.find(probe) if probe else -1
+    return message if at < 0 else message[:at] + excerpt(value.strip())

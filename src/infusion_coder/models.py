@@ -15,12 +15,16 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     PrivateAttr,
+    StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -62,6 +66,32 @@ class Purpose(StrEnum):
     CARRIER = "carrier"
     KVO = "kvo"
     FLUSH = "flush"
+
+
+# Policy-independent bounds on what one encounter may hold (docs/robustness.md says why these numbers).
+MAX_ADMINISTRATIONS = 5_000
+MAX_BILLED_LINES = 1_000
+MAX_SOURCE_FINDINGS = 5_000
+MAX_UNKNOWN_FIELDS = 100
+MAX_TEXT = 10_000  # characters in any free-text field
+MAX_ID = 200  # characters in an id
+MAX_ID_INT = 2**63 - 1  # an integer encounter id fits a signed 64-bit column
+MAX_VOLUME_ML = 100_000.0  # 100 L: more than any one bag or pump reservoir
+MAX_RATE_ML_PER_HOUR = 100_000.0  # far above any pump's top rate (about 1,000-2,000 mL/h)
+MAX_DOSE = 1e9  # covers unit-dosed drugs (heparin, penicillin G in million-unit doses) in any unit
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """A short rendering of an input value for messages: never a whole record or a long text."""
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list | tuple):
+        return "a JSON array"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**limit:
+        return "a very large integer"
+    text = str(value)
+    shown = text if len(text) <= limit else text[:limit] + "..."
+    return repr(shown) if isinstance(value, str) else shown
 
 
 VASCULAR_ROUTES = frozenset({"intravenous", "iv", "intra-arterial", "intraarterial", "ia"})
@@ -114,6 +144,57 @@ def misnamed_field(name: str) -> str | None:
     return next((f for f in _MISNAMED if f.replace("_", "") == close[0]), None) if close else None
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an id must not be blank")
+    return value
+
+
+# Ids are echoed exactly as given: no whitespace stripping (" a1" and "a1" are two ids).
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID),
+    AfterValidator(_not_blank),
+]
+
+
+def _encounter_id(value: Any) -> str | int:
+    """A string (kept exactly, spaces included) or an integer (kept an integer), as the caller sent it."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"encounter_id must be a string or an integer, not {excerpt(value)}")
+    if isinstance(value, int):
+        if abs(value) > MAX_ID_INT:
+            raise ValueError("an integer encounter_id must fit in 64 bits")
+        return value
+    if not value.strip():
+        raise ValueError("encounter_id must not be blank")
+    if len(value) > MAX_ID:
+        raise ValueError(f"encounter_id is longer than {MAX_ID} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("encounter_id is not valid Unicode text") from None
+    return value
+
+
+EncounterId = Annotated[
+    str | int,
+    PlainValidator(_encounter_id),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
+
+
+def _at_most(limit: int, what: str) -> Any:
+    """Reject an over-long list before its items are validated, so a hostile list costs nothing."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, list) and len(value) > limit:
+            raise ValueError(f"at most {limit:,} {what} (got {len(value):,})")
+        return value
+
+    return BeforeValidator(check)
+
+
 class FieldError(ValueError):
     """A check that spans fields, raised with the path of the field to blame."""
 
@@ -123,7 +204,21 @@ class FieldError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    # Free text is stripped and capped; numbers must be finite. Ids opt out of stripping (see Id).
+    model_config = ConfigDict(
+        extra="allow", str_strip_whitespace=True, str_max_length=MAX_TEXT, allow_inf_nan=False
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > MAX_UNKNOWN_FIELDS:
+            unknown = sum(1 for key in data if key not in cls.model_fields)
+            if unknown > MAX_UNKNOWN_FIELDS:
+                raise ValueError(
+                    f"{unknown:,} fields that are not in the contract (at most {MAX_UNKNOWN_FIELDS})"
+                )
+        return data
 
     def unknown_fields(self) -> list[str]:
         return sorted((self.model_extra or {}).keys())
@@ -137,7 +232,7 @@ class EvaluationAndManagement(_Model):
 class Administration(_Model):
     """One record of something given: a drug, a fluid, a mixed bag."""
 
-    id: str = Field(min_length=1)
+    id: Id
     substance: str = Field(min_length=1)
     category: Annotated[Category | None, BeforeValidator(_lower)] = None
     hormonal: bool | None = None
@@ -150,15 +245,17 @@ class Administration(_Model):
     mix: str | None = None
     pump: Annotated[Pump | None, BeforeValidator(_lower)] = None
     purpose: Annotated[Purpose | None, BeforeValidator(_lower)] = None
-    volume_ml: float | None = Field(default=None, gt=0)
-    rate_ml_per_hour: float | None = Field(default=None, gt=0)
+    volume_ml: float | None = Field(default=None, gt=0, le=MAX_VOLUME_ML)
+    rate_ml_per_hour: float | None = Field(default=None, gt=0, le=MAX_RATE_ML_PER_HOUR)
     indication: str | None = None
     # Added for claim readiness: dose and container for drug lines, and who ordered and gave it.
-    dose: float | None = Field(default=None, gt=0)
+    dose: float | None = Field(default=None, gt=0, le=MAX_DOSE)
     dose_unit: str | None = None
     ndc: str | None = None
     single_dose_container: bool | None = None
-    wasted: float | None = Field(default=None, ge=0, description="amount discarded, in dose_unit")
+    wasted: float | None = Field(
+        default=None, ge=0, le=MAX_DOSE, description="amount discarded, in dose_unit"
+    )
     ordered_by: str | None = None
     administered_by: str | None = None
     # Added for importers and drug identity: codes the source record carries (codes decide before names).
@@ -200,8 +297,8 @@ class BilledLine(_Model):
     """A line as someone billed it, for `infusion-coder audit`."""
 
     code: str = Field(min_length=1)
-    units: int = Field(default=1, gt=0)
-    modifiers: list[str] = Field(default_factory=list)
+    units: int = Field(default=1, gt=0, le=99_999)
+    modifiers: Annotated[list[str], _at_most(20, "modifiers on a line")] = Field(default_factory=list)
     date: dt.date | None = None
     # Added for claims read back from 837I/837P files: what the claim line also said.
     revenue_code: str | None = None
@@ -211,28 +308,36 @@ class BilledLine(_Model):
 class SourceFinding(_Model):
     """A finding an importer made while building the encounter (a skipped or unpaired source record)."""
 
-    id: str = Field(min_length=1)
+    id: Id
     severity: Literal["error", "warning", "info"]
-    administrations: list[str] = Field(default_factory=list)
+    administrations: Annotated[list[Id], _at_most(MAX_ADMINISTRATIONS, "administrations per finding")] = (
+        Field(default_factory=list)
+    )
     message: str
     source: str | None = Field(default=None, description="the source record it concerns, e.g. emar_id 123")
 
 
 class Encounter(_Model):
-    encounter_id: str = Field(min_length=1)
+    encounter_id: EncounterId
     claim_type: Annotated[ClaimType, BeforeValidator(_lower)]
     place_of_service: str = "11"
     policy: str = "cms"
-    primary_administration: str | None = None
+    primary_administration: Id | None = None
     evaluation_and_management: EvaluationAndManagement | None = None
-    administrations: list[Administration]
-    billed_lines: list[BilledLine] | None = None
+    administrations: Annotated[
+        list[Administration], _at_most(MAX_ADMINISTRATIONS, "administrations per encounter")
+    ]
+    billed_lines: Annotated[
+        list[BilledLine] | None, _at_most(MAX_BILLED_LINES, "billed lines per encounter")
+    ] = None
     _frame: TimeFrame = PrivateAttr(default=FLOATING)
     _time_notes: list[TimeNote] = PrivateAttr(default_factory=list)
     timezone: str | None = Field(
         default=None, description="IANA zone of the facility (America/Chicago); naive times are local to it"
     )
-    source_findings: list[SourceFinding] = Field(
+    source_findings: Annotated[
+        list[SourceFinding], _at_most(MAX_SOURCE_FINDINGS, "source findings per encounter")
+    ] = Field(
         default_factory=list, description="what an importer could not turn into administrations, and why"
     )
 
@@ -247,11 +352,11 @@ class Encounter(_Model):
         seen: set[str] = set()
         for index, admin in enumerate(self.administrations):
             if admin.id in seen:
-                raise FieldError(f"administrations[{index}].id", f"id {admin.id!r} is used twice")
+                raise FieldError(f"administrations[{index}].id", f"id {excerpt(admin.id)} is used twice")
             seen.add(admin.id)
         if self.primary_administration is not None and self.primary_administration not in seen:
             raise FieldError(
-                "primary_administration", f"{self.primary_administration!r} names no administration"
+                "primary_administration", f"{excerpt(self.primary_administration)} names no administration"
             )
         return self
 
@@ -366,7 +471,7 @@ Readiness = Literal["ready", "ready_with_warnings", "hold"]
 
 
 class CodingResult(BaseModel):
-    encounter_id: str
+    encounter_id: str | int
     lines: list[Line]
     findings: list[Finding]
     policy: str
@@ -416,5 +521,5 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorResult(BaseModel):
-    encounter_id: str | None
+    encounter_id: str | int | None
     error: ErrorDetail

@@ -6,19 +6,18 @@ import logging
 import os
 import shutil
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from pydantic import ValidationError
 
-from ..api import Coder, Result, describe
+from ..api import Coder, Result, describe, encounter_id_of
 from ..engine import first_service_date
-from ..models import AuditResult, ClaimType, Encounter, ErrorResult
+from ..models import AuditResult, ClaimType, Encounter, ErrorDetail, ErrorResult
 from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
 from ..reference.edits import SETTINGS, write_mue, write_ptp
@@ -194,7 +193,8 @@ def _join_claims(items: Iterator[Item], claims: BilledClaims, name: str) -> Iter
     used: set[str] = set()
     for item in items:
         value = item.value
-        found = _id_of(value)
+        raw_id = encounter_id_of(value)
+        found = None if raw_id is None else str(raw_id)
         if item.problem is not None or not isinstance(value, dict) or found is None:
             yield item
             continue
@@ -302,7 +302,7 @@ def _claim_of(
     """Build one encounter's claim into `built`; the reason it was skipped otherwise."""
     if item.problem is not None:
         return f"skipped: {item.problem}"
-    found = _id_of(item.value)
+    found = encounter_id_of(item.value)
     try:
         encounter = Encounter.model_validate(item.value)
     except ValidationError as exc:
@@ -333,8 +333,8 @@ def _claim_of(
     except ClaimError as exc:
         return f"encounter {encounter.encounter_id}: skipped: {exc}"
     except Exception as exc:  # one broken record must not stop a batch
-        traceback.print_exc(file=sys.stderr)
-        return f"encounter {encounter.encounter_id}: skipped: internal error: {exc!r}"
+        # the exception text could quote record values: its type only
+        return f"encounter {encounter.encounter_id}: skipped: internal error ({type(exc).__name__})"
     built.append(made)
     return None
 
@@ -353,15 +353,18 @@ def _coder(reference: Path | None) -> Coder:
 def _batch(path: str) -> Iterator[Batch]:
     """The records of an encounter file (or stdin), read lazily while the block runs."""
     try:
-        stream: TextIO = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115 (closed below)
+        stream: BinaryIO = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
         typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     with stream:
         try:
             batch = read(stream)
-        except (UnreadableInput, UnicodeDecodeError) as exc:
+        except UnreadableInput as exc:
             typer.echo(f"infusion-coder: {exc}", err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from exc
+        except OSError as exc:
+            typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
         yield batch
 
@@ -394,30 +397,46 @@ def _emit(
         typer.echo(f"infusion-coder: unknown policy {policy!r}; known: {', '.join(coder.policies)}", err=True)
         raise typer.Exit(EXIT_UNREADABLE)
     run = coder.audit_record if audit else coder.code_record
+    out = getattr(sys.stdout, "buffer", None)
     failed = False
-    for item in batch.items:
+    for number, item in enumerate(_guarded(batch.items), 1):
         result: Result
         if item.problem is not None:
-            result = ErrorResult.model_validate(
-                {"encounter_id": None, "error": {"message": item.problem, "field": None}}
-            )
+            result = ErrorResult(encounter_id=None, error=ErrorDetail(message=item.problem, field=None))
         else:
             try:
                 result = run(item.value, policy=policy, timezone=timezone)
-            except Exception as exc:  # one broken record must not stop a batch
-                traceback.print_exc(file=sys.stderr)
-                result = ErrorResult.model_validate(
-                    {
-                        "encounter_id": _id_of(item.value),
-                        "error": {"message": f"internal error while coding: {exc!r}", "field": None},
-                    }
+            except Exception as exc:  # one broken record must not stop a batch (the library should not raise)
+                # One line, no record contents: the exception text could quote patient data.
+                where = item.where or f"record {number}"
+                typer.echo(
+                    f"infusion-coder: internal error on {where} (encounter id withheld): "
+                    f"{type(exc).__name__}; coded as an error object",
+                    err=True,
+                )
+                message = (
+                    f"internal error while coding this encounter ({type(exc).__name__}); it was not coded"
+                )
+                result = ErrorResult(
+                    encounter_id=encounter_id_of(item.value), error=ErrorDetail(message=message, field=None)
                 )
         failed = failed or isinstance(result, ErrorResult)
         if summary is not None and isinstance(result, AuditResult):
             summary.append(
-                (result.encounter_id, result.amount_at_stake, len(result.differences), result.amounts_unknown)
+                (
+                    str(result.encounter_id),
+                    result.amount_at_stake,
+                    len(result.differences),
+                    result.amounts_unknown,
+                )
             )
-        sys.stdout.write(dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n")
+        text = dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n"
+        if out is not None:
+            out.write(text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
+    if out is not None:
+        out.flush()
     if summary is not None:
         _print_summary(summary)
     raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
@@ -438,11 +457,13 @@ def _print_summary(rows: list[tuple[str, float, int, int]]) -> None:
     )
 
 
-def _id_of(value: object) -> str | None:
-    found = value.get("encounter_id") if isinstance(value, dict) else None
-    if isinstance(found, int) and not isinstance(found, bool):
-        return str(found)
-    return found if isinstance(found, str) else None
+def _guarded(items: Iterator[Item]) -> Iterator[Item]:
+    """The reader's items; should reading itself fail, one last error item says so, and the batch ends."""
+    try:
+        yield from items
+    except Exception as exc:  # I/O failure or a defect in the reader: report it without contents
+        typer.echo(f"infusion-coder: the input could not be read further: {type(exc).__name__}", err=True)
+        yield Item(problem=f"the input could not be read past this point ({type(exc).__name__})")
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
-from ..models import CodingResult, Encounter, Finding, Line, Readiness, Severity, TimeInterval
+from ..models import CodingResult, Encounter, Finding, Line, Readiness, Severity, TimeInterval, excerpt
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
     ic211_midnight_dating,
@@ -32,7 +32,7 @@ from .timeline import code_scope
 
 class UnknownPolicyError(ValueError):
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"policy {name!r} is not a known profile; known: {', '.join(known)}")
+        super().__init__(f"policy {excerpt(name)} is not a known profile; known: {', '.join(known)}")
         self.name = name
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from typing import Any
 
 from ..models import Line
 from ..rules import ic303_second_access, ic901_ncci_ptp, ic902_mue
@@ -27,10 +28,14 @@ def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
     initial code, the modifier moves to the first access's code (96413 + 96365-59, not 96413-59 + 96365)."""
     second = [u for u in units if u.initial and not u.main and u.modifiers]
     first = [u for u in units if u.initial and u.main]
+    tables: dict[date, dict[tuple[str, str], Any]] = {}
     for unit in second:
         if unit.when is None:
             continue
-        pairs = ctx.pack.edits.pairs(_setting(ctx), unit.when.date())
+        day = unit.when.date()
+        if day not in tables:
+            tables[day] = ctx.pack.edits.pairs(_setting(ctx), day)
+        pairs = tables[day]
         for other in first:
             if other.when is None or other.when.date() != unit.when.date():
                 continue
@@ -63,26 +68,34 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
             by_date[line.date].append(line)
     for day, day_lines in sorted(by_date.items()):
         pairs = ctx.pack.edits.pairs(_setting(ctx), day)
-        for first in day_lines:
-            for second in day_lines:
-                edit = pairs.get((first.code, second.code))
+        by_code: dict[str, list[Line]] = defaultdict(list)
+        for line in day_lines:
+            by_code[line.code].append(line)
+        # pairs of codes, not of lines: many lines of one code on a date must not cost their square
+        for first_code, firsts in by_code.items():
+            for second_code, seconds in by_code.items():
+                edit = pairs.get((first_code, second_code))
                 own_site = {
-                    first.code in ic901_ncci_ptp.OWN_SITE_CODES,
-                    second.code in ic901_ncci_ptp.OWN_SITE_CODES,
+                    first_code in ic901_ncci_ptp.OWN_SITE_CODES,
+                    second_code in ic901_ncci_ptp.OWN_SITE_CODES,
                 }
                 if edit is None or edit.modifier_indicator != 1 or own_site != {True, False}:
                     continue
-                if ic901_ncci_ptp.BYPASS_MODIFIERS & {*first.modifiers, *second.modifiers}:
+                if any(ic901_ncci_ptp.BYPASS_MODIFIERS & set(line.modifiers) for line in firsts):
                     continue
-                second.modifiers = sorted({*second.modifiers, modifier})
+                marked = [s for s in seconds if not ic901_ncci_ptp.BYPASS_MODIFIERS & set(s.modifiers)]
+                if not marked:
+                    continue
+                for second in marked:
+                    second.modifiers = sorted({*second.modifiers, modifier})
                 ctx.find(
                     ic901_ncci_ptp.RULE,
                     "distinct-site-modifier",
                     "info",
-                    sorted({*first.administrations, *second.administrations}),
+                    sorted({*firsts[0].administrations, *(i for s in marked for i in s.administrations)}),
                     f"NCCI pair {edit.column_1}/{edit.column_2} ({edit.source}), modifier indicator 1: an IM or SC "
                     f"injection is given at a site of its own, apart from the IV line, so the column-two code "
-                    f"{second.code} carries {modifier} ({ctx.cite_option('distinct_modifier')}); the record must "
+                    f"{second_code} carries {modifier} ({ctx.cite_option('distinct_modifier')}); the record must "
                     "show the injection site.",
                 )
 
@@ -120,13 +133,16 @@ def apply_edits(ctx: Context, lines: list[Line]) -> None:
 def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
     pairs = ctx.pack.edits.pairs(setting, day)
     rule = ic901_ncci_ptp.RULE
-    seen: set[tuple[str, str]] = set()
-    for first in lines:
-        for second in lines:
-            edit = pairs.get((first.code, second.code))
-            if edit is None or first is second or (first.code, second.code) in seen:
+    # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
+    by_code: dict[str, list[Line]] = defaultdict(list)
+    for line in lines:
+        by_code[line.code].append(line)
+    for code_1, lines_1 in by_code.items():
+        for code_2, lines_2 in by_code.items():
+            edit = pairs.get((code_1, code_2))
+            if edit is None or (code_1 == code_2 and len(lines_1) < 2):
                 continue
-            seen.add((first.code, second.code))
+            first, second = lines_1[0], lines_2[1 if code_1 == code_2 else 0]
             ids = sorted({*first.administrations, *second.administrations})
             label = f"{edit.column_1}/{edit.column_2} ({setting.replace('_', ' ')}, {edit.source})"
             if edit.modifier_indicator == 0:

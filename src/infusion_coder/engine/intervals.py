@@ -19,19 +19,21 @@ def union(intervals: Iterable[Interval]) -> list[Interval]:
 
 
 def subtract(base: Iterable[Interval], cut: Iterable[Interval]) -> list[Interval]:
-    """Parts of `base` not covered by `cut`."""
-    pieces = union(base)
-    for c_start, c_end in union(cut):
-        remaining: list[Interval] = []
-        for start, end in pieces:
-            if c_end <= start or c_start >= end:
-                remaining.append((start, end))
-                continue
-            if start < c_start:
-                remaining.append((start, c_start))
-            if c_end < end:
-                remaining.append((c_end, end))
-        pieces = remaining
+    """Parts of `base` not covered by `cut`: one sweep over both, sorted and merged (linear after sorting)."""
+    cuts = union(cut)
+    pieces: list[Interval] = []
+    k = 0
+    for start, end in union(base):
+        while k < len(cuts) and cuts[k][1] <= start:
+            k += 1  # cuts that end before this piece cannot touch it or any later piece
+        j = k
+        while j < len(cuts) and cuts[j][0] < end:
+            if start < cuts[j][0]:
+                pieces.append((start, cuts[j][0]))
+            start = max(start, cuts[j][1])
+            j += 1
+        if start < end:
+            pieces.append((start, end))
     return pieces
 
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ..models import Administration, Method
+from ..models import Administration, Method, excerpt
 from ..reference import Substance
 from ..rules import (
     ic101_category,
@@ -116,7 +116,7 @@ def _report_unknown_fields(ctx: Context) -> None:
             "unknown-field",
             "info",
             [],
-            f"Field {name!r} is not part of the encounter contract: ignored.",
+            f"Field {excerpt(name)} is not part of the encounter contract: ignored.",
         )
     for admin in ctx.encounter.administrations:
         for name in admin.unknown_fields():
@@ -125,7 +125,7 @@ def _report_unknown_fields(ctx: Context) -> None:
                 "unknown-field",
                 "warning",
                 [admin.id],
-                f"Field {name!r} of administration {admin.id} is not part of the contract and was ignored "
+                f"Field {excerpt(name)} of administration {admin.id} is not part of the contract and was ignored "
                 "(a stop time belongs in 'end').",
             )
 
@@ -460,6 +460,17 @@ def _missing_stop(
         return "fold"
     choice = ctx.option("missing_stop_time")
     assert service.start is not None
+    hours = ic202_missing_stop_time.derived_hours(admin.volume_ml, admin.rate_ml_per_hour)
+    if hours is not None and not hours <= ic202_missing_stop_time.MAX_DERIVED_HOURS:
+        ctx.find(
+            rule,
+            "stop-time-not-derivable",
+            "warning",
+            service.ids,
+            f"No stop time for {admin.substance}: {admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h "
+            "would run more than 14 days, longer than one administration can run: no stop time is derived.",
+            denial_risk="CO-16",
+        )
     if choice == "derive":
         end = ic202_missing_stop_time.derived_end(service.start, admin.volume_ml, admin.rate_ml_per_hour)
         if end is not None:

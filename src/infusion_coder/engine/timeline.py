@@ -8,10 +8,12 @@ out once (IC408), then code each drug as initial, sequential or concurrent (IC40
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import accumulate
 
 from ..rules import (
     ic203_hour_units,
@@ -172,18 +174,18 @@ class _ScopeCoder:
         rule = ic407_bolus_then_infusion.RULE
         window = timedelta(minutes=ic407_bolus_then_infusion.BOLUS_WINDOW_MINUTES)
         kept = []
+        # each drug's timed infusions in order, to find the first one in a push's window by bisection
+        drips: dict[str, list[Service]] = defaultdict(list)
+        starts: dict[str, list[datetime]] = defaultdict(list)
+        for infusion in self.infusions:
+            if infusion.start is not None:
+                drips[infusion.drug].append(infusion)
+                starts[infusion.drug].append(infusion.start)
         for push in self.pushes:
             assert push.start is not None
-            drip = next(
-                (
-                    i
-                    for i in self.infusions
-                    if i.drug == push.drug
-                    and i.start is not None
-                    and push.start <= i.start <= push.start + window
-                ),
-                None,
-            )
+            at = bisect_left(starts[push.drug], push.start)
+            fits = at < len(starts[push.drug]) and starts[push.drug][at] <= push.start + window
+            drip = drips[push.drug][at] if fits else None
             if drip is None:
                 kept.append(push)
                 continue
@@ -231,13 +233,14 @@ class _ScopeCoder:
         new: list[Service] = []
         repeats: list[Service] = []
         within: list[tuple[Service, datetime]] = []
+        # per drug: timed runs by start and the latest end among the first k, so each push is a bisection
+        timed = {d: sorted((r.start, r.end) for r in rs if r.start and r.end) for d, rs in runs.items()}
+        run_starts = {d: [start for start, _ in rs] for d, rs in timed.items()}
+        latest_end = {d: list(accumulate((end for _, end in rs), max)) for d, rs in timed.items()}
         for push in pushes:
             assert push.start is not None
-            references = [
-                min(r.end, push.start)
-                for r in runs.get(push.drug, [])
-                if r.start and r.end and r.start <= push.start
-            ]
+            before = bisect_right(run_starts.get(push.drug, []), push.start)
+            references = [min(latest_end[push.drug][before - 1], push.start)] if before else []
             if push.drug in last_reported:
                 references.append(last_reported[push.drug])
             if not references:

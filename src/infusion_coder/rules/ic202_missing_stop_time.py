@@ -20,9 +20,23 @@ from .base import Rule
 
 RULE = Rule.of(sys.modules[__name__], "IC202", "missing-stop-time", ("R2.9", "T13"))
 
+# The longest one administration may run (docs/robustness.md): a longer derived run is not believed.
+MAX_DERIVED_HOURS = 14 * 24
+
+
+def derived_hours(volume_ml: float | None, rate_ml_per_hour: float | None) -> float | None:
+    """Hours that volume and rate give, when both are documented (may exceed MAX_DERIVED_HOURS)."""
+    if volume_ml is None or rate_ml_per_hour is None or rate_ml_per_hour <= 0:
+        return None
+    return volume_ml / rate_ml_per_hour
+
 
 def derived_end(start: datetime, volume_ml: float | None, rate_ml_per_hour: float | None) -> datetime | None:
-    """Stop time from volume and rate, when both are documented."""
-    if volume_ml is None or rate_ml_per_hour is None:
+    """Stop time from volume and rate, when both are documented and give at most 14 days."""
+    hours = derived_hours(volume_ml, rate_ml_per_hour)
+    if hours is None or not hours <= MAX_DERIVED_HOURS:  # also refuses NaN
         return None
-    return start + timedelta(hours=volume_ml / rate_ml_per_hour)
+    try:
+        return start + timedelta(hours=hours)
+    except OverflowError:  # a start near the end of the calendar
+        return None

@@ -284,7 +284,7 @@ def build_claim(
     institutional: bool,
 ) -> Claim:
     """The claim of one coded encounter; raises ClaimError with the reason it cannot be written."""
-    header = header.for_encounter(encounter.encounter_id)
+    header = header.for_encounter(str(encounter.encounter_id))
     if not result.lines and not result.drug_lines:
         raise ClaimError(
             f"encounter {encounter.encounter_id}: no billable line (a claim with no service line is invalid); "
@@ -351,7 +351,7 @@ def build_claim(
         notes.append(f"{len(bad_ndc)} NDC(s) not in an 11-digit or hyphenated form: sent without LIN/CTP")
     pos = header.claim.place_of_service or encounter.place_of_service
     return Claim(
-        encounter.encounter_id,
+        str(encounter.encounter_id),
         encounter.claim_type.value,
         header,
         pos,

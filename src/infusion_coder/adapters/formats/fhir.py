@@ -1049,7 +1049,7 @@ class _Writer:
         self.subject: Json = (
             {"reference": f"Patient/{fhir_id(subject)}"} if subject else {"display": "not recorded"}
         )
-        self.encounter_fid = fhir_id(encounter.encounter_id)
+        self.encounter_fid = fhir_id(str(encounter.encounter_id))
         self.routes: dict[str, str] = {}
 
     def resources(self, pack: ReferencePack | None) -> list[Json]:

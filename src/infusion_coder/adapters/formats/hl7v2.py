@@ -926,14 +926,15 @@ def write_ras(encounter: Encounter, version: str = "2.5.1", pack: ReferencePack 
     message = Message(structure, version=version, validation_level=VALIDATION_LEVEL.TOLERANT)
     message.msh.msh_3 = "infusion-coder"
     message.msh.msh_9 = f"RAS^{trigger}^{structure}" if version not in ("2.3", "2.3.1") else f"RAS^{trigger}"
-    message.msh.msh_10 = "IC" + hashlib.sha1(encounter.encounter_id.encode()).hexdigest()[:16]
+    encounter_id = str(encounter.encounter_id)
+    message.msh.msh_10 = "IC" + hashlib.sha1(encounter_id.encode()).hexdigest()[:16]
     message.msh.msh_11 = "P"
     patient = message.add_group(f"{structure}_PATIENT")
     patient.add_segment("PID")
-    patient.pid.pid_3 = esc(encounter.encounter_id)
+    patient.pid.pid_3 = esc(encounter_id)
     visit = patient.add_group(f"{structure}_PATIENT_VISIT")
     visit.pv1.pv1_2 = "O"
-    visit.pv1.pv1_19 = esc(encounter.encounter_id)
+    visit.pv1.pv1_19 = esc(encounter_id)
     for admin in encounter.administrations:
         order = message.add_group(f"{structure}_ORDER")
         order.orc.orc_1 = "RE"
