@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: examples test lint gold clean
+.PHONY: examples test lint gold clean system-deps
 
 $(BIN)/infusion-coder: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ lint: $(BIN)/infusion-coder
 	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
-test: lint
+# chromium and Java for the browser and Spark tests (apt-get when missing and root)
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: system-deps lint
 	$(BIN)/pytest
 
 gold: $(BIN)/infusion-coder
