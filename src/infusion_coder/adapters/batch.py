@@ -39,17 +39,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..api import Coder, Result
-from ..models import ErrorDetail, ErrorResult
+from ..models import Encounter, ErrorDetail, ErrorResult
 from .formats import FORMATS as IMPORT_FORMATS
 from .formats import ImportOptions, Source, reader
 from .jsonio import UnreadableInput
 from .jsonio import read as read_json
-from .tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode
+from .tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
 
 INPUT_FORMATS = ("jsonl", "parquet", "csv")
 # Columns that hold nested values: list<struct> or struct in Parquet, JSON text in CSV.
 NESTED_COLUMNS = ("administrations", "billed_lines", "evaluation_and_management", "source_findings")
 MANIFEST_VERSION = 1
+
+
+# The Parquet input layout, from the contract: scalars as columns, nested models as structs, lists of them
+# as list<struct>, date-times as ISO 8601 text. Readers take any layout with these names (extra columns
+# are unknown fields, as in JSON); this one is what write_encounters writes.
+def _nullable(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_list(kind):
+        return pa.list_(_nullable(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _nullable(f.type)) for f in kind])
+    return kind
+
+
+# every column nullable: a file may hold a record that is not a valid encounter, and gets its error row
+ENCOUNTER_SCHEMA = pa.schema([pa.field(f.name, _nullable(f.type)) for f in model_fields(Encounter)])
 
 
 class BatchError(Exception):
@@ -167,6 +182,44 @@ def _csv_record(row: dict[str | None, Any], number: int) -> Record:
         else:
             record[name] = text
     return Record(record)
+
+
+def write_encounters(
+    records: Iterable[dict[str, Any]], path: Path, format: str, *, chunk: int = 10000
+) -> None:
+    """Write encounter dicts in an input layout (jsonl, parquet or csv), streamed in chunks."""
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) == chunk:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    if format == "parquet":
+        with pq.ParquetWriter(path, ENCOUNTER_SCHEMA, compression="zstd") as writer:
+            for batch in chunks():
+                writer.write_table(pa.Table.from_pylist(batch, schema=ENCOUNTER_SCHEMA))
+        return
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        if format == "jsonl":
+            for batch in chunks():
+                stream.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in batch))
+            return
+        names = [f.name for f in ENCOUNTER_SCHEMA]
+        writer_csv = csv.DictWriter(stream, names, extrasaction="ignore")
+        writer_csv.writeheader()
+        for batch in chunks():
+            for record in batch:
+                row = {
+                    k: json.dumps(v, ensure_ascii=False, default=str) if k in NESTED_COLUMNS else v
+                    for k, v in record.items()
+                    if v is not None
+                }
+                writer_csv.writerow(row)
 
 
 # ------------------------------------------------------------------------------------------------ coding
@@ -355,6 +408,9 @@ def run_batch(
     coder = coder or (Coder.default(Path(settings.reference)) if settings.reference else Coder.default())
     if settings.policy is not None and settings.policy not in coder.policies:
         raise BatchError(f"unknown policy {settings.policy!r}; known: {', '.join(coder.policies)}")
+    for path in paths:
+        if not path.exists():
+            raise BatchError(f"cannot read {path}: no such file or folder")
     parts = out / "_parts"
     manifest = _manifest(paths, settings)
     done: dict[int, ChunkStats] = {}

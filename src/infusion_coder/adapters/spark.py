@@ -44,7 +44,11 @@ def _coder() -> Coder:
 
 
 def code_batches(
-    batches: Iterator[pa.RecordBatch], *, policy: str | None = None, timezone: str | None = None, audit: bool = False
+    batches: Iterator[pa.RecordBatch],
+    *,
+    policy: str | None = None,
+    timezone: str | None = None,
+    audit: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """The mapInArrow function: encounters in (with `seq`), wide result rows out."""
     coder = _coder()

@@ -72,11 +72,11 @@ def _arrow_type(annotation: Any) -> tuple[pa.DataType, bool]:
         if issubclass(annotation, dt.date):
             return pa.date32(), False
         if issubclass(annotation, BaseModel):
-            return pa.struct(_model_fields(annotation)), False
+            return pa.struct(model_fields(annotation)), False
     return pa.string(), True  # anything else travels as JSON text
 
 
-def _model_fields(model: type[BaseModel]) -> list[pa.Field]:
+def model_fields(model: type[BaseModel]) -> list[pa.Field]:
     fields = []
     for name, info in model.model_fields.items():
         kind, nullable = _arrow_type(info.annotation)
@@ -85,7 +85,7 @@ def _model_fields(model: type[BaseModel]) -> list[pa.Field]:
 
 
 def _item_schema(model: type[BaseModel]) -> pa.Schema:
-    own = _model_fields(model)
+    own = model_fields(model)
     clash = {f.name for f in own} & {"seq", "encounter_id", "ordinal"}
     assert not clash, f"{model.__name__} has fields named like the key columns: {clash}"
     return pa.schema([*KEYS, pa.field("ordinal", pa.int32(), nullable=False), *own])
@@ -112,7 +112,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "drug_lines": _item_schema(DrugLine),
     "findings": _item_schema(Finding),
     "differences": _item_schema(Difference),
-    "errors": pa.schema([*KEYS, *_model_fields(ErrorDetail)]),
+    "errors": pa.schema([*KEYS, *model_fields(ErrorDetail)]),
 }
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 # Columns holding JSON text that JSON Lines output embeds as JSON values, not as strings.
