@@ -275,3 +275,35 @@ def test_report_counts_from_the_tables(reference: Path) -> None:
     assert first_row[:2] == [top, str(lines.count(top))]
     assert "## Findings by id" in run.output and "## Results by status and readiness" in run.output
     assert runner.invoke(app, ["report", str(reference / "nowhere")]).exit_code == 2
+
+
+def test_an_importer_format_through_from(tmp_path: Path) -> None:
+    from infusion_coder.adapters.formats import FORMATS, register
+
+    register("fake-test", "fake_format", "two columns: encounter id, substance")
+    try:
+        (tmp_path / "a.txt").write_text("x1,vancomycin\nx2,\n")
+        (tmp_path / "b.txt").write_text("x3,ceftriaxone\n")
+        run = batch(
+            str(tmp_path / "a.txt"),
+            str(tmp_path / "b.txt"),
+            "--from",
+            "fake-test",
+            "--timezone",
+            "America/Chicago",
+            "--out",
+            str(tmp_path / "o"),
+        )
+    finally:
+        del FORMATS["fake-test"]
+    assert run.exit_code == 1, run.output
+    rows = results(tmp_path / "o")
+    assert [(r["encounter_id"], r["status"]) for r in rows] == [
+        ("x1", "coded"),
+        ("x2", "error"),
+        ("x3", "coded"),
+    ]
+    assert json.loads(rows[0]["result"])["lines"][0]["code"] == "96365"
+    unknown = batch(str(tmp_path / "a.txt"), "--from", "nope", "--out", str(tmp_path / "p"))
+    assert unknown.exit_code == 2 and "unknown input format 'nope'" in unknown.output
+    assert not (tmp_path / "p").exists()

@@ -411,6 +411,7 @@ def run_batch(
     for path in paths:
         if not path.exists():
             raise BatchError(f"cannot read {path}: no such file or folder")
+        input_format(path, settings.input_format)  # an unknown format fails before the folder is made
     parts = out / "_parts"
     manifest = _manifest(paths, settings)
     done: dict[int, ChunkStats] = {}
