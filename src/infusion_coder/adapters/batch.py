@@ -466,6 +466,7 @@ def run_batch(
         statuses.update(stats.statuses)
         readiness.update(stats.readiness)
     total = sum(s.records for s in done.values())
+    this_run = total - count  # count: records of the chunks an interrupted run had finished
     seconds = time.perf_counter() - began
     summary = Summary(
         encounters=total,
@@ -474,7 +475,7 @@ def run_batch(
         statuses=dict(sorted(statuses.items())),
         readiness={k: readiness.get(k, 0) for k in ("ready", "ready_with_warnings", "hold")},
         seconds=round(seconds, 3),
-        encounters_per_second=round(total / seconds, 1) if seconds else 0.0,
+        encounters_per_second=round(this_run / seconds, 1) if seconds else 0.0,
         jobs=jobs,
         chunks=len(done),
         resumed_chunks=resumed,
