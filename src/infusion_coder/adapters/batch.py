@@ -441,11 +441,9 @@ def run_batch(
     options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
     records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
     resumed = len(done)
-    count = 0
-    for stats in done.values():
-        count += stats.records
-    if progress and count:
-        progress(count)
+    resumed_records = sum(stats.records for stats in done.values())
+    if progress and resumed_records:
+        progress(resumed_records)
 
     def finished(stats: ChunkStats) -> None:
         done[stats.chunk] = stats
@@ -466,7 +464,7 @@ def run_batch(
         statuses.update(stats.statuses)
         readiness.update(stats.readiness)
     total = sum(s.records for s in done.values())
-    this_run = total - count  # count: records of the chunks an interrupted run had finished
+    this_run = total - resumed_records
     seconds = time.perf_counter() - began
     summary = Summary(
         encounters=total,
