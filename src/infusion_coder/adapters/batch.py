@@ -125,6 +125,16 @@ def read_records(
             raise BatchError(f"cannot read {path}: {reason}") from exc
 
 
+def known_total(paths: Sequence[Path], forced: str | None) -> int | None:
+    """The number of records when the inputs say it without being read (Parquet metadata), else None."""
+    try:
+        if all(input_format(p, forced) == "parquet" for p in paths):
+            return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in paths)
+    except (OSError, BatchError, pa.ArrowException):
+        pass
+    return None
+
+
 def _json_records(path: Path) -> Iterator[Record]:
     if path.stat().st_size == 0:
         return

@@ -310,7 +310,7 @@ def batch(
     """Code files of encounters into DIR: results and flat tables (lines, drug_lines, findings,
     differences, errors), in input order, with a summary. Exit 1 if any record was an error, 2 if an input
     could not be read."""
-    from .batch import BatchError, Settings, run_batch
+    from .batch import BatchError, Settings, known_total, run_batch
 
     if format not in ("parquet", "csv", "jsonl") or jobs < 1 or chunk_size < 1:
         typer.echo(
@@ -331,7 +331,7 @@ def batch(
     bar = _progress_bar()
     try:
         with bar or _nothing():
-            task = bar.add_task("coding", total=None) if bar else None
+            task = bar.add_task("coding", total=known_total(inputs, from_)) if bar else None
             summary = run_batch(
                 inputs,
                 out,
@@ -370,11 +370,12 @@ def _progress_bar() -> Any:
     if not sys.stderr.isatty():
         return None
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description} {task.completed:,} encounters"),
+        BarColumn(),  # a pulse when the total is unknown (JSON Lines, CSV)
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
