@@ -307,3 +307,10 @@ def test_an_importer_format_through_from(tmp_path: Path) -> None:
     unknown = batch(str(tmp_path / "a.txt"), "--from", "nope", "--out", str(tmp_path / "p"))
     assert unknown.exit_code == 2 and "unknown input format 'nope'" in unknown.output
     assert not (tmp_path / "p").exists()
+
+
+def test_the_progress_total_is_known_for_parquet_only(inputs: dict[str, Path]) -> None:
+    from infusion_coder.adapters.batch import known_total
+
+    assert known_total([inputs["parquet"], inputs["parquet"]], None) == 2 * len(RECORDS)
+    assert known_total([inputs["parquet"], inputs["jsonl"]], None) is None
