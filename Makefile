@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/infusion-coder: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 examples: $(BIN)/infusion-coder

@@ -296,9 +296,6 @@ def test_hostile_values_each_within_a_second_under_2gb() -> None:
     assert float(run.stdout) < 1.0
 
 
-@pytest.mark.xfail(
-    reason="time bounds (span of one administration, date range) are the lead's part of issue 6"
-)
 def test_far_dates_each_within_a_second_under_2gb() -> None:
     body = base_encounter(1)
     far = [

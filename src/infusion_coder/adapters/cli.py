@@ -580,5 +580,137 @@ def serve(
     uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info", server_header=False)
 
 
+@app.command()
+def batch(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Encounter files: JSON Lines, Parquet or CSV (by extension), or --from's format."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Output folder (new or empty; or the interrupted one with --resume)."),
+    ],
+    format: Annotated[
+        str, typer.Option("--format", help="Output format: parquet, csv or jsonl.")
+    ] = "parquet",
+    jobs: Annotated[int, typer.Option(help="Worker processes; the output is the same for any number.")] = 1,
+    policy: PolicyOption = None,
+    timezone: TimezoneOption = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Input format: jsonl, parquet, csv, or an importer's (fhir, hl7, mar, mimic)."
+        ),
+    ] = None,
+    audit_: Annotated[bool, typer.Option("--audit", help="Audit billed_lines instead of coding.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Finish an interrupted run in --out, coding only what is left.")
+    ] = False,
+    chunk_size: Annotated[
+        int, typer.Option(help="Records per chunk (the unit of work and of resume).")
+    ] = 1000,
+    reference: ReferenceOption = None,
+) -> None:
+    """Code files of encounters into DIR: results and flat tables (lines, drug_lines, findings,
+    differences, errors), in input order, with a summary. Exit 1 if any record was an error, 2 if an input
+    could not be read."""
+    from .batch import BatchError, Settings, known_total, run_batch
+
+    if format not in ("parquet", "csv", "jsonl") or jobs < 1 or chunk_size < 1:
+        typer.echo(
+            "infusion-coder: --format is parquet, csv or jsonl; --jobs and --chunk-size are 1 or more",
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNREADABLE)
+    settings = Settings(
+        format=format,  # type: ignore[arg-type]  # checked above
+        chunk_size=chunk_size,
+        policy=policy,
+        timezone=timezone,
+        input_format=from_,
+        audit=audit_,
+        reference=str(reference.resolve()) if reference else None,
+    )
+    coder = _coder(reference)
+    bar = _progress_bar()
+    try:
+        with bar or _nothing():
+            task = bar.add_task("coding", total=known_total(inputs, from_)) if bar else None
+            summary = run_batch(
+                inputs,
+                out,
+                settings,
+                jobs=jobs,
+                resume=resume,
+                coder=coder,
+                progress=(lambda n: bar.advance(task, n)) if bar and task is not None else None,
+            )
+    except BatchError as exc:
+        typer.echo(f"infusion-coder: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    except KeyboardInterrupt:
+        typer.echo(
+            f"infusion-coder: interrupted; finished chunks are kept in {out}: run again with --resume",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    ready = summary.readiness
+    typer.echo(
+        f"{summary.encounters} encounters: {summary.coded} coded, {summary.errors} errors; "
+        f"ready {ready['ready']}, ready with warnings {ready['ready_with_warnings']}, hold {ready['hold']}; "
+        f"{summary.seconds:.1f} s, {summary.encounters_per_second:,.0f} encounters/s"
+        + (
+            f" ({summary.resumed_chunks} of {summary.chunks} chunks from the interrupted run)"
+            if resume
+            else ""
+        )
+    )
+    typer.echo(f"written to {out}/ ({', '.join(summary.outputs.values())}, summary.json)")
+    raise typer.Exit(EXIT_ENCOUNTER_ERROR if summary.errors else EXIT_OK)
+
+
+def _progress_bar() -> Any:
+    """A rich progress bar on a terminal; None when stderr is not one (files, CI, pipes)."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description} {task.completed:,} encounters"),
+        BarColumn(),  # a pulse when the total is unknown (JSON Lines, CSV)
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A folder written by 'batch'.")],
+    top: Annotated[int, typer.Option(help="How many encounters to list by error findings.")] = 10,
+) -> None:
+    """Counts over a batch's output with DuckDB: readiness, lines by code, findings by id, and the
+    encounters with the most error findings."""
+    from .report import ReportError, report_text
+
+    try:
+        typer.echo(report_text(folder, top=top))
+    except ReportError as exc:
+        typer.echo(f"infusion-coder: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+
+
 def main() -> None:
     app()

@@ -1,0 +1,561 @@
+"""`infusion-coder batch`: code files of encounters into a folder of results and flat tables.
+
+How a run goes (docs/batch.md):
+- Inputs (JSON Lines, Parquet, CSV, or an importer's format) are read lazily, record by record; every
+  record gets `seq`, its position over all inputs, and gives exactly one result.
+- Records are cut into chunks of `chunk_size`. A chunk is coded in one process (the parent with
+  `--jobs 1`, else one of N worker processes, each loading one Coder once) and written as its own part
+  files under DIR/_parts/cNNNNNN/, through a temporary folder renamed into place, so a part exists whole
+  or not at all. A chunk's part folder is the record that it is done.
+- At most 2 x jobs chunks are in flight, so memory stays flat whatever the input's length.
+- When every chunk is done, the parts are joined in chunk order into DIR/<table>.<format> and
+  DIR/summary.json is written; the parts are removed.
+- `--resume` after an interruption checks that inputs and options are those of the manifest
+  (DIR/_parts/manifest.json: size, mtime and a hash of the first MiB of every input) and codes only the
+  chunks that have no part folder. Chunking does not depend on `--jobs`, so the output bytes do not
+  either.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..api import Coder, Result
+from ..models import Encounter, ErrorDetail, ErrorResult
+from .formats import FORMATS as IMPORT_FORMATS
+from .formats import ImportOptions, Source, reader
+from .jsonio import UnreadableInput
+from .jsonio import read as read_json
+from .tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
+
+INPUT_FORMATS = ("jsonl", "parquet", "csv")
+# Columns that hold nested values: list<struct> or struct in Parquet, JSON text in CSV.
+NESTED_COLUMNS = ("administrations", "billed_lines", "evaluation_and_management", "source_findings")
+MANIFEST_VERSION = 1
+
+
+# The Parquet input layout, from the contract: scalars as columns, nested models as structs, lists of them
+# as list<struct>, date-times as ISO 8601 text. Readers take any layout with these names (extra columns
+# are unknown fields, as in JSON); this one is what write_encounters writes.
+def _nullable(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_list(kind):
+        return pa.list_(_nullable(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _nullable(f.type)) for f in kind])
+    return kind
+
+
+# every column nullable: a file may hold a record that is not a valid encounter, and gets its error row
+ENCOUNTER_SCHEMA = pa.schema([pa.field(f.name, _nullable(f.type)) for f in model_fields(Encounter)])
+
+
+class BatchError(Exception):
+    """The batch cannot run or go on: an unreadable input, a folder in use, a resume that does not fit.
+    The command exits 2 with this message."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One input record: its value, or why it could not be read (then `encounter_id` if known)."""
+
+    value: Any = None
+    problem: str | None = None
+    encounter_id: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+
+def input_format(path: Path, forced: str | None) -> str:
+    if forced:
+        if forced not in INPUT_FORMATS and forced not in IMPORT_FORMATS:
+            known = ", ".join([*INPUT_FORMATS, *sorted(IMPORT_FORMATS)])
+            raise BatchError(f"unknown input format {forced!r}; known: {known}")
+        return forced
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    return "jsonl"  # .jsonl, .ndjson, .json and anything else: the JSON reader sniffs the shape
+
+
+def read_records(
+    paths: Sequence[Path], forced: str | None, options: ImportOptions, coder: Coder, batch_rows: int = 1000
+) -> Iterator[Record]:
+    """Every record of every input, in order. Raises BatchError for an input that cannot be read at all."""
+    for path in paths:
+        if not path.exists():
+            raise BatchError(f"cannot read {path}: no such file or folder")
+    if forced in IMPORT_FORMATS:
+        read_format = reader(forced)
+        sources = [Source(p.name, path=p) for p in paths]
+        for value in read_format(sources, options, coder.reference.latest):
+            yield Record(value)
+        return
+    for path in paths:
+        kind = input_format(path, forced)
+        try:
+            if kind == "parquet":
+                yield from _parquet_records(path, batch_rows)
+            elif kind == "csv":
+                yield from _csv_records(path)
+            else:
+                yield from _json_records(path)
+        except (OSError, UnicodeDecodeError, UnreadableInput, pa.ArrowException) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise BatchError(f"cannot read {path}: {reason}") from exc
+
+
+def known_total(paths: Sequence[Path], forced: str | None) -> int | None:
+    """The number of records when the inputs say it without being read (Parquet metadata), else None."""
+    try:
+        if all(input_format(p, forced) == "parquet" for p in paths):
+            return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in paths)
+    except (OSError, BatchError, pa.ArrowException):
+        pass
+    return None
+
+
+def _json_records(path: Path) -> Iterator[Record]:
+    if path.stat().st_size == 0:
+        return
+    with path.open("rb") as stream:  # bytes: records split on LF only (the reader's framing contract)
+        for item in read_json(stream).items:
+            yield Record(item.value, item.problem)
+
+
+def drop_nulls(value: Any) -> Any:
+    """A columnar row has every column; a null one means the field is absent."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+def arrow_records(batch: pa.RecordBatch | pa.Table) -> Iterator[Record]:
+    """Encounters of an Arrow batch in the Parquet layout (docs/batch.md)."""
+    for row in batch.to_pylist():
+        yield Record(drop_nulls(row))
+
+
+def _parquet_records(path: Path, batch_rows: int) -> Iterator[Record]:
+    file = pq.ParquetFile(path)
+    for batch in file.iter_batches(batch_size=batch_rows):
+        yield from arrow_records(batch)
+
+
+def _csv_records(path: Path) -> Iterator[Record]:
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = csv.DictReader(stream, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        if rows.fieldnames is None:
+            return
+        for number, row in enumerate(rows, start=2):  # line 1 is the header
+            yield _csv_record(row, number)
+
+
+def _csv_record(row: dict[str | None, Any], number: int) -> Record:
+    encounter_id = row.get("encounter_id") or None
+    if None in row:
+        return Record(problem=f"row {number} has more fields than the header", encounter_id=encounter_id)
+    record: dict[str, Any] = {}
+    for name, text in row.items():
+        if name is None or text is None or text == "":
+            continue
+        if name in NESTED_COLUMNS:
+            try:
+                record[name] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return Record(
+                    problem=f"row {number}: column {name} is not valid JSON: {exc.msg} at column {exc.colno}",
+                    encounter_id=encounter_id,
+                )
+        else:
+            record[name] = text
+    return Record(record)
+
+
+def write_encounters(
+    records: Iterable[dict[str, Any]], path: Path, format: str, *, chunk: int = 10000
+) -> None:
+    """Write encounter dicts in an input layout (jsonl, parquet or csv), streamed in chunks."""
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) == chunk:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    if format == "parquet":
+        with pq.ParquetWriter(path, ENCOUNTER_SCHEMA, compression="zstd") as writer:
+            for batch in chunks():
+                writer.write_table(pa.Table.from_pylist(batch, schema=ENCOUNTER_SCHEMA))
+        return
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        if format == "jsonl":
+            for batch in chunks():
+                stream.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in batch))
+            return
+        names = [f.name for f in ENCOUNTER_SCHEMA]
+        writer_csv = csv.DictWriter(stream, names, extrasaction="ignore")
+        writer_csv.writeheader()
+        for batch in chunks():
+            for record in batch:
+                row = {
+                    k: json.dumps(v, ensure_ascii=False, default=str) if k in NESTED_COLUMNS else v
+                    for k, v in record.items()
+                    if v is not None
+                }
+                writer_csv.writerow(row)
+
+
+# ------------------------------------------------------------------------------------------------ coding
+
+
+def code_one(
+    coder: Coder, record: Record, *, policy: str | None, timezone: str | None, audit: bool = False
+) -> Result:
+    """The result of one record; never raises (an internal error becomes an error result)."""
+    if record.problem is not None:
+        return ErrorResult(
+            encounter_id=record.encounter_id, error=ErrorDetail(message=record.problem, field=None)
+        )
+    run = coder.audit_record if audit else coder.code_record
+    try:
+        return run(record.value, policy=policy, timezone=timezone)
+    except Exception as exc:  # one broken record must not stop a batch
+        traceback.print_exc(file=sys.stderr)
+        value = record.value
+        found = value.get("encounter_id") if isinstance(value, dict) else None
+        return ErrorResult(
+            encounter_id=found if isinstance(found, str) else None,
+            error=ErrorDetail(message=f"internal error while coding: {exc!r}", field=None),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What decides the output of a run besides the input: kept in the manifest for --resume."""
+
+    format: Format = "parquet"
+    chunk_size: int = 1000
+    policy: str | None = None
+    timezone: str | None = None
+    input_format: str | None = None
+    audit: bool = False
+    reference: str | None = None
+
+
+@dataclass
+class ChunkStats:
+    chunk: int
+    records: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    readiness: dict[str, int] = field(default_factory=dict)
+
+
+_WORKER_CODER: Coder | None = None
+
+
+def _worker_init(reference: str | None) -> None:
+    global _WORKER_CODER
+    _WORKER_CODER = Coder.default(Path(reference)) if reference else Coder.default()
+
+
+def _worker_chunk(
+    chunk: int, records: list[tuple[int, Record]], parts: str, settings: Settings
+) -> ChunkStats:
+    assert _WORKER_CODER is not None
+    return code_chunk(_WORKER_CODER, chunk, records, Path(parts), settings)
+
+
+def chunk_dir(parts: Path, chunk: int) -> Path:
+    return parts / f"c{chunk:06d}"
+
+
+def code_chunk(
+    coder: Coder, chunk: int, records: list[tuple[int, Record]], parts: Path, settings: Settings
+) -> ChunkStats:
+    """Code one chunk and write its part files, whole or not at all."""
+    rows = Rows()
+    stats = ChunkStats(chunk, records=len(records))
+    statuses: Counter[str] = Counter()
+    readiness: Counter[str] = Counter()
+    for seq, record in records:
+        result = code_one(
+            coder, record, policy=settings.policy, timezone=settings.timezone, audit=settings.audit
+        )
+        row = rows.add(seq, result)
+        statuses[row["status"]] += 1
+        if row["readiness"]:
+            readiness[row["readiness"]] += 1
+    stats.statuses, stats.readiness = dict(sorted(statuses.items())), dict(sorted(readiness.items()))
+    temporary = parts / f".tmp-c{chunk:06d}-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    for name, table in rows.tables().items():
+        data = csv_body(table) if settings.format == "csv" else encode(name, table, settings.format)
+        (temporary / f"{name}.{EXTENSIONS[settings.format]}").write_bytes(data)
+    (temporary / "stats.json").write_text(json.dumps(asdict(stats)))
+    final = chunk_dir(parts, chunk)
+    shutil.rmtree(final, ignore_errors=True)
+    temporary.rename(final)
+    return stats
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[tuple[int, list[tuple[int, Record]]]]:
+    chunk: list[tuple[int, Record]] = []
+    number = 0
+    for seq, record in enumerate(records):
+        chunk.append((seq, record))
+        if len(chunk) == size:
+            yield number, chunk
+            number, chunk = number + 1, []
+    if chunk:
+        yield number, chunk
+
+
+# ------------------------------------------------------------------------------------------------ manifest
+
+
+def fingerprint(path: Path) -> dict[str, Any]:
+    """Enough to tell that an input is the one a run started on: size, mtime and the first MiB's hash."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as stream:
+            digest.update(stream.read(1 << 20))
+    return {
+        "path": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "head_sha256": digest.hexdigest(),
+    }
+
+
+def _manifest(paths: Sequence[Path], settings: Settings) -> dict[str, Any]:
+    return {
+        "version": MANIFEST_VERSION,
+        "inputs": [fingerprint(p) for p in paths],
+        "settings": asdict(settings),
+    }
+
+
+def _why_not_resumable(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
+    if saved.get("version") != MANIFEST_VERSION:
+        return "the folder was written by another version of batch"
+    if saved["settings"] != now["settings"]:
+        changed = sorted(k for k in now["settings"] if saved["settings"].get(k) != now["settings"][k])
+        return f"the options differ from the interrupted run ({', '.join(changed)})"
+    before, after = saved["inputs"], now["inputs"]
+    if [i["path"] for i in before] != [i["path"] for i in after]:
+        return "the inputs are not the files the interrupted run read"
+    for old, new in zip(before, after, strict=True):
+        for key, label in (("size", "size"), ("mtime_ns", "modification time"), ("head_sha256", "content")):
+            if old[key] != new[key]:
+                return f"{new['path']} changed since the interrupted run ({label})"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+@dataclass
+class Summary:
+    encounters: int
+    coded: int
+    errors: int
+    statuses: dict[str, int]
+    readiness: dict[str, int]
+    seconds: float
+    encounters_per_second: float
+    jobs: int
+    chunks: int
+    resumed_chunks: int
+    format: str
+    outputs: dict[str, str]
+
+
+Progress = Callable[[int], None]
+
+
+def run_batch(
+    paths: Sequence[Path],
+    out: Path,
+    settings: Settings,
+    *,
+    jobs: int = 1,
+    resume: bool = False,
+    coder: Coder | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """Code every record of `paths` into `out`. Raises BatchError (exit 2); KeyboardInterrupt leaves the
+    finished chunks in place for --resume."""
+    began = time.perf_counter()
+    coder = coder or (Coder.default(Path(settings.reference)) if settings.reference else Coder.default())
+    if settings.policy is not None and settings.policy not in coder.policies:
+        raise BatchError(f"unknown policy {settings.policy!r}; known: {', '.join(coder.policies)}")
+    for path in paths:
+        if not path.exists():
+            raise BatchError(f"cannot read {path}: no such file or folder")
+        input_format(path, settings.input_format)  # an unknown format fails before the folder is made
+    parts = out / "_parts"
+    manifest = _manifest(paths, settings)
+    done: dict[int, ChunkStats] = {}
+    if resume:
+        if (out / "summary.json").exists() and not parts.exists():
+            raise BatchError(f"{out} holds a finished run: nothing to resume")
+        try:
+            saved = json.loads((parts / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise BatchError(f"cannot resume: {out} has no readable manifest of an interrupted run") from exc
+        reason = _why_not_resumable(saved, manifest)
+        if reason:
+            raise BatchError(f"cannot resume: {reason}; start again in an empty folder")
+        for entry in parts.iterdir():
+            if entry.name.startswith(".tmp-"):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.is_dir():
+                stats = ChunkStats(**json.loads((entry / "stats.json").read_text()))
+                done[stats.chunk] = stats
+    else:
+        if out.exists() and any(out.iterdir()):
+            hint = " (an interrupted run: add --resume)" if (parts / "manifest.json").exists() else ""
+            raise BatchError(f"{out} is not empty{hint}; give an empty or new folder")
+        parts.mkdir(parents=True, exist_ok=True)
+        (parts / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+    options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
+    records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
+    resumed = len(done)
+    resumed_records = sum(stats.records for stats in done.values())
+    if progress and resumed_records:
+        progress(resumed_records)
+
+    def finished(stats: ChunkStats) -> None:
+        done[stats.chunk] = stats
+        if progress:
+            progress(stats.records)
+
+    todo = ((n, chunk) for n, chunk in _chunks(records, settings.chunk_size) if n not in done)
+    if jobs <= 1:
+        for number, chunk in todo:
+            finished(code_chunk(coder, number, chunk, parts, settings))
+    else:
+        _parallel(todo, jobs, parts, settings, finished)
+
+    outputs = _join(out, parts, sorted(done), settings.format)
+    statuses: Counter[str] = Counter()
+    readiness: Counter[str] = Counter()
+    for stats in done.values():
+        statuses.update(stats.statuses)
+        readiness.update(stats.readiness)
+    total = sum(s.records for s in done.values())
+    this_run = total - resumed_records
+    seconds = time.perf_counter() - began
+    summary = Summary(
+        encounters=total,
+        coded=total - statuses.get("error", 0),
+        errors=statuses.get("error", 0),
+        statuses=dict(sorted(statuses.items())),
+        readiness={k: readiness.get(k, 0) for k in ("ready", "ready_with_warnings", "hold")},
+        seconds=round(seconds, 3),
+        encounters_per_second=round(this_run / seconds, 1) if seconds else 0.0,
+        jobs=jobs,
+        chunks=len(done),
+        resumed_chunks=resumed,
+        format=settings.format,
+        outputs=outputs,
+    )
+    (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    shutil.rmtree(parts)
+    return summary
+
+
+def _parallel(
+    todo: Iterator[tuple[int, list[tuple[int, Record]]]],
+    jobs: int,
+    parts: Path,
+    settings: Settings,
+    finished: Callable[[ChunkStats], None],
+) -> None:
+    # spawn, not fork: the parent may run a progress thread, and a forked lock can hang a worker
+    context = get_context("spawn")
+    pending: deque[Future[ChunkStats]] = deque()
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_worker_init, initargs=(settings.reference,)
+    ) as pool:
+        try:
+            for number, chunk in todo:
+                pending.append(pool.submit(_worker_chunk, number, chunk, str(parts), settings))
+                while len(pending) >= 2 * jobs:  # bounded: the reader never runs far ahead
+                    finished(pending.popleft().result())
+            while pending:
+                finished(pending.popleft().result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _join(out: Path, parts: Path, chunks: list[int], format: Format) -> dict[str, str]:
+    """Join the chunks' part files, in chunk order, into one file per table."""
+    outputs = {}
+    for name in TABLES:
+        target = out / f"{name}.{EXTENSIONS[format]}"
+        outputs[name] = target.name
+        with TableWriter(target, name, format) as writer:
+            if format == "parquet":
+                batch: list[pa.Table] = []
+                rows = 0
+                for chunk in chunks:
+                    table = pq.read_table(chunk_dir(parts, chunk) / f"{name}.parquet")
+                    batch.append(table)
+                    rows += table.num_rows
+                    if rows >= 65536:  # row groups of a useful size, one group's worth in memory
+                        writer.write(pa.concat_tables(batch))
+                        batch, rows = [], 0
+                if batch:
+                    writer.write(pa.concat_tables(batch))
+            else:
+                for chunk in chunks:
+                    with (chunk_dir(parts, chunk) / f"{name}.{EXTENSIONS[format]}").open("rb") as part:
+                        shutil.copyfileobj(part, _Raw(writer))
+    return outputs
+
+
+class _Raw(io.RawIOBase):
+    """Lets shutil copy a part straight into a TableWriter."""
+
+    def __init__(self, writer: TableWriter) -> None:
+        self.writer = writer
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.writer.write_raw(bytes(data))
+        return len(data)
