@@ -163,6 +163,15 @@ def _sc_infusions(ctx: Context, infusions: list[Service]) -> list[Unit]:
             )
         else:
             extra = ic203_hour_units.added_hours_only(other.minutes or 0)
+            if not extra:
+                ctx.find(
+                    rule,
+                    "sc-added-time-below-hour",
+                    "info",
+                    other.ids,
+                    f"{other.label} ran {other.minutes or 0} minutes at the same SC site after the initial "
+                    "infusion: under the 31 minutes an added hour (96370) needs, so it is not reported.",
+                )
             units += [
                 _unit(
                     "96370",

@@ -16,12 +16,13 @@ vancomycin 1 g started 09:00, no stop -> 96374, error assumed-push-usually-infus
 import sys
 from datetime import datetime, timedelta
 
+from ..times import MAX_ADMINISTRATION_SPAN
 from .base import Rule
 
 RULE = Rule.of(sys.modules[__name__], "IC202", "missing-stop-time", ("R2.9", "T13"))
 
-# The longest one administration may run (docs/robustness.md): a longer derived run is not believed.
-MAX_DERIVED_HOURS = 14 * 24
+# The longest one administration may run (times.py): a longer derived run is not believed.
+MAX_DERIVED_HOURS = MAX_ADMINISTRATION_SPAN.total_seconds() / 3600
 
 
 def derived_hours(volume_ml: float | None, rate_ml_per_hour: float | None) -> float | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...models import excerpt as models_excerpt
 from ...reference import ReferencePack
 
 
@@ -74,8 +75,7 @@ def error_record(encounter_id: str | None, message: str, field: str | None = Non
 
 def excerpt(value: object, limit: int = 60) -> str:
     """A short, truncated rendering of a source value for messages: never a whole record."""
-    text = str(value)
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+    return models_excerpt(str(value), limit)  # always quoted: a source value is text
 
 
 register("fhir", f"{__name__}.fhir", "FHIR R4/R4B/R5 MedicationAdministration: Bundles (JSON) or NDJSON")
