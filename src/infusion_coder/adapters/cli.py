@@ -36,6 +36,7 @@ from .formats.claims import (
 from .formats.fhir_claim import claim_resource
 from .formats.x12 import check, write_837
 from .jsonio import Batch, Item, UnreadableInput, dumps, read
+from .review import ReviewView
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Code drug-administration services (96360-96549)."
@@ -76,6 +77,22 @@ PosOption = Annotated[str | None, typer.Option(help="Place of service (two digit
 MappingOption = Annotated[
     Path | None, typer.Option(help="A site's own column names and action words (MAR CSV), TOML or YAML.")
 ]
+OnlyOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Keep only results on hold ('hold') or that need a look ('warnings'); errors always stay."
+    ),
+]
+FindingOption = Annotated[
+    list[str] | None, typer.Option("--finding", help="Keep only results with this finding id (repeatable).")
+]
+OutputFormatOption = Annotated[
+    str, typer.Option("--format", help="json (JSON Lines on stdout), or csv / parquet tables in --out DIR.")
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(help="Folder for --format csv|parquet: results, lines, drug lines, findings, ..."),
+]
 InpatientOption = Annotated[
     bool,
     typer.Option(help="Also import the administrations of inpatient stays (FHIR, HL7, MIMIC), for review."),
@@ -93,20 +110,36 @@ def code(
     place_of_service: PosOption = None,
     mapping: MappingOption = None,
     include_inpatient: InpatientOption = False,
+    only: OnlyOption = None,
+    finding: FindingOption = None,
+    output_format: OutputFormatOption = "json",
+    out: OutOption = None,
 ) -> None:
-    """Code encounters: one JSON object in gives one out; an array or JSON Lines gives JSON Lines."""
+    """Code encounters: one JSON object in gives one out; an array or JSON Lines gives JSON Lines.
+    --only/--finding keep a review queue; --format csv|parquet --out DIR writes flat tables."""
+    view = _view(only, finding, output_format, out)
     if from_ is None:
         if len(paths) != 1:
             typer.echo(
                 "infusion-coder: give one encounter file (or -), or name a format with --from", err=True
             )
             raise typer.Exit(EXIT_UNREADABLE)
-        _process(paths[0], policy, reference, audit=False, timezone=timezone)
+        _process(paths[0], policy, reference, audit=False, timezone=timezone, view=view)
         return
     options = ImportOptions(timezone, claim_type, place_of_service, policy, mapping, include_inpatient)
     coder = _coder(reference)
     items = (Item(value) for value in _imported(from_, paths, options, coder))
-    _emit(coder, Batch(False, items), policy, audit=False, timezone=timezone)
+    _emit(coder, Batch(False, items), policy, audit=False, timezone=timezone, view=view)
+
+
+def _view(
+    only: str | None, finding: list[str] | None, output_format: str, out: Path | None
+) -> ReviewView | None:
+    try:
+        return ReviewView.of(only, finding or [], output_format, out)
+    except ValueError as exc:
+        typer.echo(f"infusion-coder: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
 @app.command("import")
@@ -169,11 +202,17 @@ def audit(
     summary: Annotated[
         bool, typer.Option(help="After the results, rank encounters by Medicare amount at stake (on stderr).")
     ] = False,
+    only: OnlyOption = None,
+    finding: FindingOption = None,
+    output_format: OutputFormatOption = "json",
+    out: OutOption = None,
 ) -> None:
-    """Audit billed claims: each encounter with its billed_lines (or --billed); every difference, priced."""
+    """Audit billed claims: each encounter with its billed_lines (or --billed); every difference, priced.
+    --only/--finding keep a review queue; --format csv|parquet --out DIR writes flat tables."""
+    view = _view(only, finding, output_format, out)
     ranked: list[tuple[str, float, int, int]] | None = [] if summary else None
     if billed is None:
-        _process(path, policy, reference, audit=True, summary=ranked)
+        _process(path, policy, reference, audit=True, summary=ranked, view=view)
         return
     coder = _coder(reference)
     try:
@@ -184,7 +223,7 @@ def audit(
     with _batch(path) as batch:
         # with --billed the output is JSON Lines: claims without an encounter add records of their own
         joined = Batch(False, _join_claims(batch.items, claims, billed.name))
-        _emit(coder, joined, policy, audit=True, summary=ranked)
+        _emit(coder, joined, policy, audit=True, summary=ranked, view=view)
 
 
 def _join_claims(items: Iterator[Item], claims: BilledClaims, name: str) -> Iterator[Item]:
@@ -377,10 +416,11 @@ def _process(
     audit: bool,
     timezone: str | None = None,
     summary: list[tuple[str, float, int, int]] | None = None,
+    view: ReviewView | None = None,
 ) -> None:
     coder = _coder(reference)
     with _batch(path) as batch:
-        _emit(coder, batch, policy, audit=audit, timezone=timezone, summary=summary)
+        _emit(coder, batch, policy, audit=audit, timezone=timezone, summary=summary, view=view)
 
 
 def _emit(
@@ -391,6 +431,7 @@ def _emit(
     audit: bool,
     timezone: str | None = None,
     summary: list[tuple[str, float, int, int]] | None = None,
+    view: ReviewView | None = None,
 ) -> None:
     """Code every item of a batch and write one result per item; exit 0, or 1 if any was an error."""
     if policy is not None and policy not in coder.policies:
@@ -430,13 +471,17 @@ def _emit(
                     result.amounts_unknown,
                 )
             )
-        text = dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n"
+        if view is not None and not view.take(result):
+            continue
+        text = dumps(result.model_dump(mode="json"), pretty=batch.single and view is None) + "\n"
         if out is not None:
             out.write(text.encode("utf-8"))
         else:
             sys.stdout.write(text)
     if out is not None:
         out.flush()
+    if view is not None:
+        typer.echo(f"infusion-coder: {view.close()}", err=True)
     if summary is not None:
         _print_summary(summary)
     raise typer.Exit(EXIT_ENCOUNTER_ERROR if failed else EXIT_OK)
