@@ -35,7 +35,7 @@ from .formats.claims import (
 )
 from .formats.fhir_claim import claim_resource
 from .formats.x12 import check, write_837
-from .jsonio import Batch, Item, UnreadableInput, dumps, read
+from .jsonio import Batch, Item, UnreadableInput, dumps, read, render
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Code drug-administration services (96360-96549)."
@@ -430,7 +430,7 @@ def _emit(
                     result.amounts_unknown,
                 )
             )
-        text = dumps(result.model_dump(mode="json"), pretty=batch.single) + "\n"
+        text = render(result, pretty=batch.single) + "\n"
         if out is not None:
             out.write(text.encode("utf-8"))
         else:
