@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from infusion_coder import Coder
+from infusion_coder.adapters import jsonio
+from infusion_coder.models import Encounter
 
 SUBSTANCES = [
     "normal saline",
@@ -56,6 +58,42 @@ def synthetic(index: int, rng: random.Random, admins: int | None = None, days: i
             record["access"] = rng.choice(["L forearm PIV", "R hand PIV"])
         records.append(record)
     return {"encounter_id": f"E{index}", "claim_type": "institutional", "administrations": records}
+
+
+def stages(coder: Coder, batch: list[dict[str, Any]]) -> None:
+    """Encounters per second on one core for each stage of `code`, in process, then all four together:
+    decode (jsonio.parse of a line), validate (Encounter.model_validate), engine (Coder.code on the valid
+    encounter), encode (jsonio.render of the result)."""
+    lines = [json.dumps(r).encode() for r in batch]
+    count = len(lines)
+
+    def rate(took: float) -> str:
+        return f"{count / took:>10,.0f}/s {1e6 * took / count:>7.1f} us"
+
+    began = time.perf_counter()
+    values = [jsonio.parse(line, "line 1").value for line in lines]
+    decode = time.perf_counter() - began
+    began = time.perf_counter()
+    encounters = [Encounter.model_validate(v) for v in values]
+    validate = time.perf_counter() - began
+    began = time.perf_counter()
+    results = [coder.code(e) for e in encounters]
+    engine = time.perf_counter() - began
+    began = time.perf_counter()
+    for result in results:
+        jsonio.render(result)
+    encode = time.perf_counter() - began
+    began = time.perf_counter()
+    for line in lines:
+        jsonio.render(coder.code_record(jsonio.parse(line, "line 1").value))
+    whole = time.perf_counter() - began
+    print(
+        f"stages, one core, {count:,} encounters of 1-{max(len(r['administrations']) for r in batch)} administrations:"
+    )
+    for name, took in (("decode", decode), ("validate", validate), ("engine", engine), ("encode", encode)):
+        print(f"  {name:<10} {rate(took)}")
+    print(f"  {'sum':<10} {rate(decode + validate + engine + encode)}")
+    print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record + render, as `code` does per line)")
 
 
 def curve(coder: Coder) -> None:
@@ -152,6 +190,7 @@ def main() -> None:
     parser.add_argument(
         "--curve", action="store_true", help="time one encounter of 1 .. 5,000 administrations"
     )
+    parser.add_argument("--stages", action="store_true", help="per-stage figures only (in process)")
     parser.add_argument("--million", action="store_true", help="1,000,000 mixed records through the CLI")
     parser.add_argument("--million-count", type=int, default=1_000_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,7 +202,10 @@ def main() -> None:
         curve(coder)
         return
     rng = random.Random(7)
-    batch = [synthetic(i, rng) for i in range(args.encounters)]
+    batch = [synthetic(i, rng, admins=rng.randint(1, 6)) for i in range(args.encounters)]
+    if args.stages:
+        stages(coder, batch)
+        return
 
     began = time.perf_counter()
     coder = Coder.default()
@@ -191,6 +233,7 @@ def main() -> None:
     print(
         f"cli: {len(batch)} encounters in {took:.2f} s = {len(batch) / took:,.0f} per second ({out} results, exit {run.returncode})"
     )
+    stages(coder, batch)
     curve(coder)
 
 

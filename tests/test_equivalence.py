@@ -7,12 +7,13 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGEST = ROOT / "tests" / "equivalence" / "digest-2000.json"
 
 
-def _script():  # type: ignore[no-untyped-def]
+def _script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("equivalence", ROOT / "scripts" / "equivalence.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

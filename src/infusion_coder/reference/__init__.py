@@ -70,6 +70,7 @@ class Substance:
     cms_check: str = ""  # how the HCPCS code and unit compare with the CMS ASP files, when not plainly
 
 
+_CACHED_TEXTS = 65536  # substance texts remembered by SubstanceTable.match
 _PERCENT_SPACE = re.compile(r"(\d)\s+%")
 _SPACES = re.compile(r"\s+")
 
@@ -88,6 +89,9 @@ class SubstanceTable:
     entries: dict[str, Substance]
     _pattern: re.Pattern[str] = field(repr=False)
     _by_alias: dict[str, str] = field(repr=False)
+    _matches: dict[str, tuple[Substance, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, rows: list[Substance], aliases: dict[str, str]) -> SubstanceTable:
@@ -101,13 +105,20 @@ class SubstanceTable:
         return [entry for entry in self.entries.values() if entry.hcpcs == code]
 
     def match(self, text: str) -> list[Substance]:
-        """Every table entry named in the text, in order of appearance, without repeats."""
-        found: list[Substance] = []
-        for hit in self._pattern.finditer(normalise_substance(text)):
-            entry = self.entries[self._by_alias[hit.group(0)]]
-            if entry not in found:
-                found.append(entry)
-        return found
+        """Every table entry named in the text, in order of appearance, without repeats. Remembered per
+        text (a batch names the same few hundred substances over and over); bounded, since text is free."""
+        known = self._matches.get(text)
+        if known is None:
+            found: list[Substance] = []
+            for hit in self._pattern.finditer(normalise_substance(text)):
+                entry = self.entries[self._by_alias[hit.group(0)]]
+                if entry not in found:
+                    found.append(entry)
+            known = tuple(found)
+            if len(self._matches) >= _CACHED_TEXTS:
+                self._matches.clear()
+            self._matches[text] = known
+        return list(known)
 
 
 @dataclass(frozen=True)
