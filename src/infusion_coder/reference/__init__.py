@@ -89,6 +89,9 @@ class SubstanceTable:
     entries: dict[str, Substance]
     _pattern: re.Pattern[str] = field(repr=False)
     _by_alias: dict[str, str] = field(repr=False)
+    _by_code: dict[str | None, list[Substance]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     _matches: dict[str, tuple[Substance, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -102,7 +105,12 @@ class SubstanceTable:
 
     def by_hcpcs(self, code: str) -> list[Substance]:
         """Table entries billed under a HCPCS code."""
-        return [entry for entry in self.entries.values() if entry.hcpcs == code]
+        if not self._by_code:
+            index: dict[str | None, list[Substance]] = {}
+            for entry in self.entries.values():
+                index.setdefault(entry.hcpcs, []).append(entry)
+            self._by_code.update(index)  # whole, in one step: a reader never sees half an index
+        return list(self._by_code.get(code, ()))
 
     def match(self, text: str) -> list[Substance]:
         """Every table entry named in the text, in order of appearance, without repeats. Remembered per
@@ -141,6 +149,9 @@ class RouteTable:
     contract's routes. Text is compared case-blind with spacing folded; codes exactly within their system."""
 
     entries: dict[tuple[str, str], RouteMatch]
+    _resolved: dict[tuple[str, str], RouteMatch | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @staticmethod
     def _key(term: str, system: str) -> tuple[str, str]:
@@ -148,7 +159,17 @@ class RouteTable:
         return (system, term.lower() if system == "text" else term.upper())
 
     def resolve(self, term: str, system: str = "text") -> RouteMatch | None:
-        """The meaning of `term` in `system` (text, hl7-0162, hl7-0165, snomed, snomed-method), or None."""
+        """The meaning of `term` in `system` (text, hl7-0162, hl7-0165, snomed, snomed-method), or None.
+        Remembered per (term, system), bounded: a batch writes the same few routes over and over."""
+        if (term, system) in self._resolved:
+            return self._resolved[(term, system)]
+        found = self._resolve(term, system)
+        if len(self._resolved) >= _CACHED_TEXTS:
+            self._resolved.clear()
+        self._resolved[(term, system)] = found
+        return found
+
+    def _resolve(self, term: str, system: str) -> RouteMatch | None:
         found = self.entries.get(self._key(term, system))
         if found is None and system == "text":
             # "IV Push (Intravenous)" and "iv." are written as often as the bare term
