@@ -9,8 +9,11 @@ Interval = tuple[datetime, datetime]
 
 
 def union(intervals: Iterable[Interval]) -> list[Interval]:
+    kept = [i for i in intervals if i[1] > i[0]]
+    if len(kept) == 1:  # the common case: one interval, nothing to sort or merge
+        return [(kept[0][0], kept[0][1])]
     merged: list[Interval] = []
-    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+    for start, end in sorted(kept):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
