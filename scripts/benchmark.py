@@ -1,8 +1,12 @@
 """Throughput of the engine and of the command line on synthetic encounters. Prints figures; asserts nothing
 except, with --million, that the batch came back whole (count, order, ids).
 
-python scripts/benchmark.py [--encounters 20000] [--curve] [--million]
+python scripts/benchmark.py [--encounters 20000] [--stages] [--curve] [--million]
 
+Without options: library and CLI throughput, the per-stage figures, then the cost curve. Encounters have
+1-6 administrations.
+--stages   only the per-stage figures, in process, one core, in CPU seconds: decode, validate, engine,
+           encode, their sum, and end to end (parse + code_record + render per line, as `code` does)
 --curve    time to code one encounter of 1 .. 5,000 administrations (the cost curve: near linear)
 --million  1,000,000 mixed good and malformed records through `infusion-coder code`, streamed through a pipe:
            wall time, records per second, peak memory of the CLI, and a check of count, order and ids
