@@ -1,8 +1,12 @@
 """Throughput of the engine and of the command line on synthetic encounters. Prints figures; asserts nothing
 except, with --million, that the batch came back whole (count, order, ids).
 
-python scripts/benchmark.py [--encounters 20000] [--curve] [--million]
+python scripts/benchmark.py [--encounters 20000] [--stages] [--curve] [--million]
 
+Without options: library and CLI throughput, the per-stage figures, then the cost curve. Encounters have
+1-6 administrations.
+--stages   only the per-stage figures, in process, one core, in CPU seconds: decode, validate, engine,
+           encode, their sum, and end to end (parse + code_record + render per line, as `code` does)
 --curve    time to code one encounter of 1 .. 5,000 administrations (the cost curve: near linear)
 --million  1,000,000 mixed good and malformed records through `infusion-coder code`, streamed through a pipe:
            wall time, records per second, peak memory of the CLI, and a check of count, order and ids
@@ -25,6 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from infusion_coder import Coder
+from infusion_coder.adapters import jsonio
+from infusion_coder.models import Encounter
+
+
+def _render(result: Any) -> str:
+    """What `code` writes for a result (jsonio.render; spelled out for a checkout older than it)."""
+    render = getattr(jsonio, "render", None)
+    if render is not None:
+        return str(render(result))
+    return jsonio.dumps(result.model_dump(mode="json"))
+
 
 SUBSTANCES = [
     "normal saline",
@@ -56,6 +71,43 @@ def synthetic(index: int, rng: random.Random, admins: int | None = None, days: i
             record["access"] = rng.choice(["L forearm PIV", "R hand PIV"])
         records.append(record)
     return {"encounter_id": f"E{index}", "claim_type": "institutional", "administrations": records}
+
+
+def stages(coder: Coder, batch: list[dict[str, Any]]) -> None:
+    """Encounters per second on one core for each stage of `code`, in process, then all four together:
+    decode (jsonio.parse of a line), validate (Encounter.model_validate), engine (Coder.code on the valid
+    encounter), encode (jsonio.render of the result). Timed in CPU seconds of this process (process_time), so
+    the figures mean "per core" even on a machine other jobs share."""
+    lines = [json.dumps(r).encode() for r in batch]
+    count = len(lines)
+
+    def rate(took: float) -> str:
+        return f"{count / took:>10,.0f}/s {1e6 * took / count:>7.1f} us"
+
+    began = time.process_time()
+    values = [jsonio.parse(line, "line 1").value for line in lines]
+    decode = time.process_time() - began
+    began = time.process_time()
+    encounters = [Encounter.model_validate(v) for v in values]
+    validate = time.process_time() - began
+    began = time.process_time()
+    results = [coder.code(e) for e in encounters]
+    engine = time.process_time() - began
+    began = time.process_time()
+    for result in results:
+        _render(result)
+    encode = time.process_time() - began
+    began = time.process_time()
+    for line in lines:
+        _render(coder.code_record(jsonio.parse(line, "line 1").value))
+    whole = time.process_time() - began
+    print(
+        f"stages, one core, {count:,} encounters of 1-{max(len(r['administrations']) for r in batch)} administrations:"
+    )
+    for name, took in (("decode", decode), ("validate", validate), ("engine", engine), ("encode", encode)):
+        print(f"  {name:<10} {rate(took)}")
+    print(f"  {'sum':<10} {rate(decode + validate + engine + encode)}")
+    print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record + render, as `code` does per line)")
 
 
 def curve(coder: Coder) -> None:
@@ -152,6 +204,7 @@ def main() -> None:
     parser.add_argument(
         "--curve", action="store_true", help="time one encounter of 1 .. 5,000 administrations"
     )
+    parser.add_argument("--stages", action="store_true", help="per-stage figures only (in process)")
     parser.add_argument("--million", action="store_true", help="1,000,000 mixed records through the CLI")
     parser.add_argument("--million-count", type=int, default=1_000_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,7 +216,10 @@ def main() -> None:
         curve(coder)
         return
     rng = random.Random(7)
-    batch = [synthetic(i, rng) for i in range(args.encounters)]
+    batch = [synthetic(i, rng, admins=rng.randint(1, 6)) for i in range(args.encounters)]
+    if args.stages:
+        stages(coder, batch)
+        return
 
     began = time.perf_counter()
     coder = Coder.default()
@@ -191,6 +247,7 @@ def main() -> None:
     print(
         f"cli: {len(batch)} encounters in {took:.2f} s = {len(batch) / took:,.0f} per second ({out} results, exit {run.returncode})"
     )
+    stages(coder, batch)
     curve(coder)
 
 

@@ -203,6 +203,10 @@ class FieldError(ValueError):
         self.field = field
 
 
+# Field names per model class: `cls.model_fields` is a slow descriptor, asked once per field of every record.
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 class _Model(BaseModel):
     # Free text is stripped and capped; numbers must be finite. Ids opt out of stripping (see Id).
     model_config = ConfigDict(
@@ -272,8 +276,9 @@ class Administration(_Model):
     def _misnamed_field(cls, data: Any) -> Any:
         # A misspelled time or technique field would be ignored and silently change the codes: refuse it.
         if isinstance(data, dict):
+            known = _FIELDS.get(cls) or _FIELDS.setdefault(cls, frozenset(cls.model_fields))
             for name in data:
-                meant = misnamed_field(name) if name not in cls.model_fields else None
+                meant = misnamed_field(name) if name not in known else None
                 if meant is not None and data.get(meant) is None:
                     raise FieldError(name, f"{name!r} is not a contract field; did you mean {meant!r}?")
         return data
@@ -330,7 +335,7 @@ class Encounter(_Model):
     billed_lines: Annotated[
         list[BilledLine] | None, _at_most(MAX_BILLED_LINES, "billed lines per encounter")
     ] = None
-    _frame: TimeFrame = PrivateAttr(default=FLOATING)
+    _frame: TimeFrame = PrivateAttr(default_factory=lambda: FLOATING)  # a default is deep-copied: 8% of a run
     _time_notes: list[TimeNote] = PrivateAttr(default_factory=list)
     timezone: str | None = Field(
         default=None, description="IANA zone of the facility (America/Chicago); naive times are local to it"

@@ -35,7 +35,7 @@ from .formats.claims import (
 )
 from .formats.fhir_claim import claim_resource
 from .formats.x12 import check, write_837
-from .jsonio import Batch, Item, UnreadableInput, dumps, read
+from .jsonio import Batch, Item, UnreadableInput, dumps, read, render
 from .review import ReviewView
 
 app = typer.Typer(
@@ -473,7 +473,7 @@ def _emit(
             )
         if view is not None and not view.take(result):
             continue
-        text = dumps(result.model_dump(mode="json"), pretty=batch.single and view is None) + "\n"
+        text = render(result, pretty=batch.single and view is None) + "\n"
         if out is not None:
             out.write(text.encode("utf-8"))
         else:

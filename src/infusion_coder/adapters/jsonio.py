@@ -354,3 +354,8 @@ def dumps(record: dict[str, Any], *, pretty: bool = False) -> str:
     except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape: keep it escaped, as it came
         text = json.dumps(record, indent=2 if pretty else None)
     return text
+
+
+def render(result: Any, *, pretty: bool = False) -> str:
+    """A result model as the text `code` writes for it (no trailing newline)."""
+    return dumps(result.model_dump(mode="json"), pretty=pretty)

@@ -22,14 +22,15 @@ class Context:
     families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
     # administration id -> (route class iv|ia|sc|im|other, method the record or its route states), once resolved
     resolved: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # read once: a private attribute of a pydantic model is a slow lookup, and the frame is asked often
+    frame: TimeFrame = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.frame = self.encounter.time_frame
 
     @property
     def institutional(self) -> bool:
         return self.encounter.claim_type == ClaimType.INSTITUTIONAL
-
-    @property
-    def frame(self) -> TimeFrame:
-        return self.encounter.time_frame
 
     @property
     def codes(self) -> CodeTable:
@@ -71,7 +72,7 @@ class Context:
 
 
 def clock(moment: datetime | None) -> str:
-    return moment.strftime("%H:%M") if moment else "no time"
+    return f"{moment.hour:02d}:{moment.minute:02d}" if moment else "no time"  # strftime is slow
 
 
 def stamp(moment: datetime) -> str:

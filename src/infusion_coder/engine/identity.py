@@ -17,9 +17,13 @@ def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
     """The HCPCS drug code the record's codes give: its own `hcpcs`, else its NDC's one CMS code."""
     if admin.hcpcs:
         return admin.hcpcs.strip().upper()
+    if not admin.ndc:
+        return None  # no codes: nothing for the name to choose between
     codes = sorted({row.hcpcs for row in products(ctx, admin)})
     if len(codes) == 1:
         return codes[0]
+    if not codes:
+        return None
     names = {m.hcpcs for m in ctx.substances.match(admin.substance)}
     chosen = [code for code in codes if code in names]  # an NDC under two codes: the name decides
     return chosen[0] if len(chosen) == 1 else None

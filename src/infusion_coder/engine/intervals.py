@@ -9,12 +9,20 @@ Interval = tuple[datetime, datetime]
 
 
 def union(intervals: Iterable[Interval]) -> list[Interval]:
+    kept = [i for i in intervals if i[1] > i[0]]
+    if len(kept) < 2:  # the common case (none or one): nothing to sort or merge
+        return [(i[0], i[1]) for i in kept]
+    kept.sort()
+    start, end = kept[0]
     merged: list[Interval] = []
-    for start, end in sorted(i for i in intervals if i[1] > i[0]):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+    for begin, finish in kept[1:]:
+        if begin <= end:
+            if finish > end:
+                end = finish
         else:
             merged.append((start, end))
+            start, end = begin, finish
+    merged.append((start, end))
     return merged
 
 

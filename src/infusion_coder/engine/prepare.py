@@ -59,6 +59,9 @@ class _Record:
         self.route = route
 
 
+_METHODS = frozenset(m.value for m in Method)
+
+
 def prepare(ctx: Context) -> list[Service]:
     admins = sorted(ctx.encounter.administrations, key=lambda a: (a.start or datetime.min, a.id))
     _report_unknown_fields(ctx)
@@ -154,7 +157,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     if resolved is None:
         return None
     contract_route, hint = resolved
-    if hint in {m.value for m in Method} and admin.method is None:
+    if hint in _METHODS and admin.method is None:
         admin = admin.model_copy(update={"method": Method(hint)})  # "IVPB", "IV Push" state the technique
     route = ic104_route_without_code.route_class(contract_route)
     ctx.resolved[admin.id] = (route, admin.method.value if admin.method else None)

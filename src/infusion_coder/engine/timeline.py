@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from itertools import accumulate
 
 from ..rules import (
@@ -58,11 +59,13 @@ class Bucket:
     own_minutes: int = 0
     overlap: list[Interval] = field(default_factory=list)
 
-    @property
+    # Computed once: a bucket's runs and their times are fixed when it is built (prepare has set every stop),
+    # and precedence asks for these on every comparison. Callers must not mutate `raw`.
+    @cached_property
     def raw(self) -> list[Interval]:
         return union(r.interval for r in self.runs if r.interval)
 
-    @property
+    @cached_property
     def raw_minutes(self) -> int:
         return minutes(self.raw)
 

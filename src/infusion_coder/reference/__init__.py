@@ -70,6 +70,7 @@ class Substance:
     cms_check: str = ""  # how the HCPCS code and unit compare with the CMS ASP files, when not plainly
 
 
+_CACHED_TEXTS = 65536  # substance texts remembered by SubstanceTable.match
 _PERCENT_SPACE = re.compile(r"(\d)\s+%")
 _SPACES = re.compile(r"\s+")
 
@@ -88,6 +89,12 @@ class SubstanceTable:
     entries: dict[str, Substance]
     _pattern: re.Pattern[str] = field(repr=False)
     _by_alias: dict[str, str] = field(repr=False)
+    _by_code: dict[str | None, list[Substance]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _matches: dict[str, tuple[Substance, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, rows: list[Substance], aliases: dict[str, str]) -> SubstanceTable:
@@ -98,16 +105,28 @@ class SubstanceTable:
 
     def by_hcpcs(self, code: str) -> list[Substance]:
         """Table entries billed under a HCPCS code."""
-        return [entry for entry in self.entries.values() if entry.hcpcs == code]
+        if not self._by_code:
+            index: dict[str | None, list[Substance]] = {}
+            for entry in self.entries.values():
+                index.setdefault(entry.hcpcs, []).append(entry)
+            self._by_code.update(index)  # whole, in one step: a reader never sees half an index
+        return list(self._by_code.get(code, ()))
 
     def match(self, text: str) -> list[Substance]:
-        """Every table entry named in the text, in order of appearance, without repeats."""
-        found: list[Substance] = []
-        for hit in self._pattern.finditer(normalise_substance(text)):
-            entry = self.entries[self._by_alias[hit.group(0)]]
-            if entry not in found:
-                found.append(entry)
-        return found
+        """Every table entry named in the text, in order of appearance, without repeats. Remembered per
+        text (a batch names the same few hundred substances over and over); bounded, since text is free."""
+        known = self._matches.get(text)
+        if known is None:
+            found: list[Substance] = []
+            for hit in self._pattern.finditer(normalise_substance(text)):
+                entry = self.entries[self._by_alias[hit.group(0)]]
+                if entry not in found:
+                    found.append(entry)
+            known = tuple(found)
+            if len(self._matches) >= _CACHED_TEXTS:
+                self._matches.clear()
+            self._matches[text] = known
+        return list(known)
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,9 @@ class RouteTable:
     contract's routes. Text is compared case-blind with spacing folded; codes exactly within their system."""
 
     entries: dict[tuple[str, str], RouteMatch]
+    _resolved: dict[tuple[str, str], RouteMatch | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @staticmethod
     def _key(term: str, system: str) -> tuple[str, str]:
@@ -137,7 +159,17 @@ class RouteTable:
         return (system, term.lower() if system == "text" else term.upper())
 
     def resolve(self, term: str, system: str = "text") -> RouteMatch | None:
-        """The meaning of `term` in `system` (text, hl7-0162, hl7-0165, snomed, snomed-method), or None."""
+        """The meaning of `term` in `system` (text, hl7-0162, hl7-0165, snomed, snomed-method), or None.
+        Remembered per (term, system), bounded: a batch writes the same few routes over and over."""
+        if (term, system) in self._resolved:
+            return self._resolved[(term, system)]
+        found = self._resolve(term, system)
+        if len(self._resolved) >= _CACHED_TEXTS:
+            self._resolved.clear()
+        self._resolved[(term, system)] = found
+        return found
+
+    def _resolve(self, term: str, system: str) -> RouteMatch | None:
         found = self.entries.get(self._key(term, system))
         if found is None and system == "text":
             # "IV Push (Intravenous)" and "iv." are written as often as the bare term

@@ -52,16 +52,41 @@ class MueEdit:
         return _active(self.effective, self.deletion, when)
 
 
+_CACHED_DATES = 4096  # (setting, date) tables kept; a batch spans far fewer dates than this
+
+
 @dataclass(frozen=True)
 class EditTables:
+    """The rows, and the tables in force on a date built once per (setting, date): the rows never change
+    after loading, so the cache is as immutable in effect as they are. Callers must not mutate what
+    pairs() and limits() return."""
+
     ptp: dict[str, tuple[PtpEdit, ...]] = field(default_factory=dict)
     mue: dict[str, tuple[MueEdit, ...]] = field(default_factory=dict)
+    _pairs: dict[tuple[str, date], dict[tuple[str, str], PtpEdit]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _limits: dict[tuple[str, date], dict[str, MueEdit]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def pairs(self, setting: str, when: date) -> dict[tuple[str, str], PtpEdit]:
-        return {(e.column_1, e.column_2): e for e in self.ptp.get(setting, ()) if e.active_on(when)}
+        found = self._pairs.get((setting, when))
+        if found is None:
+            found = {(e.column_1, e.column_2): e for e in self.ptp.get(setting, ()) if e.active_on(when)}
+            if len(self._pairs) >= _CACHED_DATES:
+                self._pairs.clear()
+            self._pairs[(setting, when)] = found
+        return found
 
     def limits(self, setting: str, when: date) -> dict[str, MueEdit]:
-        return {e.code: e for e in self.mue.get(setting, ()) if e.active_on(when)}
+        found = self._limits.get((setting, when))
+        if found is None:
+            found = {e.code: e for e in self.mue.get(setting, ()) if e.active_on(when)}
+            if len(self._limits) >= _CACHED_DATES:
+                self._limits.clear()
+            self._limits[(setting, when)] = found
+        return found
 
 
 def _day(text: str) -> date | None:
