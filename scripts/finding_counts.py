@@ -25,6 +25,8 @@ def encounters(paths: list[Path]) -> list[tuple[str, dict[str, object]]]:
                 case = json.loads(text)
                 found.append((str(case["id"]), case["encounter"]))
     for path in sorted((ROOT / "examples").glob("*.json")):
+        if '"administrations"' not in path.read_text():  # the claim header beside them is not an encounter
+            continue
         found.append((path.name, json.loads(path.read_text())))
     return found
 

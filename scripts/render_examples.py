@@ -16,7 +16,7 @@ def render(coder: Coder) -> str:
         "|---|---|---|---|---|",
     ]
     for path in sorted(EXAMPLES.glob("*.json")):
-        if path.name == "claim-header.json":  # the claim header for 'infusion-coder claim', not an encounter
+        if '"administrations"' not in path.read_text():  # the claim header beside them is not an encounter
             continue
         result = coder.code(Encounter.model_validate(json.loads(path.read_text())))
         lines = "<br>".join(
