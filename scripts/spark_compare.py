@@ -64,6 +64,11 @@ def main() -> None:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
+            # Each coded encounter carries its whole result (a few KB of JSON) and its flat rows: with the
+            # default 1 GB heap and 128 MB input splits, 100,000 encounters exhaust a local driver, so
+            # give it room and read the input in smaller splits (more, smaller tasks).
+            .config("spark.driver.memory", "4g")
+            .config("spark.sql.files.maxPartitionBytes", str(8 * 1024 * 1024))
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")
