@@ -38,7 +38,9 @@ def main() -> None:
         plain, with_seq = folder / "in.parquet", folder / "in_seq.parquet"
         write_encounters(stream(args.encounters, seed=3), plain, "parquet")
         table = pq.read_table(plain)
-        pq.write_table(table.append_column("seq", pa.array(range(table.num_rows), pa.int64())), with_seq)
+        # row groups of 8,192 rows: Spark splits the file into partitions that fit the default heap
+        seq = pa.array(range(table.num_rows), pa.int64())
+        pq.write_table(table.append_column("seq", seq), with_seq, row_group_size=8192)
         del table
 
         began = time.perf_counter()
@@ -64,11 +66,8 @@ def main() -> None:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
-            # Each coded encounter carries its whole result (a few KB of JSON) and its flat rows: with the
-            # default 1 GB heap and 128 MB input splits, 100,000 encounters exhaust a local driver, so
-            # give it room and read the input in smaller splits (more, smaller tasks).
-            .config("spark.driver.memory", "4g")
-            .config("spark.sql.files.maxPartitionBytes", str(8 * 1024 * 1024))
+            .config("spark.driver.memory", "4g")  # local mode: the driver's heap is the executor's
+            .config("spark.sql.files.maxPartitionBytes", "8m")
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")
