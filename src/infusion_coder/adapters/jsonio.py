@@ -188,6 +188,11 @@ def _lines(source: _Input, number: int) -> Iterator[Item]:
 def _multiline_object(source: _Input, head: bytes) -> Item | None:
     """A pretty-printed object: the value that starts on the first line, if it closes on a later one,
     parses, and is all the input holds. None: read the input as JSON Lines instead."""
+    second = source.readline(MAX_RECORD_BYTES + 1)
+    source.unread(second)
+    if second.startswith(b"{") and isinstance(parse(second.rstrip(b"\r\n"), "").value, dict):
+        source.unread(head)  # a whole object at the start of the next line: JSON Lines, no need to look on
+        return None
     buffer, pos, depth = bytearray(head), 0, 0
     while True:
         match = _TOKEN.search(buffer, pos)
