@@ -190,6 +190,14 @@ class NdcProduct:
 
 
 _NDC_DIGITS = re.compile(r"\d+")
+# the labeler-product-package shapes an NDC is written in (10-digit forms, and the 11-digit billing form)
+_NDC_SHAPES = frozenset({(4, 4, 2), (5, 3, 2), (5, 4, 1), (5, 4, 2)})
+
+
+def ndc11(ndc: str | None) -> str | None:
+    """The 11-digit 5-4-2 form billing needs, or None when it cannot be told (10 bare digits are ambiguous)."""
+    found = ndc_candidates(ndc) if ndc else []
+    return found[0] if len(found) == 1 else None
 
 
 def ndc_candidates(ndc: str) -> list[str]:
@@ -200,7 +208,7 @@ def ndc_candidates(ndc: str) -> list[str]:
     parts = _NDC_DIGITS.findall(text)
     if len(parts) == 3:
         a, b, c = parts
-        if len(a) <= 5 and len(b) <= 4 and len(c) <= 2:
+        if (len(a), len(b), len(c)) in _NDC_SHAPES:
             return [a.zfill(5) + b.zfill(4) + c.zfill(2)]
         return []
     digits = "".join(parts)

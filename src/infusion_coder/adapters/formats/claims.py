@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...models import BilledLine, CodingResult, Encounter
-from ...reference import ReferencePack
+from ...reference import ReferencePack, ndc11
 from ...reference.money import PAID_STATUSES, RevenueCodes
 
 
@@ -224,25 +224,6 @@ class Claim:
     def statement(self) -> tuple[dt.date, dt.date]:
         days = [line.date for line in self.lines]
         return min(days), max(days)
-
-
-_NDC_FORMS = {(4, 4, 2): (1, 0, 0), (5, 3, 2): (0, 1, 0), (5, 4, 1): (0, 0, 1), (5, 4, 2): (0, 0, 0)}
-
-
-def ndc11(text: str | None) -> str | None:
-    """An NDC in the 11-digit 5-4-2 form billing needs, or None when it cannot be told (10 digits
-    without hyphens are ambiguous)."""
-    if not text:
-        return None
-    value = text.strip()
-    if re.fullmatch(r"\d{11}", value):
-        return value
-    parts = value.split("-")
-    sizes = tuple(len(p) for p in parts)
-    if len(parts) == 3 and all(p.isdigit() for p in parts) and sizes in _NDC_FORMS:
-        pads = _NDC_FORMS[sizes]
-        return "".join("0" * pad + part for pad, part in zip(pads, parts, strict=True))
-    return None
 
 
 _CTP_UNITS = {
