@@ -18,6 +18,22 @@ _MAI = {
 }
 
 
+def _by_date(lines: list[Line]) -> dict[date, list[Line]]:
+    """Dated lines by date of service: the edits are in force per date."""
+    found: dict[date, list[Line]] = defaultdict(list)
+    for line in lines:
+        if line.date is not None:
+            found[line.date].append(line)
+    return found
+
+
+def _by_code(lines: list[Line]) -> dict[str, list[Line]]:
+    found: dict[str, list[Line]] = defaultdict(list)
+    for line in lines:
+        found[line.code].append(line)
+    return found
+
+
 def _setting(ctx: Context) -> str:
     return "outpatient_hospital" if ctx.institutional else "practitioner"
 
@@ -62,15 +78,10 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
     indicator-1 pair joins it to an IV code on the same date, the column-two code carries the profile's
     distinct modifier, with a finding saying why (IC901)."""
     modifier = ctx.option("distinct_modifier")
-    by_date: dict[date, list[Line]] = defaultdict(list)
-    for line in lines:
-        if line.date is not None:
-            by_date[line.date].append(line)
+    by_date = _by_date(lines)
     for day, day_lines in sorted(by_date.items()):
         pairs = ctx.pack.edits.pairs(_setting(ctx), day)
-        by_code: dict[str, list[Line]] = defaultdict(list)
-        for line in day_lines:
-            by_code[line.code].append(line)
+        by_code = _by_code(day_lines)
         # pairs of codes, not of lines: many lines of one code on a date must not cost their square
         for first_code, firsts in by_code.items():
             for second_code, seconds in by_code.items():
@@ -102,10 +113,7 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
 
 def apply_edits(ctx: Context, lines: list[Line]) -> None:
     setting = _setting(ctx)
-    by_date: dict[date, list[Line]] = defaultdict(list)
-    for line in lines:
-        if line.date is not None:
-            by_date[line.date].append(line)
+    by_date = _by_date(lines)
     tables = ctx.pack.edits
     if lines and not tables.ptp.get(setting):
         ctx.find(
@@ -134,9 +142,7 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
     pairs = ctx.pack.edits.pairs(setting, day)
     rule = ic901_ncci_ptp.RULE
     # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
-    by_code: dict[str, list[Line]] = defaultdict(list)
-    for line in lines:
-        by_code[line.code].append(line)
+    by_code = _by_code(lines)
     for code_1, lines_1 in by_code.items():
         for code_2, lines_2 in by_code.items():
             edit = pairs.get((code_1, code_2))
@@ -183,9 +189,7 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
 def _mue(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
     limits = ctx.pack.edits.limits(setting, day)
     rule = ic902_mue.RULE
-    totals: dict[str, list[Line]] = defaultdict(list)
-    for line in lines:
-        totals[line.code].append(line)
+    totals = _by_code(lines)
     for code, code_lines in sorted(totals.items()):
         edit = limits.get(code)
         if edit is None:
