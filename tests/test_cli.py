@@ -100,3 +100,12 @@ def test_rules_command_lists_the_catalog() -> None:
 def test_policies_command_shows_sources() -> None:
     run = cli("policies")
     assert "initial_scope = encounter" in run.stdout and "Ch.4" in run.stdout
+
+
+def test_a_misspelt_timezone_is_one_usage_error() -> None:
+    from typer.testing import CliRunner
+
+    from infusion_coder.adapters import cli as cli_module
+
+    run = CliRunner().invoke(cli_module.app, ["code", "-", "--timezone", "Europe/Amsterdm"], input="{}")
+    assert run.exit_code == 2 and "not an IANA time zone" in run.output

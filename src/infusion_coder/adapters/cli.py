@@ -23,6 +23,7 @@ from ..reference.cms_files import CmsFileError, read_mue, read_ptp
 from ..reference.edits import SETTINGS, write_mue, write_ptp
 from ..reference.money import RevenueCodes
 from ..rules import CATALOG
+from ..times import TimeError, resolve_zone
 from .formats import FORMATS, ImportOptions, Source, error_record, reader
 from .formats.claims import (
     BilledClaims,
@@ -68,9 +69,24 @@ FromOption = Annotated[
     str | None,
     typer.Option("--from", help="Read the sources in this format and code what they hold (see 'import')."),
 ]
+
+
+def _known_zone(name: str | None) -> str | None:
+    """A misspelt --timezone is a usage error once, not an error object on every encounter."""
+    if name is not None:
+        try:
+            resolve_zone(name)
+        except TimeError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return name
+
+
 TimezoneOption = Annotated[
     str | None,
-    typer.Option(help="IANA zone of the facility (America/Chicago) for encounters that name none."),
+    typer.Option(
+        help="IANA zone of the facility (America/Chicago) for encounters that name none.",
+        callback=_known_zone,
+    ),
 ]
 ClaimTypeOption = Annotated[str, typer.Option(help="institutional or professional, for imported encounters.")]
 PosOption = Annotated[str | None, typer.Option(help="Place of service (two digits) for imported encounters.")]

@@ -224,7 +224,11 @@ def _read_source(
     missing = [name for name in REQUIRED if layout.column(name) not in header]
     if missing:
         names = ", ".join(f"{layout.column(n)!r}" for n in missing)
-        yield error_record(None, f"{source.name}: no column {names} in the header", missing[0])
+        yield error_record(
+            None,
+            f"{source.name}: no column {names} in the header; a site's own column names go in a --mapping file",
+            missing[0],
+        )
         return
     for number, row in enumerate(reader, start=2):  # spreadsheet row numbers: the header is row 1
         ref = f"{source.name} row {number}"
