@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from helpers import encounter
+from infusion_coder.adapters import cli as cli_module
 
 GOOD = encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}], encounter_id="good")
 COMMAND = [sys.executable, "-m", "infusion_coder"]
@@ -103,9 +105,5 @@ def test_policies_command_shows_sources() -> None:
 
 
 def test_a_misspelt_timezone_is_one_usage_error() -> None:
-    from typer.testing import CliRunner
-
-    from infusion_coder.adapters import cli as cli_module
-
     run = CliRunner().invoke(cli_module.app, ["code", "-", "--timezone", "Europe/Amsterdm"], input="{}")
     assert run.exit_code == 2 and "not an IANA time zone" in run.output
