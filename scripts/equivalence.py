@@ -7,8 +7,11 @@ Records coded: N generated encounters (1-6 administrations: drugs and synonyms f
 hydration, pushes, infusions, injections, missing stops, two accesses, midnight crossings, professional and
 institutional claims, time zones and UTC offsets, policies, billed lines for the audit path, and a few
 malformed records), then every gold case (../shared/cases/dev.jsonl, when present) and every JSON example
-shipped in src/infusion_coder/examples. Each result is serialised with `jsonio.render` (what the CLI writes)
-and hashed; the digest file holds one sha256 per record and the sha256 of them all.
+shipped in src/infusion_coder/examples. Each result is serialised with `jsonio.render` (what the CLI writes),
+read back and hashed in one canonical spelling (keys in the order written, no spaces, floats as Python spells
+them): the digest holds the JSON *values* and their key order, so a change of serialiser that writes the same
+values passes, and any other change fails. The digest file holds one sha256 per record and the sha256 of them
+all.
 
 --write FILE   write the digest (default: print the overall hash only)
 --check FILE   compare with a saved digest; list the first differing records (index, origin, input)
@@ -217,12 +220,17 @@ def result_text(coder: Coder, line: bytes, audit: bool) -> str:
     return jsonio.render(result)
 
 
+def canonical(text: str) -> bytes:
+    """The JSON values of a result in one spelling: key order kept, whitespace and float spelling normalised."""
+    return json.dumps(json.loads(text), separators=(",", ":")).encode("ascii")
+
+
 def digest(n: int, seed: int, gold: bool) -> dict[str, Any]:
     coder = Coder.default()
     hashes: list[str] = []
     origins: list[str] = []
     for origin, line, audit in records(n, seed, gold):
-        hashes.append(hashlib.sha256(result_text(coder, line, audit).encode("utf-8")).hexdigest()[:16])
+        hashes.append(hashlib.sha256(canonical(result_text(coder, line, audit))).hexdigest()[:16])
         origins.append(origin)
     overall = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
     return {"n": n, "seed": seed, "gold": gold, "overall": overall, "records": hashes, "origins": origins}

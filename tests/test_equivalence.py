@@ -1,6 +1,6 @@
-"""Output oracle: 2,000 seeded encounters (scripts/equivalence.py) must code to the committed digest byte for
-byte. A failure means the output changed: if that was the purpose, regenerate the digest as the script's
-docstring says; if not, a speed-up changed behaviour."""
+"""Output oracle: 2,000 seeded encounters (scripts/equivalence.py) must code to the committed digest: the same
+JSON values in the same key order. A failure means the output changed: if that was the purpose, regenerate the
+digest as the script's docstring says; if not, a speed-up changed behaviour."""
 
 from __future__ import annotations
 
