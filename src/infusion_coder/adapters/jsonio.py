@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO
 
+from pydantic_core import PydanticSerializationError
+
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one encounter of 5,000 administrations is about 2 MB
 HEAD_LINES = 100  # lines looked at to tell JSON Lines with a broken first line from another format
 _CHUNK = 1 << 16
@@ -362,5 +364,12 @@ def dumps(record: dict[str, Any], *, pretty: bool = False) -> str:
 
 
 def render(result: Any, *, pretty: bool = False) -> str:
-    """A result model as the text `code` writes for it (no trailing newline)."""
+    """A result model as the text `code` writes for it (no trailing newline): compact JSON from pydantic's
+    serialiser (four times faster than model_dump + json.dumps); pretty or with a lone surrogate (which UTF-8
+    cannot hold), through json.dumps, which keeps it escaped as it came."""
+    if not pretty:
+        try:
+            return str(result.model_dump_json())
+        except PydanticSerializationError:
+            pass
     return dumps(result.model_dump(mode="json"), pretty=pretty)

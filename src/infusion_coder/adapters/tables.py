@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from ..models import AuditResult, CodingResult, Difference, DrugLine, ErrorDetail, ErrorResult, Finding, Line
+from .jsonio import render
 
 Format = Literal["parquet", "csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv", "jsonl")
@@ -143,8 +144,7 @@ _TEXT_SCHEMAS = {name: _text_schema(schema) for name, schema in SCHEMAS.items()}
 
 def result_json(result: Result) -> tuple[dict[str, Any], str]:
     """The result as a JSON-ready dict and as the JSON text `infusion-coder code` writes."""
-    data = result.model_dump(mode="json")
-    return data, json.dumps(data, ensure_ascii=False)
+    return result.model_dump(mode="json"), render(result)
 
 
 class Rows:
