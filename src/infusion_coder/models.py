@@ -30,7 +30,9 @@ from pydantic import (
 )
 
 from .times import (
+    EARLIEST_YEAR,
     FLOATING,
+    LATEST_YEAR,
     MAX_ADMINISTRATION_SPAN,
     MAX_ENCOUNTER_SPAN,
     TimeError,
@@ -102,6 +104,9 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
 def _local_time(value: Any) -> Any:
     """An ISO 8601 date-time, naive (the facility's wall clock) or with a UTC offset, which is kept here and
     converted once the encounter's time zone is known (see times.py)."""
@@ -111,13 +116,16 @@ def _local_time(value: Any) -> Any:
         kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
         raise ValueError(f"expected an ISO 8601 date-time text such as 2026-01-15T10:05, not {kind}")
     text = value.strip()
+    if _ISO_START.match(text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            pass
+        what = "is not a valid date-time (check the day, hour and offset)"
+    else:
+        what = "is not an ISO 8601 date-time such as 2026-01-15T10:05"
     shown = text if len(text) <= 40 else text[:40] + "..."
-    if not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text):
-        raise ValueError(f"{shown!r} is not an ISO 8601 date-time such as 2026-01-15T10:05")
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{shown!r} is not a valid date-time (check the day, hour and offset)") from None
+    raise ValueError(f"{shown!r} {what}") from None
 
 
 LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
@@ -369,22 +377,10 @@ class Encounter(_Model):
     def _read_times(self) -> Encounter:
         """Convert offsets and the facility zone into engine times (times.py), and check their order and
         spans on real instants."""
-        slots: list[tuple[Administration, str]] = []
-        triples: list[tuple[str, str, datetime]] = []
-        for index, admin in enumerate(self.administrations):
-            for name in ("start", "end"):
-                value = getattr(admin, name)
-                if value is not None:
-                    slots.append((admin, name))
-                    triples.append((f"administrations[{index}].{name}", admin.id, value))
-        try:
-            frame, converted, notes = read_times(triples, self.timezone)
-        except TimeError as exc:
-            raise FieldError(exc.field, str(exc)) from None
-        if frame is not FLOATING:
-            for (admin, name), value in zip(slots, converted, strict=True):
-                setattr(admin, name, value)
-        self._frame, self._time_notes = frame, notes
+        if self.timezone is None and all(_plain(a.start) and _plain(a.end) for a in self.administrations):
+            frame = FLOATING  # the common case, naive wall-clock times of plausible years: nothing to convert
+        else:
+            frame = self._convert_times()
         first: tuple[datetime, str] | None = None
         last: tuple[datetime, str] | None = None
         for index, admin in enumerate(self.administrations):
@@ -413,6 +409,25 @@ class Encounter(_Model):
             )
         return self
 
+    def _convert_times(self) -> TimeFrame:
+        slots: list[tuple[Administration, str]] = []
+        triples: list[tuple[str, str, datetime]] = []
+        for index, admin in enumerate(self.administrations):
+            for name in ("start", "end"):
+                value = getattr(admin, name)
+                if value is not None:
+                    slots.append((admin, name))
+                    triples.append((f"administrations[{index}].{name}", admin.id, value))
+        try:
+            frame, converted, notes = read_times(triples, self.timezone)
+        except TimeError as exc:
+            raise FieldError(exc.field, str(exc)) from None
+        if frame is not FLOATING:
+            for (admin, name), value in zip(slots, converted, strict=True):
+                setattr(admin, name, value)
+        self._frame, self._time_notes = frame, notes
+        return frame
+
     @property
     def time_frame(self) -> TimeFrame:
         """How this encounter's times were read (floating wall clock, or a zone and offset)."""
@@ -421,6 +436,11 @@ class Encounter(_Model):
     @property
     def time_notes(self) -> list[TimeNote]:
         return self._time_notes
+
+
+def _plain(value: datetime | None) -> bool:
+    """A time read_times would leave as it is: none, or naive in the plausible years."""
+    return value is None or (value.tzinfo is None and EARLIEST_YEAR <= value.year <= LATEST_YEAR)
 
 
 Severity = Literal["error", "warning", "info"]
