@@ -124,3 +124,24 @@ def test_every_line_lists_the_time_it_counted(coder: Coder) -> None:
     # hydration counts only what no other service took
     assert shown["96361"] == [("09:00", "09:30"), ("09:32", "10:00"), ("10:40", "12:00")]
     assert Encounter.model_validate(record).time_frame.zone is None
+
+
+def test_explanations_show_the_wall_clock_after_a_daylight_saving_change(coder: Coder) -> None:
+    # Clocks go back at 02:00 on 2026-11-01 in New York: 00:30-03:30 is 240 real minutes, and the push at
+    # 03:00 (EST) is 04:00 on the evening's first offset (EDT): the explanation must say 03:00, as charted.
+    record = encounter(
+        [
+            {"substance": "normal saline", "category": "hydration", "start": "2026-11-01T00:30"},
+            {"substance": "ondansetron", "method": "push", "start": "2026-11-01T03:00"},
+        ],
+        timezone="America/New_York",
+    )
+    record["administrations"][0]["end"] = "2026-11-01T03:30"
+    result = _code(coder, record)
+    push = next(line for line in result.lines if line.code == "96374")
+    assert "at 03:00" in push.explanation and "04:00" not in push.explanation
+    hydration = next(line for line in result.lines if line.code == "96361")
+    assert hydration.units == 4 and "240 minutes" in hydration.explanation
+    assert [(i.start.isoformat(), i.end.isoformat()) for i in push.intervals] == [
+        ("2026-11-01T03:00:00-05:00", "2026-11-01T03:00:00-05:00")
+    ]

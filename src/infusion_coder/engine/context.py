@@ -62,6 +62,13 @@ class Context:
             )
         )
 
+    def clock(self, moment: datetime | None) -> str:
+        """HH:MM on the facility's wall clock (after a daylight-saving change too), for explanations."""
+        return clock(self.frame.local(moment)) if moment else "no time"
+
+    def stamp(self, moment: datetime) -> str:
+        return stamp(self.frame.local(moment))
+
     def option(self, name: str) -> Any:
         return self.policy[name]
 

@@ -13,7 +13,7 @@ from ..rules import (
     ic604_what_would_change,
 )
 from . import identity
-from .context import Context, clock
+from .context import Context
 from .intervals import span_minutes
 
 _HYDRATION_CODES = {"96360", "96361"}
@@ -202,6 +202,6 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
         "what-would-change",
         "info",
         [admin.id],
-        f"{admin.substance} is charted {clock(admin.start)}-{clock(admin.end)} ({minutes} minutes): a stop at or "
-        f"after {clock(when)} would support {gain}. Check the record; chart only the true stop time.",
+        f"{admin.substance} is charted {ctx.clock(admin.start)}-{ctx.clock(admin.end)} ({minutes} minutes): a stop at or "
+        f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )

@@ -28,7 +28,7 @@ from ..rules import (
     ic504_record_hygiene,
 )
 from . import identity
-from .context import Context, clock
+from .context import Context
 from .intervals import span_minutes
 from .services import Service
 
@@ -104,8 +104,8 @@ def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
             "drip-without-stop-folded",
             "info",
             drip.ids + target.ids,
-            f"{drip.label} started {clock(drip.start)} with no stop time is the same drug as the infusion "
-            f"{clock(target.start)}-{clock(target.end)}: coded with that infusion (its time uncounted), never as "
+            f"{drip.label} started {ctx.clock(drip.start)} with no stop time is the same drug as the infusion "
+            f"{ctx.clock(target.start)}-{ctx.clock(target.end)}: coded with that infusion (its time uncounted), never as "
             "a push; document its stop time to count its minutes.",
         )
     return kept
@@ -388,7 +388,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
                 "infusion-coded-as-push",
                 "info",
                 ids,
-                f"{admin.substance} ran {minutes} minutes ({clock(service.start)}-{clock(service.end)}): "
+                f"{admin.substance} ran {minutes} minutes ({ctx.clock(service.start)}-{ctx.clock(service.end)}): "
                 "15 minutes or less is a push, whatever the container.",
             )
         service.technique = prefix + "push"
@@ -495,7 +495,7 @@ def _missing_stop(
             "missing-stop-time",
             "warning",
             service.ids,
-            f"No stop time for {admin.substance} started {clock(service.start)}: hydration needs 31 documented "
+            f"No stop time for {admin.substance} started {ctx.clock(service.start)}: hydration needs 31 documented "
             "minutes, so it is not coded; document the stop time.",
             denial_risk="CO-16",
         )
@@ -506,7 +506,7 @@ def _missing_stop(
             "missing-stop-time",
             "error",
             service.ids,
-            f"No stop time for {admin.substance} started {clock(service.start)}: held with no line "
+            f"No stop time for {admin.substance} started {ctx.clock(service.start)}: held with no line "
             f"({ctx.cite_option('missing_stop_time')}); document the stop time to code it.",
             denial_risk="CO-16",
         )
@@ -518,7 +518,7 @@ def _missing_stop(
             "assumed-push-usually-infused",
             "error",
             service.ids,
-            f"No stop time for {admin.substance} started {clock(service.start)}: the policy codes a push, but "
+            f"No stop time for {admin.substance} started {ctx.clock(service.start)}: the policy codes a push, but "
             "this drug is given by infusion, practically never pushed (substances.csv usual_technique), so a "
             "push code would describe a service that did not happen; held until the stop time is documented.",
             denial_risk="CO-16",
@@ -535,9 +535,9 @@ def _missing_stop(
         "missing-stop-time",
         "warning",
         service.ids,
-        f"No stop time for {admin.substance} started {clock(service.start)}: coded as a push "
+        f"No stop time for {admin.substance} started {ctx.clock(service.start)}: coded as a push "
         f"({ctx.cite_option('missing_stop_time')}); a documented stop after "
-        f"{clock(service.start + timedelta(minutes=16))} would support an infusion code.{hint}",
+        f"{ctx.clock(service.start + timedelta(minutes=16))} would support an infusion code.{hint}",
         denial_risk="CO-16",
     )
     return "push"

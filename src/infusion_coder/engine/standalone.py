@@ -15,7 +15,7 @@ from ..rules import (
     ic210_port_irrigation,
 )
 from ..rules.base import Rule
-from .context import Context, clock
+from .context import Context
 from .services import Service, Unit
 
 
@@ -46,7 +46,7 @@ def code_standalone(ctx: Context, services: list[Service], *, has_other_services
                     code,
                     service,
                     ic205_prolonged_pump.RULE,
-                    f"Prolonged infusion start: {service.label} on a pump from {clock(service.start)} runs "
+                    f"Prolonged infusion start: {service.label} on a pump from {ctx.clock(service.start)} runs "
                     f"{service.minutes} minutes, more than 8 hours; not timed, so no added hours.",
                 )
             )
@@ -88,7 +88,7 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                 "split-dose-injection",
                 "info" if per_dose else "warning",
                 ids,
-                f"{len(group)} {route} injections of {group[0].label} at {clock(start)}: "
+                f"{len(group)} {route} injections of {group[0].label} at {ctx.clock(start)}: "
                 + (
                     "one dose, one injection code"
                     if per_dose
@@ -107,7 +107,7 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                     code,
                     service,
                     rule,
-                    f"{route} injection of a {what}: {service.label} at {clock(service.start)}.",
+                    f"{route} injection of a {what}: {service.label} at {ctx.clock(service.start)}.",
                 )
             )
     return units
@@ -126,7 +126,7 @@ def _sc_infusions(ctx: Context, infusions: list[Service]) -> list[Unit]:
             "96369",
             first,
             rule,
-            f"Initial SC infusion: {first.label} {clock(first.start)}-{clock(first.end)}, {minutes} minutes.",
+            f"Initial SC infusion: {first.label} {ctx.clock(first.start)}-{ctx.clock(first.end)}, {minutes} minutes.",
         )
     )
     hours = ic203_hour_units.added_hours_after_first(minutes)
@@ -148,7 +148,7 @@ def _sc_infusions(ctx: Context, infusions: list[Service]) -> list[Unit]:
                 "info",
                 first.ids + other.ids,
                 f"{other.label} at {other.access_label or 'a second site'} started with {first.label} "
-                f"({clock(first.start)}, {clock(other.start)}): sites established at once are one pump set-up, "
+                f"({ctx.clock(first.start)}, {ctx.clock(other.start)}): sites established at once are one pump set-up, "
                 "included in 96369; 96371 needs an additional set-up at a new site later.",
             )
             continue
@@ -190,7 +190,7 @@ def _intra_arterial(ctx: Context, service: Service) -> list[Unit]:
     if service.technique == "ia_push":
         code = "96420" if chemo else "96373"
         return [
-            _unit(code, service, rule, f"Intra-arterial push: {service.label} at {clock(service.start)}.")
+            _unit(code, service, rule, f"Intra-arterial push: {service.label} at {ctx.clock(service.start)}.")
         ]
     if service.technique == "ia_prolonged":
         return [
@@ -223,7 +223,7 @@ def _intra_arterial(ctx: Context, service: Service) -> list[Unit]:
             "96422",
             service,
             rule,
-            f"Intra-arterial chemo infusion: {service.label} {clock(service.start)}-{clock(service.end)}, {minutes} minutes.",
+            f"Intra-arterial chemo infusion: {service.label} {ctx.clock(service.start)}-{ctx.clock(service.end)}, {minutes} minutes.",
         )
     ]
     units += [

@@ -33,7 +33,7 @@ from ..rules import (
     ic408_overlap_once,
 )
 from ..rules.base import Rule
-from .context import Context, clock, stamp
+from .context import Context
 from .intervals import Interval, intersect, minutes, subtract, union
 from .services import Scope, Service, Unit
 
@@ -73,8 +73,8 @@ class Bucket:
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted(i for r in self.runs for i in r.ids))
 
-    def span(self) -> str:
-        return ", ".join(f"{clock(r.start)}-{clock(r.end)}" for r in self.runs)
+    def span(self, ctx: Context) -> str:
+        return ", ".join(f"{ctx.clock(r.start)}-{ctx.clock(r.end)}" for r in self.runs)
 
 
 @dataclass
@@ -198,7 +198,7 @@ class _ScopeCoder:
                 "bolus-coded-with-infusion",
                 "info",
                 push.ids + drip.ids,
-                f"{push.label} pushed at {clock(push.start)} and infused from {clock(drip.start)}: "
+                f"{push.label} pushed at {self.ctx.clock(push.start)} and infused from {self.ctx.clock(drip.start)}: "
                 "a push followed by an infusion of the same drug is coded as the infusion only.",
             )
         return kept
@@ -450,7 +450,7 @@ class _ScopeCoder:
                         f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
                     )
                 return (
-                    f"Added hours: {label} {bucket.span()} counts {bucket.own_minutes} minutes {where}, "
+                    f"Added hours: {label} {bucket.span(self.ctx)} counts {bucket.own_minutes} minutes {where}, "
                     f"{lead}; each added hour needs more than 30 minutes{earned}."
                 )
 
@@ -478,7 +478,7 @@ class _ScopeCoder:
                 self._moments(first, [ic203_hour_units.FIRST_HOUR_FROM]),
                 ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
-                f"Initial: {stream.label} infusion {first.span()} is {first.own_minutes} minutes; {self.basis}.",
+                f"Initial: {stream.label} infusion {first.span(self.ctx)} is {first.own_minutes} minutes; {self.basis}.",
                 first.own_minutes,
                 initial=True,
                 counted=first.own,
@@ -494,7 +494,7 @@ class _ScopeCoder:
                 "short-overlap",
                 "warning",
                 ids,
-                f"{stream.label} {first.span()} overlaps another drug for {minutes(first.overlap)} minutes, under "
+                f"{stream.label} {first.span(self.ctx)} overlaps another drug for {minutes(first.overlap)} minutes, under "
                 f"the {self.ctx.option('concurrent_min_overlap_minutes')} needed for concurrent "
                 f"({self.ctx.cite_option('concurrent_min_overlap_minutes')}): coded as sequential.",
             )
@@ -510,7 +510,7 @@ class _ScopeCoder:
             moments,
             ids,
             ic401_sequential_infusion.RULE,
-            f"Sequential: {stream.label} {bucket.span()} is a new drug after the initial service, "
+            f"Sequential: {stream.label} {bucket.span(self.ctx)} is a new drug after the initial service, "
             f"{bucket.own_minutes} minutes of its own.",
             bucket.own_minutes,
             counted=bucket.own,
@@ -537,7 +537,7 @@ class _ScopeCoder:
             [bucket.overlap[0][0]],
             ids,
             ic402_concurrent_infusion.RULE,
-            f"Concurrent: {stream.label} {bucket.span()} ran in its own bag alongside another drug on the same "
+            f"Concurrent: {stream.label} {bucket.span(self.ctx)} ran in its own bag alongside another drug on the same "
             f"access for {overlap} minutes, with {bucket.own_minutes} minutes of its own; reported once per "
             f"{'date' if per_date else 'encounter'}.",
             overlap,
@@ -552,7 +552,7 @@ class _ScopeCoder:
                 [push.start],
                 push.ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
-                f"Initial: {push.label} pushed at {clock(push.start)}{assumed}; {self.basis}.",
+                f"Initial: {push.label} pushed at {self.ctx.clock(push.start)}{assumed}; {self.basis}.",
                 push.minutes,
                 initial=True,
                 counted=_point(push),
@@ -563,7 +563,7 @@ class _ScopeCoder:
             [push.start],
             push.ids,
             ic403_additional_push.RULE,
-            f"Added push: {push.label} at {clock(push.start)}{assumed} is a new drug pushed after the initial "
+            f"Added push: {push.label} at {self.ctx.clock(push.start)}{assumed} is a new drug pushed after the initial "
             "service.",
             push.minutes,
             counted=_point(push),
@@ -577,7 +577,7 @@ class _ScopeCoder:
                 "repeat-chemo-push",
                 "info",
                 push.ids,
-                f"{push.label} at {clock(push.start)} repeats a chemo push of the same drug: no code.",
+                f"{push.label} at {self.ctx.clock(push.start)} repeats a chemo push of the same drug: no code.",
             )
             return
         if not self.ctx.institutional:
@@ -586,7 +586,7 @@ class _ScopeCoder:
                 "repeat-push-professional",
                 "info",
                 push.ids,
-                f"{push.label} pushed again at {clock(push.start)}: 96376 is for facilities only and 96375 is for "
+                f"{push.label} pushed again at {self.ctx.clock(push.start)}: 96376 is for facilities only and 96375 is for "
                 "new drugs, so a professional claim has no code for it.",
             )
             return
@@ -595,7 +595,7 @@ class _ScopeCoder:
             [push.start],
             push.ids,
             rule,
-            f"Repeat push: {push.label} at {clock(push.start)} is the same drug more than 30 minutes after it was "
+            f"Repeat push: {push.label} at {self.ctx.clock(push.start)} is the same drug more than 30 minutes after it was "
             "last pushed or infused (facility only).",
             counted=_point(push),
         )
@@ -609,8 +609,8 @@ class _ScopeCoder:
             "repeat-push-within-30-minutes",
             "info",
             push.ids,
-            f"{push.label} at {clock(push.start)} follows the same drug by {gap} minutes (last at "
-            f"{stamp(reference)}): a repeat needs more than 30 minutes, so it is not coded.",
+            f"{push.label} at {self.ctx.clock(push.start)} follows the same drug by {gap} minutes (last at "
+            f"{self.ctx.stamp(reference)}): a repeat needs more than 30 minutes, so it is not coded.",
         )
 
     def _code_hydration(self, buckets: list[Bucket], initial: Initial) -> None:
@@ -670,7 +670,7 @@ class _ScopeCoder:
                     else f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
                 )
                 return (
-                    f"Hydration {lead}: {bucket.own_minutes} minutes from {stamp(bucket.own[0][0])} not "
+                    f"Hydration {lead}: {bucket.own_minutes} minutes from {self.ctx.stamp(bucket.own[0][0])} not "
                     f"overlapping other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes{earned}."
                 )
 
