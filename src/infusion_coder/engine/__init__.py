@@ -29,6 +29,8 @@ from .services import Service, Unit
 from .standalone import code_standalone
 from .timeline import code_scope
 
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
 
 class UnknownPolicyError(ValueError):
     def __init__(self, name: str, known: list[str]) -> None:
@@ -99,7 +101,7 @@ def code_encounter(
         )
     findings = sorted(
         ctx.findings,
-        key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.id, f.administrations, f.message),
+        key=lambda f: (_SEVERITY_ORDER[f.severity], f.id, f.administrations, f.message),
     )
     return CodingResult(
         encounter_id=encounter.encounter_id,

@@ -369,21 +369,22 @@ class _ScopeCoder:
     ) -> None:
         modifiers = (self.scope.modifier,) if initial and self.scope.modifier else ()
         spans = tuple(counted or ())
-        for moment in moments:
-            self.units.append(
-                Unit(
-                    code,
-                    moment,
-                    tuple(sorted(ids)),
-                    rule,
-                    explanation,
-                    minutes_counted,
-                    modifiers,
-                    initial=initial,
-                    main=initial and self.scope.main,
-                    intervals=spans,
-                )
+        ordered, main = tuple(sorted(ids)), initial and self.scope.main
+        self.units.extend(
+            Unit(
+                code,
+                moment,
+                ordered,
+                rule,
+                explanation,
+                minutes_counted,
+                modifiers,
+                initial=initial,
+                main=main,
+                intervals=spans,
             )
+            for moment in moments
+        )
 
     def _emit_dated(
         self,
