@@ -17,6 +17,7 @@ from helpers import encounter
 from infusion_coder import Coder
 from infusion_coder.adapters import cli, jsonio
 from infusion_coder.adapters.jsonio import Item, UnreadableInput, read
+from infusion_coder.models import ErrorDetail, ErrorResult
 
 GOOD = encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}])
 
@@ -301,3 +302,18 @@ def test_the_reader_itself_failing_ends_the_batch_with_an_error_object(
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert out[0]["encounter_id"] == "a" and "error" in out[1]
     assert result.exit_code == 1
+
+
+def test_results_are_written_as_compact_json_with_their_values(coder: Coder) -> None:
+    result = coder.code_record(dict(GOOD, encounter_id="café 1"))
+    text = jsonio.render(result)
+    assert text.startswith('{"encounter_id":"café 1","lines":[{"code":"96374","units":1,')  # no spaces
+    assert json.loads(text) == result.model_dump(mode="json")
+    assert "café" in text  # UTF-8 as it is, not \\u escapes
+    # a lone surrogate cannot be UTF-8: written escaped, still compact and the same values
+    odd = ErrorResult(encounter_id="\ud800x", error=ErrorDetail(message="é", field=None))
+    odd_text = jsonio.render(odd)
+    assert odd_text.startswith('{"encounter_id":"\\ud800x","error":{"message":"\\u00e9",')
+    assert json.loads(odd_text) == odd.model_dump(mode="json")
+    # a single record is shown indented for a person
+    assert jsonio.render(result, pretty=True).startswith('{\n  "encounter_id": "caf')

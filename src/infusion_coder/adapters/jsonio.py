@@ -354,12 +354,14 @@ def _guess(head: bytes) -> str:
     return f"{not_json}: its first line is not JSON and no line of the first {HEAD_LINES} is a JSON object"
 
 
-def dumps(record: dict[str, Any], *, pretty: bool = False) -> str:
-    text = json.dumps(record, indent=2 if pretty else None, ensure_ascii=False)
+def dumps(record: dict[str, Any], *, pretty: bool = False, compact: bool = False) -> str:
+    """JSON text of a record: UTF-8 characters as they are, indented when pretty, no spaces when compact."""
+    spacing: dict[str, Any] = {"indent": 2} if pretty else {"separators": (",", ":")} if compact else {}
+    text = json.dumps(record, ensure_ascii=False, **spacing)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape: keep it escaped, as it came
-        text = json.dumps(record, indent=2 if pretty else None)
+        text = json.dumps(record, **spacing)
     return text
 
 
@@ -372,4 +374,4 @@ def render(result: Any, *, pretty: bool = False) -> str:
             return str(result.model_dump_json())
         except PydanticSerializationError:
             pass
-    return dumps(result.model_dump(mode="json"), pretty=pretty)
+    return dumps(result.model_dump(mode="json"), pretty=pretty, compact=not pretty)
