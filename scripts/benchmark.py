@@ -313,12 +313,18 @@ def million(count: int, folder: Path, jobs: int) -> None:
     samples = run.samples
     print(f"  RSS         peak {run.peak_kib / 1024:,.0f} MiB (process tree, sampled every second)")
     if samples:
-        quarter = max(1, len(samples) // 4)
-        early = max(k for _, k in samples[:quarter]) / 1024
-        late = max(k for _, k in samples[-quarter:]) / 1024
-        print(
-            f"              first quarter of the run max {early:,.0f} MiB, last quarter max {late:,.0f} MiB"
-        )
+        # Flat memory: before the peak (the final join of the chunk parts, when it comes at the end), the
+        # second half of the run holds no more than the first.
+        peak_at = max(range(len(samples)), key=lambda i: samples[i][1])
+        before = samples[:peak_at]
+        print(f"              at {samples[peak_at][0]:,.0f} s of {run.wall:,.0f} s")
+        if len(before) >= 2:
+            half = len(before) // 2
+            early = max(k for _, k in before[:half]) / 1024
+            late = max(k for _, k in before[half:]) / 1024
+            print(
+                f"              before the peak: first half max {early:,.0f} MiB, second half max {late:,.0f} MiB"
+            )
         print(f"  series      seconds from start, max MiB of each window: {rss_series(samples)}")
     print(
         f"  batch says  {summary['encounters']:,} encounters, {summary['errors']} errors, "
