@@ -1,5 +1,6 @@
-"""Speed and memory of infusion-coder (issue 9): the one entry point for the figures. Prints figures; asserts
-nothing except, with --million / --million-code, that every input came back in exactly one result.
+"""Speed and memory of infusion-coder (issue 9): the one entry point for the figures. Prints figures; fails
+(exit 1) only when --jobs N wrote other bytes than --jobs 1, or, with --million / --million-code, when an
+input did not come back in exactly one result, in order.
 
 python scripts/benchmark.py [--encounters 5000] [--jobs-list 1,2]
                             [--stages] [--batch] [--library] [--curve] [--million] [--million-code]
@@ -197,6 +198,8 @@ def report_batch(label: str, figures: BatchFigures) -> None:
         f"errors {figures.summary['errors']}"
     )
     print(f"  peak RSS    {run.peak_kib / 1024:,.0f} MiB (process tree, sampled every 0.2 s)")
+    if run.cpu <= start.cpu or run.wall <= start.wall:
+        print("  note        the run was not longer than its start-up: net figures are the whole run's")
 
 
 def batch_part(folder: Path, jsonl: Path, parquet: Path, count: int, jobs_list: list[int]) -> dict[str, Any]:
@@ -210,10 +213,13 @@ def batch_part(folder: Path, jsonl: Path, parquet: Path, count: int, jobs_list: 
         report_batch(f"{part} batch --jobs {jobs}, JSON Lines in, Parquet out", figures[jobs])
     base = jobs_list[0]
     more: list[tuple[int, float, float]] = []
+    different: list[int] = []
     for jobs in jobs_list[1:]:
         speedup = figures[jobs].wall_rate / figures[base].wall_rate
         more.append((jobs, figures[jobs].wall_rate, speedup))
         difference = first_difference(folder / f"out-jobs{base}", folder / f"out-jobs{jobs}")
+        if difference is not None:
+            different.append(jobs)
         print(
             f"  speed-up    {speedup:.2f}x over --jobs {base} (net wall); output against --jobs {base}: "
             f"{'identical' if difference is None else 'DIFFERENT: ' + difference}"
@@ -223,7 +229,7 @@ def batch_part(folder: Path, jsonl: Path, parquet: Path, count: int, jobs_list: 
         f"(d) batch --jobs {base}, Parquet in, Parquet out",
         BatchFigures(count, run, startup(folder, base, "parquet"), summary),
     )
-    return {"one": figures[base].cpu_rate if base == 1 else None, "more": more}
+    return {"one": figures[base].cpu_rate if base == 1 else None, "more": more, "different": different}
 
 
 # --------------------------------------------------------------------------------- (e) library and CLI
@@ -484,11 +490,12 @@ def main() -> None:
         coder = Coder.default()
         end_to_end = batch_one = None
         more: list[tuple[int, float, float]] = []
+        different: list[int] = []
         if "stages" in parts:
             end_to_end = stages(coder, jsonl.read_bytes().splitlines())
         if "batch" in parts:
             figures = batch_part(folder, jsonl, parquet, args.encounters, jobs_list)
-            batch_one, more = figures["one"], figures["more"]
+            batch_one, more, different = figures["one"], figures["more"], figures["different"]
         if "library" in parts:
             library_and_cli(list(stream(args.encounters)), jsonl)
         if "curve" in parts:
@@ -499,6 +506,11 @@ def main() -> None:
             print(
                 "  (one core = encounters per CPU second: in process, and of batch's process tree with start-up"
                 " excluded; --jobs N: net wall)"
+            )
+        if different:
+            # a speed-up that changes the output is no speed-up: fail loudly
+            raise SystemExit(
+                f"output of --jobs {', '.join(map(str, different))} differs from --jobs {jobs_list[0]}"
             )
 
 
