@@ -1,15 +1,38 @@
-"""Throughput of the engine and of the command line on synthetic encounters. Prints figures; asserts nothing
-except, with --million, that the batch came back whole (count, order, ids).
+"""Speed and memory of infusion-coder (issue 9): the one entry point for the figures. Prints figures; fails
+(exit 1) only when --jobs N wrote other bytes than --jobs 1, or, with --million / --million-code, when an
+input did not come back in exactly one result, in order.
 
-python scripts/benchmark.py [--encounters 20000] [--stages] [--curve] [--million]
+python scripts/benchmark.py [--encounters 5000] [--jobs-list 1,2]
+                            [--stages] [--batch] [--library] [--curve] [--million] [--million-code]
+                            [--million-count 1000000] [--million-jobs 1] [--keep DIR]
 
-Without options: library and CLI throughput, the per-stage figures, then the cost curve. Encounters have
-1-6 administrations.
---stages   only the per-stage figures, in process, one core, in CPU seconds: decode, validate, engine,
-           encode, their sum, and end to end (parse + code_record + render per line, as `code` does)
---curve    time to code one encounter of 1 .. 5,000 administrations (the cost curve: near linear)
---million  1,000,000 mixed good and malformed records through `infusion-coder code`, streamed through a pipe:
-           wall time, records per second, peak memory of the CLI, and a check of count, order and ids
+Encounters: `tests/batch_data.generated` (through scripts/_bench_util.stream, seed 7), the tests' generator:
+1-6 administrations, pushes, infusions, IM/SC injections, drug doses, E/M, professional claims, billed lines.
+They are written once as JSON Lines (and Parquet); the stage figures read the very lines `batch` reads, so
+the in-process and the batch figures are for the same encounters.
+
+Without a part option it prints, in this order:
+(a) stages: per stage, in process, one core, in CPU seconds (process_time): decode (jsonio.parse of a line),
+    validate (Encounter.model_validate), engine (Coder.code), encode (jsonio.render), their sum, and end to
+    end (parse + code_record + render per line, as `code` does)
+(b) `infusion-coder batch --jobs 1`, JSON Lines in, Parquet out: encounters/s of wall time, CPU per
+    encounter of the process tree (getrusage of the children, so "per core" holds on a shared machine),
+    both also net of start-up (the same command on a tiny input), peak RSS of the tree
+(c) the same for every other --jobs-list entry (default --jobs 2), the speed-up over --jobs 1, and whether
+    its output files are byte-identical to --jobs 1's ("identical" or the first difference)
+(d) batch --jobs 1 with the same encounters as Parquet input
+(e) the library (Coder.code_record in a loop) and the `code` CLI on the JSON Lines file
+(f) the cost curve: one encounter of 1 .. 5,000 administrations
+and a summary line; "target met" is judged on batch --jobs 1 in encounters per CPU second of its process
+tree, start-up excluded (the issue: "10,000 encounters/s on one core through batch --jobs 1").
+
+--stages, --batch, --library, --curve   only those parts (combinable)
+--million       --million-count (1,000,000) generated encounters streamed through `batch --jobs
+                --million-jobs` (1): wall time, rate, the process tree's resident memory sampled every
+                second (a compact series and the peak), then a check that results hold every input once, in
+                order, with its encounter id
+--million-code  the same count of mixed good and malformed records through `infusion-coder code -` on a pipe:
+                wall time, records/s, the CLI's peak RSS (VmHWM), and a check of count, order and ids
 """
 
 from __future__ import annotations
@@ -23,13 +46,32 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+from _bench_util import (
+    Measured,
+    first_difference,
+    generated,
+    measure,
+    rss_series,
+    stream,
+    summary_line,
+)
+
 from infusion_coder import Coder
 from infusion_coder.adapters import jsonio
+from infusion_coder.adapters.batch import write_encounters
 from infusion_coder.models import Encounter
+
+CLI = [sys.executable, "-m", "infusion_coder"]
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text}", flush=True)
 
 
 def _render(result: Any) -> str:
@@ -40,48 +82,17 @@ def _render(result: Any) -> str:
     return jsonio.dumps(result.model_dump(mode="json"))
 
 
-SUBSTANCES = [
-    "normal saline",
-    "ondansetron",
-    "ceftriaxone",
-    "vancomycin",
-    "cisplatin",
-    "dexamethasone",
-    "ketorolac",
-]
+# ---------------------------------------------------------------------------------------------- (a) stages
 
 
-def synthetic(index: int, rng: random.Random, admins: int | None = None, days: int = 1) -> dict[str, Any]:
-    start = datetime(2026, 1, 15, 8, 0)
-    records = []
-    for number in range(admins if admins is not None else rng.randint(1, 8)):
-        begin = start + timedelta(minutes=rng.randint(0, 600 if days == 1 else days * 24 * 60 - 300))
-        record: dict[str, Any] = {
-            "id": f"a{number}",
-            "substance": rng.choice(SUBSTANCES),
-            "route": "intravenous",
-            "start": begin.isoformat(timespec="minutes"),
-        }
-        if rng.random() < 0.8:
-            record["end"] = (begin + timedelta(minutes=rng.randint(1, 240))).isoformat(timespec="minutes")
-        else:
-            record["method"] = "push"
-        if rng.random() < 0.2:
-            record["access"] = rng.choice(["L forearm PIV", "R hand PIV"])
-        records.append(record)
-    return {"encounter_id": f"E{index}", "claim_type": "institutional", "administrations": records}
-
-
-def stages(coder: Coder, batch: list[dict[str, Any]]) -> None:
-    """Encounters per second on one core for each stage of `code`, in process, then all four together:
-    decode (jsonio.parse of a line), validate (Encounter.model_validate), engine (Coder.code on the valid
-    encounter), encode (jsonio.render of the result). Timed in CPU seconds of this process (process_time), so
-    the figures mean "per core" even on a machine other jobs share."""
-    lines = [json.dumps(r).encode() for r in batch]
+def stages(coder: Coder, lines: list[bytes]) -> float:
+    """Encounters per second on one core for each stage of `code`, in process, then all four together.
+    Timed in CPU seconds of this process (process_time), so the figures mean "per core" even on a machine
+    other jobs share. Returns end to end encounters per CPU second."""
     count = len(lines)
 
     def rate(took: float) -> str:
-        return f"{count / took:>10,.0f}/s {1e6 * took / count:>7.1f} us"
+        return f"{count / took:>10,.0f}/s {1e6 * took / count:>8.1f} us/encounter"
 
     began = time.process_time()
     values = [jsonio.parse(line, "line 1").value for line in lines]
@@ -100,27 +111,248 @@ def stages(coder: Coder, batch: list[dict[str, Any]]) -> None:
     for line in lines:
         _render(coder.code_record(jsonio.parse(line, "line 1").value))
     whole = time.process_time() - began
-    print(
-        f"stages, one core, {count:,} encounters of 1-{max(len(r['administrations']) for r in batch)} administrations:"
+    admins = [len(e.administrations) for e in encounters]
+    heading(
+        f"(a) stages, in process, one core, CPU time: {count:,} encounters of {min(admins)}-{max(admins)} "
+        "administrations"
     )
     for name, took in (("decode", decode), ("validate", validate), ("engine", engine), ("encode", encode)):
         print(f"  {name:<10} {rate(took)}")
     print(f"  {'sum':<10} {rate(decode + validate + engine + encode)}")
     print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record + render, as `code` does per line)")
+    return count / whole
+
+
+# ----------------------------------------------------------------------------------------- (b-d) batch
+
+
+def batch_command(source: Path, out: Path, jobs: int, *extra: str) -> list[str]:
+    return [*CLI, "batch", str(source), "--out", str(out), "--jobs", str(jobs), *extra]
+
+
+@dataclass
+class BatchFigures:
+    count: int
+    run: Measured
+    startup: Measured
+    summary: dict[str, Any]
+
+    @property
+    def net_wall(self) -> float:
+        """Wall seconds for the encounters alone: the run less the start-up run (the raw figure when the
+        difference is not positive, as on a tiny input)."""
+        net = self.run.wall - self.startup.wall
+        return net if net > 0 else self.run.wall
+
+    @property
+    def net_cpu(self) -> float:
+        net = self.run.cpu - self.startup.cpu
+        return net if net > 0 else self.run.cpu
+
+    @property
+    def wall_rate(self) -> float:
+        return self.count / self.net_wall
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.count / self.net_cpu
+
+
+def run_batch(source: Path, out: Path, jobs: int, interval: float = 0.2) -> tuple[Measured, dict[str, Any]]:
+    run = measure(batch_command(source, out, jobs), interval=interval)
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"batch failed ({run.returncode}): {run.stderr[-2000:]}")
+    return run, json.loads((out / "summary.json").read_text())
+
+
+def startup(folder: Path, jobs: int, kind: str) -> Measured:
+    """The fixed cost of a batch run: interpreter, imports, reference data, worker spawn, writing and joining
+    the tables. `jobs` encounters cut in chunks of one, so --jobs N starts all N workers."""
+    source = folder / f"startup{jobs}.{kind}"
+    write_encounters(stream(jobs, seed=99), source, kind)
+    out = folder / f"startup{jobs}-{kind}-out"
+    run = measure(batch_command(source, out, jobs, "--chunk-size", "1"))
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"batch failed ({run.returncode}): {run.stderr[-2000:]}")
+    return run
+
+
+def report_batch(label: str, figures: BatchFigures) -> None:
+    run, start, count = figures.run, figures.startup, figures.count
+    heading(label)
+    print(
+        f"  whole run   {count:,} encounters, wall {run.wall:6.1f} s = {count / run.wall:>7,.0f} encounters/s; "
+        f"CPU of the process tree {run.cpu:6.1f} s = {1e6 * run.cpu / count:>7,.0f} us/encounter"
+    )
+    print(
+        f"  start-up    wall {start.wall:6.1f} s, CPU {start.cpu:6.1f} s (the same command on "
+        f"{figures.summary['jobs']} encounter(s))"
+    )
+    print(
+        f"  net         wall {figures.wall_rate:>7,.0f} encounters/s; "
+        f"CPU {1e6 * figures.net_cpu / count:>7,.0f} us/encounter = {figures.cpu_rate:>7,.0f} encounters per CPU second"
+    )
+    print(
+        f"  batch says  {figures.summary['encounters_per_second']:,.0f} encounters/s "
+        f"({figures.summary['seconds']:.1f} s from reference load to joined tables); "
+        f"errors {figures.summary['errors']}"
+    )
+    print(f"  peak RSS    {run.peak_kib / 1024:,.0f} MiB (process tree, sampled every 0.2 s)")
+    if run.cpu <= start.cpu or run.wall <= start.wall:
+        print("  note        the run was not longer than its start-up: net figures are the whole run's")
+
+
+def batch_part(folder: Path, jsonl: Path, parquet: Path, count: int, jobs_list: list[int]) -> dict[str, Any]:
+    """(b), (c), (d). Returns the figures the summary line needs."""
+    figures: dict[int, BatchFigures] = {}
+    startups = {jobs: startup(folder, jobs, "jsonl") for jobs in jobs_list}
+    for position, jobs in enumerate(jobs_list):
+        run, summary = run_batch(jsonl, folder / f"out-jobs{jobs}", jobs)
+        figures[jobs] = BatchFigures(count, run, startups[jobs], summary)
+        part = "(b)" if position == 0 else "(c)"
+        report_batch(f"{part} batch --jobs {jobs}, JSON Lines in, Parquet out", figures[jobs])
+    base = jobs_list[0]
+    more: list[tuple[int, float, float]] = []
+    different: list[int] = []
+    for jobs in jobs_list[1:]:
+        speedup = figures[jobs].wall_rate / figures[base].wall_rate
+        more.append((jobs, figures[jobs].wall_rate, speedup))
+        difference = first_difference(folder / f"out-jobs{base}", folder / f"out-jobs{jobs}")
+        if difference is not None:
+            different.append(jobs)
+        print(
+            f"  speed-up    {speedup:.2f}x over --jobs {base} (net wall); output against --jobs {base}: "
+            f"{'identical' if difference is None else 'DIFFERENT: ' + difference}"
+        )
+    run, summary = run_batch(parquet, folder / "out-parquet", base)
+    report_batch(
+        f"(d) batch --jobs {base}, Parquet in, Parquet out",
+        BatchFigures(count, run, startup(folder, base, "parquet"), summary),
+    )
+    return {"one": figures[base].cpu_rate if base == 1 else None, "more": more, "different": different}
+
+
+# --------------------------------------------------------------------------------- (e) library and CLI
+
+
+def library_and_cli(records: list[dict[str, Any]], jsonl: Path) -> None:
+    heading("(e) library and `code` CLI")
+    began, cpu_began = time.perf_counter(), time.process_time()
+    coder = Coder.default()
+    loaded, cpu_loaded = time.perf_counter(), time.process_time()
+    for record in records:
+        coder.code_record(record)
+    coded, cpu_coded = time.perf_counter(), time.process_time()
+    count = len(records)
+    print(
+        f"  reference data load   {1000 * (loaded - began):,.0f} ms wall, {1000 * (cpu_loaded - cpu_began):,.0f} ms CPU"
+    )
+    print(
+        f"  library               {count:,} encounters (code_record on dicts) in {coded - loaded:.2f} s wall = "
+        f"{count / (coded - loaded):,.0f}/s; {count / (cpu_coded - cpu_loaded):,.0f} per CPU second"
+    )
+    run = measure([*CLI, "code", str(jsonl)])
+    results = run.stdout.count("\n")
+    print(
+        f"  code CLI              {count:,} encounters in {run.wall:.2f} s wall = {count / run.wall:,.0f}/s, "
+        f"{run.cpu:.1f} s CPU = {count / run.cpu:,.0f} per CPU second (start-up included); "
+        f"{results:,} results, exit {run.returncode}, peak RSS {run.peak_kib / 1024:,.0f} MiB"
+    )
+
+
+# ------------------------------------------------------------------------------------------- (f) curve
+
+
+def large(size: int, days: int = 3, seed: int = 0) -> dict[str, Any]:
+    """One encounter of `size` administrations drawn from the generator, spread over `days` days."""
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    index = 0
+    while len(records) < size:
+        for record in generated(index, rng)["administrations"]:
+            start = datetime.fromisoformat(record["start"])
+            shift = (
+                datetime.combine(date(2026, 1, 15) + timedelta(days=rng.randrange(days)), start.time())
+                - start
+            )
+            record["start"] = (start + shift).isoformat(timespec="minutes")
+            if "end" in record:
+                record["end"] = (datetime.fromisoformat(record["end"]) + shift).isoformat(timespec="minutes")
+            record["id"] = f"a{len(records)}"
+            records.append(record)
+        index += 1
+    return {"encounter_id": f"L{size}", "claim_type": "institutional", "administrations": records[:size]}
 
 
 def curve(coder: Coder) -> None:
     """Milliseconds to code one encounter, by number of administrations (best of three, to damp noise)."""
-    print("cost curve (one encounter, administrations over 3 days; best of 3):")
-    print(f"{'admins':>8} {'ms':>9} {'us/admin':>9}")
+    heading("(f) cost curve: one encounter, administrations over 3 days, wall time, best of 3")
+    print(f"  {'admins':>8} {'ms':>9} {'us/admin':>9}")
     for size in (1, 10, 100, 500, 1000, 2000, 5000):
-        body = synthetic(0, random.Random(size), admins=size, days=3)
+        body = large(size, seed=size)
         best = float("inf")
         for _ in range(3 if size <= 2000 else 2):
             began = time.perf_counter()
             coder.code_record(body)
             best = min(best, time.perf_counter() - began)
-        print(f"{size:>8} {1000 * best:>9.1f} {1e6 * best / size:>9.0f}")
+        print(f"  {size:>8} {1000 * best:>9.1f} {1e6 * best / size:>9.0f}")
+
+
+# ------------------------------------------------------------------------------- --million through batch
+
+
+def million(count: int, folder: Path, jobs: int) -> None:
+    heading(f"--million: {count:,} generated encounters streamed through batch --jobs {jobs}")
+    source = folder / "million.jsonl"
+    began = time.perf_counter()
+    write_encounters(stream(count), source, "jsonl")
+    print(
+        f"  input       {source.stat().st_size / 2**20:,.0f} MiB JSON Lines, generated in "
+        f"{time.perf_counter() - began:.0f} s"
+    )
+    out = folder / "million"
+    run, summary = run_batch(source, out, jobs, interval=1.0)
+    print(
+        f"  run         wall {run.wall:,.1f} s = {count / run.wall:,.0f} encounters/s; CPU of the process tree "
+        f"{run.cpu:,.1f} s = {1e6 * run.cpu / count:,.0f} us/encounter ({count / run.cpu:,.0f} per CPU second)"
+    )
+    samples = run.samples
+    print(f"  RSS         peak {run.peak_kib / 1024:,.0f} MiB (process tree, sampled every second)")
+    if samples:
+        # Flat memory: before the peak (the final join of the chunk parts, when it comes at the end), the
+        # second half of the run holds no more than the first.
+        peak_at = max(range(len(samples)), key=lambda i: samples[i][1])
+        before = samples[:peak_at]
+        print(f"              at {samples[peak_at][0]:,.0f} s of {run.wall:,.0f} s")
+        if len(before) >= 2:
+            half = len(before) // 2
+            early = max(k for _, k in before[:half]) / 1024
+            late = max(k for _, k in before[half:]) / 1024
+            print(
+                f"              before the peak: first half max {early:,.0f} MiB, second half max {late:,.0f} MiB"
+            )
+        print(f"  series      seconds from start, max MiB of each window: {rss_series(samples)}")
+    print(
+        f"  batch says  {summary['encounters']:,} encounters, {summary['errors']} errors, "
+        f"readiness {summary['readiness']}, {summary['encounters_per_second']:,.0f} encounters/s"
+    )
+    seen = 0
+    expected = stream(count)
+    file = pq.ParquetFile(out / "results.parquet")
+    for batch in file.iter_batches(columns=["seq", "encounter_id"], batch_size=65536):
+        for seq, encounter_id in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+            want = next(expected, None)
+            if want is None or seq != seen or encounter_id != want["encounter_id"]:
+                raise SystemExit(f"check FAILED at result {seen:,}: seq {seq}, encounter id {encounter_id!r}")
+            seen += 1
+    if seen != count:
+        raise SystemExit(f"check FAILED: {seen:,} results for {count:,} encounters")
+    print(
+        f"  check       {seen:,} results for {count:,} inputs: seq 0..{seen - 1:,} in order, every id its input's"
+    )
+
+
+# -------------------------------------------------------------------------------- --million-code (CLI)
 
 
 MALFORMED = [
@@ -138,13 +370,13 @@ MALFORMED = [
 def million_lines(count: int, seed: int = 11) -> Iterator[tuple[bytes, str | None]]:
     """(line, expected encounter_id or None) for a mixed batch: mostly good, one in ten malformed."""
     rng = random.Random(seed)
-    templates = [json.dumps(synthetic(0, rng)) for _ in range(50)]
+    templates = [json.dumps(generated(0, rng)) for _ in range(50)]
     for index in range(count):
         if index % 10 == 7:
             yield MALFORMED[index % len(MALFORMED)], None
         else:
             template = templates[index % len(templates)]
-            yield template.replace('"E0"', f'"E{index}"', 1).encode(), f"E{index}"
+            yield template.replace('"E0000000"', f'"E{index}"', 1).encode(), f"E{index}"
 
 
 def _peak_rss_kb(pid: int) -> int:
@@ -160,43 +392,41 @@ def _peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def million(count: int) -> None:
+def million_code(count: int, folder: Path) -> None:
+    heading(f"--million-code: {count:,} records through `infusion-coder code -` on a pipe")
     expected: list[str | None] = []
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "million.jsonl"
-        with path.open("wb") as out:
-            for line, encounter_id in million_lines(count):
-                out.write(line + b"\r\n" if len(expected) % 3 == 0 else line + b"\n")
-                expected.append(encounter_id)
-        size = path.stat().st_size
-        print(f"million: {count:,} records ({size / 1e6:.0f} MB JSON Lines, 1 in 10 malformed)")
-        got: list[Any] = []
-        began = time.perf_counter()
-        with path.open("rb") as source:
-            run = subprocess.Popen(
-                [sys.executable, "-m", "infusion_coder", "code", "-"],
-                stdin=source,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+    path = folder / "million-code.jsonl"
+    with path.open("wb") as out:
+        for line, encounter_id in million_lines(count):
+            out.write(line + b"\r\n" if len(expected) % 3 == 0 else line + b"\n")
+            expected.append(encounter_id)
+    size = path.stat().st_size
+    print(f"  input       {count:,} records ({size / 1e6:.0f} MB JSON Lines, 1 in 10 malformed)")
+    got: list[Any] = []
+    began = time.perf_counter()
+    with path.open("rb") as source:
+        run = subprocess.Popen(
+            [*CLI, "code", "-"], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        errors: list[bytes] = []
+        reader = threading.Thread(target=lambda: errors.append(run.stderr.read() if run.stderr else b""))
+        reader.start()
+        assert run.stdout is not None
+        peak_kb = 0
+        for line in run.stdout:
+            if len(got) % 10_000 == 0:
+                peak_kb = max(peak_kb, _peak_rss_kb(run.pid))
+            value = json.loads(line)
+            got.append(
+                value.get("encounter_id") if "error" not in value else ("error", value["encounter_id"])
             )
-            errors: list[bytes] = []
-            reader = threading.Thread(target=lambda: errors.append(run.stderr.read() if run.stderr else b""))
-            reader.start()
-            assert run.stdout is not None
-            peak_kb = 0
-            for line in run.stdout:
-                if len(got) % 10_000 == 0:
-                    peak_kb = max(peak_kb, _peak_rss_kb(run.pid))
-                value = json.loads(line)
-                got.append(
-                    value.get("encounter_id") if "error" not in value else ("error", value["encounter_id"])
-                )
-            code = run.wait()
-            reader.join()
-        took = time.perf_counter() - began
+        code = run.wait()
+        reader.join()
+    took = time.perf_counter() - began
     print(
-        f"million: {len(got):,} results in {took:.1f} s = {len(got) / took:,.0f} records/s; "
-        f"peak RSS of the CLI {peak_kb / 1024:.0f} MB (VmHWM, sampled every 10,000 results); exit {code}; stderr {len(b''.join(errors))} bytes"
+        f"  run         {len(got):,} results in {took:.1f} s = {len(got) / took:,.0f} records/s; "
+        f"peak RSS of the CLI {peak_kb / 1024:.0f} MB (VmHWM, sampled every 10,000 results); exit {code}; "
+        f"stderr {len(b''.join(errors))} bytes"
     )
     ok = len(got) == len(expected)
     mismatches = 0
@@ -206,63 +436,82 @@ def million(count: int) -> None:
         else:
             mismatches += have != want
     print(
-        f"million: count {'ok' if ok else 'WRONG'} ({len(got):,}/{len(expected):,}); order and ids: {mismatches} mismatches"
+        f"  check       count {'ok' if ok else 'WRONG'} ({len(got):,}/{len(expected):,}); order and ids: "
+        f"{mismatches} mismatches"
     )
     if not ok or mismatches:
         sys.exit(1)
 
 
+# ------------------------------------------------------------------------------------------------- main
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--encounters", type=int, default=20000)
+    parser.add_argument("--encounters", type=int, default=5000, help="encounters for (a)-(e) (5,000)")
+    parser.add_argument("--jobs-list", default="1,2", help="batch --jobs values, the first the base (1,2)")
+    parser.add_argument("--stages", action="store_true", help="(a) per-stage figures, in process")
+    parser.add_argument("--batch", action="store_true", help="(b)-(d) batch --jobs 1, 2, Parquet input")
+    parser.add_argument("--library", action="store_true", help="(e) library and `code` CLI")
     parser.add_argument(
-        "--curve", action="store_true", help="time one encounter of 1 .. 5,000 administrations"
+        "--curve", action="store_true", help="(f) one encounter of 1 .. 5,000 administrations"
     )
-    parser.add_argument("--stages", action="store_true", help="per-stage figures only (in process)")
-    parser.add_argument("--million", action="store_true", help="1,000,000 mixed records through the CLI")
-    parser.add_argument("--million-count", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    parser.add_argument("--million", action="store_true", help="1,000,000 encounters streamed through batch")
+    parser.add_argument("--million-code", action="store_true", help="1,000,000 mixed records through `code`")
+    parser.add_argument("--million-count", type=int, default=1_000_000, help="records for --million(-code)")
+    parser.add_argument("--million-jobs", type=int, default=1, help="batch --jobs for --million (1)")
+    parser.add_argument("--keep", type=Path, help="work in this folder instead of a temporary one")
     args = parser.parse_args()
-    if args.million:
-        million(args.million_count)
-        return
-    coder = Coder.default()
-    if args.curve:
-        curve(coder)
-        return
-    rng = random.Random(7)
-    batch = [synthetic(i, rng, admins=rng.randint(1, 6)) for i in range(args.encounters)]
-    if args.stages:
-        stages(coder, batch)
-        return
+    jobs_list = [int(j) for j in args.jobs_list.split(",") if j.strip()]
+    chosen = {
+        p for p in ("stages", "batch", "library", "curve", "million", "million_code") if getattr(args, p)
+    }
+    parts = chosen or {"stages", "batch", "library", "curve"}
 
-    began = time.perf_counter()
-    coder = Coder.default()
-    loaded = time.perf_counter()
-    for record in batch:
-        coder.code_record(record)
-    coded = time.perf_counter()
-    print(f"reference data load: {1000 * (loaded - began):.0f} ms")
-    print(
-        f"library: {len(batch)} encounters in {coded - loaded:.2f} s = {len(batch) / (coded - loaded):,.0f} per second"
-    )
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = args.keep or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        if "million" in parts:
+            million(args.million_count, folder, args.million_jobs)
+        if "million_code" in parts:
+            million_code(args.million_count, folder)
+        if not parts & {"stages", "batch", "library", "curve"}:
+            return
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "batch.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in batch))
-        began = time.perf_counter()
-        run = subprocess.run(
-            [sys.executable, "-m", "infusion_coder", "code", str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
+        print(
+            f"benchmark {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: {args.encounters:,} encounters from "
+            "tests/batch_data.generated (seed 7); CPU figures are per core, wall figures feel the neighbours"
         )
-        took = time.perf_counter() - began
-        out = run.stdout.count("\n")
-    print(
-        f"cli: {len(batch)} encounters in {took:.2f} s = {len(batch) / took:,.0f} per second ({out} results, exit {run.returncode})"
-    )
-    stages(coder, batch)
-    curve(coder)
+        jsonl, parquet = folder / "encounters.jsonl", folder / "encounters.parquet"
+        if parts & {"stages", "batch", "library"}:
+            write_encounters(stream(args.encounters), jsonl, "jsonl")
+        if "batch" in parts:
+            write_encounters(stream(args.encounters), parquet, "parquet")
+        coder = Coder.default()
+        end_to_end = batch_one = None
+        more: list[tuple[int, float, float]] = []
+        different: list[int] = []
+        if "stages" in parts:
+            end_to_end = stages(coder, jsonl.read_bytes().splitlines())
+        if "batch" in parts:
+            figures = batch_part(folder, jsonl, parquet, args.encounters, jobs_list)
+            batch_one, more, different = figures["one"], figures["more"], figures["different"]
+        if "library" in parts:
+            library_and_cli(list(stream(args.encounters)), jsonl)
+        if "curve" in parts:
+            curve(coder)
+        if parts & {"stages", "batch"}:
+            heading("summary")
+            print(f"  {summary_line(end_to_end, batch_one, more)}")
+            print(
+                "  (one core = encounters per CPU second: in process, and of batch's process tree with start-up"
+                " excluded; --jobs N: net wall)"
+            )
+        if different:
+            # a speed-up that changes the output is no speed-up: fail loudly
+            raise SystemExit(
+                f"output of --jobs {', '.join(map(str, different))} differs from --jobs {jobs_list[0]}"
+            )
 
 
 if __name__ == "__main__":

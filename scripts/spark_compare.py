@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchmark_batch import stream  # noqa: E402
+from _bench_util import stream  # noqa: E402  (the tests' generator)
 
 from infusion_coder.adapters.batch import write_encounters  # noqa: E402
 from infusion_coder.adapters.tables import TABLES  # noqa: E402
