@@ -1,9 +1,10 @@
 """Optional compiled build (mypyc) of the engine; everything else about the package is in pyproject.toml.
 
 By default this adds nothing: `pip install .` builds the pure-Python package and needs no compiler.
-With INFUSION_CODER_COMPILE=1, `pip install .` (not editable) compiles the engine, the rules and
-infusion_coder.times with mypyc into C extensions that sit beside the .py files; the output is the same
-byte for byte (docs/performance.md, "Compiled build (optional)"). Needs a C compiler and Python headers.
+With INFUSION_CODER_COMPILE=1, `pip install .` (not editable) compiles the engine, the rules, the
+reference tables and infusion_coder.times with mypyc into C extensions that sit beside
+the .py files; the output is the same byte for byte (docs/performance.md, "Compiled build (optional)").
+Needs a C compiler and Python headers.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from pathlib import Path
 
 from setuptools import setup
 
-# The modules compiled: the engine's pure core and what it calls per encounter. models.py (pydantic), the
-# reference loaders, api.py and the adapters stay interpreted: mypyc cannot build models.py and the others
-# measured no gain (docs/performance.md).
-COMPILED = ["src/infusion_coder/engine", "src/infusion_coder/rules", "src/infusion_coder/times.py"]
+# The modules compiled: the engine's pure core and what it calls per encounter (rules, reference tables,
+# times). models.py (pydantic) and the adapters stay interpreted: mypyc cannot build models.py, and jsonio
+# and api.py gained nothing measurable; api.py also holds Coder, which callers may subclass (a compiled
+# class cannot be subclassed from Python). See docs/performance.md.
+COMPILED = [
+    "src/infusion_coder/engine",
+    "src/infusion_coder/rules",
+    "src/infusion_coder/reference",
+    "src/infusion_coder/times.py",
+]
 # What the build itself needs when compiling: mypyc, and pydantic so mypy can type the models the engine
 # reads. Asked for through setup_requires, so a default build never installs them (PEP 517 build requires
 # are static; setuptools adds these to them only when this script asks).

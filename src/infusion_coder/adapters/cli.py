@@ -544,7 +544,7 @@ def version() -> None:
         number = installed("infusion-coder")
     except PackageNotFoundError:  # run from a source tree that was never installed
         number = "unknown"
-    build = "compiled (mypyc: engine, rules, times)" if compiled else "pure Python"
+    build = "compiled (mypyc: engine, rules, reference, times)" if compiled else "pure Python"
     typer.echo(f"infusion-coder {number}, {build}")
 
 
