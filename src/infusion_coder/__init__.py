@@ -5,8 +5,11 @@ coder = Coder.default()
 result = coder.code(Encounter.model_validate(record))
 """
 
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
+
 from .api import Coder, Result
 from .engine import UnknownPolicyError, code_encounter
+from .engine import timeline as _timeline
 from .models import (
     Administration,
     CodingResult,
@@ -19,6 +22,10 @@ from .models import (
 )
 from .reference import ReferenceLibrary, load_library
 from .rules import CATALOG, Rule
+
+# True when the engine in use is the optional mypyc build (INFUSION_CODER_COMPILE=1 pip install .): its
+# modules are C extensions beside the .py files. False for the default pure-Python install.
+compiled: bool = (_timeline.__file__ or "").endswith(tuple(_EXTENSION_SUFFIXES))
 
 __all__ = [
     "CATALOG",
@@ -36,5 +43,6 @@ __all__ = [
     "Rule",
     "UnknownPolicyError",
     "code_encounter",
+    "compiled",
     "load_library",
 ]

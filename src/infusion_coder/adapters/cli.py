@@ -9,12 +9,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
 from pydantic import ValidationError
 
+from .. import compiled
 from ..api import Coder, Result, describe, encounter_id_of
 from ..engine import first_service_date
 from ..models import AuditResult, ClaimType, Encounter, ErrorDetail, ErrorResult
@@ -532,6 +535,17 @@ def rules() -> None:
     """List the rule catalog: id, name, summary and citation of every coding rule."""
     for rule in CATALOG:
         typer.echo(f"{rule.id}  {rule.name}\n    {rule.summary}\n    cites {rule.citation}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version and the build in use: pure Python (the default) or compiled (mypyc)."""
+    try:
+        number = installed("infusion-coder")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "unknown"
+    build = "compiled (mypyc: engine, rules, reference, times)" if compiled else "pure Python"
+    typer.echo(f"infusion-coder {number}, {build}")
 
 
 @app.command()

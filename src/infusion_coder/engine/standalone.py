@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..rules import (
@@ -99,7 +100,8 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                 + f" ({ctx.cite_option('split_dose_injections')}).",
             )
             if per_dose:
-                merged = Service(**{**group[0].__dict__, "ids": tuple(sorted(ids))})
+                # replace(), not the __dict__: a Service compiled by mypyc (the optional build) has none
+                merged = replace(group[0], ids=tuple(sorted(ids)))
                 group = [merged]
         for service in group:
             units.append(
