@@ -10,6 +10,7 @@ Needs a C compiler and Python headers.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ COMPILED = [
 # reads. Asked for through setup_requires, so a default build never installs them (PEP 517 build requires
 # are static; setuptools adds these to them only when this script asks).
 BUILD_REQUIRES = ["mypy[mypyc]>=2.4,<3", "pydantic>=2.7,<3"]
+BUILD = "build/compiled"
 
 
 def _compile() -> bool:
@@ -55,12 +57,16 @@ def _options() -> dict[str, object]:
     except ImportError:
         # First pass (get_requires_for_build_wheel): ask for the build requirements; setuptools stops here.
         return {"setup_requires": BUILD_REQUIRES}
+    if not {"bdist_wheel", "build", "build_ext", "install"} & set(sys.argv[1:]):
+        return {"setup_requires": BUILD_REQUIRES}  # metadata only: no need to type-check and translate
+    # A folder of its own, emptied first: setuptools packs whatever its build/lib holds, so extensions left
+    # by an earlier build would slip into this wheel (a stale module of another build breaks the import)
+    # or into a later pure-Python one.
+    shutil.rmtree(BUILD, ignore_errors=True)
     return {
         "setup_requires": BUILD_REQUIRES,
-        "ext_modules": mypycify(_paths(), opt_level="3"),
-        # Its own build folder: setuptools packs whatever build/lib holds, so extensions left there would
-        # slip into a later pure-Python wheel.
-        "options": {"build": {"build_base": "build/compiled"}},
+        "ext_modules": mypycify(_paths(), opt_level="3", target_dir=f"{BUILD}/mypyc"),
+        "options": {"build": {"build_base": BUILD}},
     }
 
 
