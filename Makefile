@@ -29,11 +29,11 @@ test: system-deps lint
 	$(MAKE) compiled-test
 
 # The optional compiled build (mypyc: engine, rules, times; setup.py) in its own venv, so .venv stays the
-# pure-Python default. Not editable: rebuilt whenever a source file changes.
+# pure-Python default. Not editable: rebuilt whenever a source or data file changes.
 CVENV := .venv-compiled
 CBIN := $(CVENV)/bin
 
-$(CBIN)/infusion-coder: pyproject.toml setup.py $(shell find src -name '*.py')
+$(CBIN)/infusion-coder: pyproject.toml setup.py $(shell find src -type f -not -path '*/__pycache__/*')
 	test -x $(CBIN)/python || $(PYTHON) -m venv $(CVENV)
 	$(CBIN)/pip install --quiet --upgrade pip
 	$(CBIN)/pip install --quiet 'pytest>=8' 'hypothesis>=6.100'
