@@ -30,14 +30,13 @@ from pydantic import (
 )
 
 from .times import (
-    EARLIEST_YEAR,
     FLOATING,
-    LATEST_YEAR,
     MAX_ADMINISTRATION_SPAN,
     MAX_ENCOUNTER_SPAN,
     TimeError,
     TimeFrame,
     TimeNote,
+    floating_as_given,
     read_times,
 )
 
@@ -377,10 +376,8 @@ class Encounter(_Model):
     def _read_times(self) -> Encounter:
         """Convert offsets and the facility zone into engine times (times.py), and check their order and
         spans on real instants."""
-        if self.timezone is None and all(_plain(a.start) and _plain(a.end) for a in self.administrations):
-            frame = FLOATING  # the common case, naive wall-clock times of plausible years: nothing to convert
-        else:
-            frame = self._convert_times()
+        times = (t for a in self.administrations for t in (a.start, a.end))
+        frame = FLOATING if floating_as_given(times, self.timezone) else self._convert_times()
         first: tuple[datetime, str] | None = None
         last: tuple[datetime, str] | None = None
         for index, admin in enumerate(self.administrations):
@@ -436,11 +433,6 @@ class Encounter(_Model):
     @property
     def time_notes(self) -> list[TimeNote]:
         return self._time_notes
-
-
-def _plain(value: datetime | None) -> bool:
-    """A time read_times would leave as it is: none, or naive in the plausible years."""
-    return value is None or (value.tzinfo is None and EARLIEST_YEAR <= value.year <= LATEST_YEAR)
 
 
 Severity = Literal["error", "warning", "info"]

@@ -12,6 +12,7 @@ service and for what the result shows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -88,6 +89,14 @@ def resolve_zone(name: str) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         shown = name if len(name) <= 40 else name[:40] + "..."
         raise TimeError("timezone", f"{shown!r} is not an IANA time zone such as America/Chicago") from exc
+
+
+def floating_as_given(times: Iterable[datetime | None], zone_name: str | None) -> bool:
+    """True when read_times would leave every time as it is (no zone, each time naive and in the plausible
+    years): the common encounter then needs no conversion pass."""
+    return zone_name is None and all(
+        t is None or (t.tzinfo is None and EARLIEST_YEAR <= t.year <= LATEST_YEAR) for t in times
+    )
 
 
 def read_times(

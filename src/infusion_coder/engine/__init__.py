@@ -18,7 +18,7 @@ from ..rules import (
     ic504_record_hygiene,
     ic505_source_records,
 )
-from .context import Context, stamp
+from .context import Context
 from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
 from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
@@ -146,7 +146,7 @@ def _report_midnight(ctx: Context, services: list[Service]) -> None:
             "crosses-midnight",
             "info",
             service.ids,
-            f"{service.label} runs from {stamp(local(service.start))} to {stamp(local(service.end))}: one service; "
+            f"{service.label} runs from {ctx.stamp(service.start)} to {ctx.stamp(service.end)}: one service; "
             f"{ctx.cite_option('midnight_unit_dating')}; {ctx.cite_option('initial_scope')} "
             f"({ic304_initial_scope.RULE.id}).",
         )
