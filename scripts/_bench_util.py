@@ -46,15 +46,24 @@ def stream(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
         yield generated(index, rng)
 
 
+def status_kib(pid: int, field: str = "VmRSS") -> int | None:
+    """A memory field of /proc/PID/status in KiB (VmRSS now, VmHWM the peak); None once the process has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def tree_rss_kib(pid: int) -> int:
     """Resident memory of a process and all its descendants, KiB (Linux /proc; 0 once it has gone)."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
+        total += status_kib(current) or 0
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo.extend(int(c) for c in (task / "children").read_text().split())
         except (OSError, ValueError):

@@ -58,6 +58,7 @@ from _bench_util import (
     generated,
     measure,
     rss_series,
+    status_kib,
     stream,
     summary_line,
 )
@@ -72,14 +73,6 @@ CLI = [sys.executable, "-m", "infusion_coder"]
 
 def heading(text: str) -> None:
     print(f"\n== {text}", flush=True)
-
-
-def _render(result: Any) -> str:
-    """What `code` writes for a result (jsonio.render; spelled out for a checkout older than it)."""
-    render = getattr(jsonio, "render", None)
-    if render is not None:
-        return str(render(result))
-    return jsonio.dumps(result.model_dump(mode="json"))
 
 
 # ---------------------------------------------------------------------------------------------- (a) stages
@@ -105,11 +98,11 @@ def stages(coder: Coder, lines: list[bytes]) -> float:
     engine = time.process_time() - began
     began = time.process_time()
     for result in results:
-        _render(result)
+        jsonio.render(result)
     encode = time.process_time() - began
     began = time.process_time()
     for line in lines:
-        _render(coder.code_record(jsonio.parse(line, "line 1").value))
+        jsonio.render(coder.code_record(jsonio.parse(line, "line 1").value))
     whole = time.process_time() - began
     admins = [len(e.administrations) for e in encounters]
     heading(
@@ -379,19 +372,6 @@ def million_lines(count: int, seed: int = 11) -> Iterator[tuple[bytes, str | Non
             yield template.replace('"E0000000"', f'"E{index}"', 1).encode(), f"E{index}"
 
 
-def _peak_rss_kb(pid: int) -> int:
-    """The CLI's own peak RSS (VmHWM, reset at exec; getrusage for children would count the fork of
-    this process, which holds the expected ids, before the exec)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for row in status:
-                if row.startswith("VmHWM:"):
-                    return int(row.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def million_code(count: int, folder: Path) -> None:
     heading(f"--million-code: {count:,} records through `infusion-coder code -` on a pipe")
     expected: list[str | None] = []
@@ -415,7 +395,9 @@ def million_code(count: int, folder: Path) -> None:
         peak_kb = 0
         for line in run.stdout:
             if len(got) % 10_000 == 0:
-                peak_kb = max(peak_kb, _peak_rss_kb(run.pid))
+                # VmHWM: the CLI's own peak (reset at exec; getrusage for children would count the fork of
+                # this process, which holds the expected ids, before the exec)
+                peak_kb = max(peak_kb, status_kib(run.pid, "VmHWM") or 0)
             value = json.loads(line)
             got.append(
                 value.get("encounter_id") if "error" not in value else ("error", value["encounter_id"])

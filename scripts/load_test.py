@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+from _bench_util import status_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted((ROOT.parent / "shared" / "cases").glob("*.jsonl"))
@@ -42,15 +43,7 @@ def encounters() -> list[dict[str, Any]]:
 
 
 def rss_kib(pid: int | None) -> int | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return None if pid is None else status_kib(pid)
 
 
 def cpu_seconds(pid: int | None) -> float | None:
