@@ -16,6 +16,7 @@ from infusion_coder.adapters import cli as cli_module
 
 GOOD = encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}], encounter_id="good")
 COMMAND = [sys.executable, "-m", "infusion_coder"]
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -81,6 +82,7 @@ def test_file_path_and_policy_override(tmp_path: Path) -> None:
     ("args", "stdin", "message"),
     [
         (("code", "/no/such/file.json"), "", "cannot read"),
+        (("code", str(EXAMPLES)), "", "a folder is read with --from fhir|hl7|mar|mimic"),
         (("code", "-"), "", "empty"),
         (("code", "-"), "substance,start\nondansetron,09:00\n", "looks like CSV"),
         (("code", "-", "--policy", "nope"), json.dumps(GOOD), "unknown policy"),

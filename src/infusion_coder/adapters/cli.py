@@ -413,7 +413,11 @@ def _batch(path: str) -> Iterator[Batch]:
     try:
         stream: BinaryIO = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}", err=True)
+        # a folder is an export (FHIR Bulk, MIMIC, ...), read only through an importer
+        hint = (
+            "; a folder is read with --from fhir|hl7|mar|mimic" if isinstance(exc, IsADirectoryError) else ""
+        )
+        typer.echo(f"infusion-coder: cannot read {path}: {exc.strerror}{hint}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     with stream:
         try:
