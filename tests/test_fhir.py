@@ -4,6 +4,7 @@ Bundles and Bulk Data NDJSON, broken resources, statuses, grouping and the comma
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -517,3 +518,30 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]
     for key, inner in items:
         yield (*prefix, key)
         yield from _paths(inner, (*prefix, key))
+
+
+def test_a_folder_reads_only_json_and_ndjson_and_a_foreign_file_is_one_error(
+    coder: Coder, tmp_path: Path
+) -> None:
+    resource = {
+        "resourceType": "MedicationAdministration",
+        "id": "m1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "ondansetron 4 mg"},
+        "effectivePeriod": {"start": "2026-01-15T09:00:00Z", "end": "2026-01-15T09:02:00Z"},
+        "dosage": {"route": {"text": "intravenous"}},
+    }
+    (tmp_path / "admins.ndjson.gz").write_bytes(gzip.compress(json.dumps(resource).encode() + b"\n"))
+    (tmp_path / "stays.csv.gz").write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 500))  # not FHIR: skipped
+    (tmp_path / "notes.ndjson").write_text("id,text\n" + "1,x\n" * 500)  # named NDJSON, holds CSV
+    records = imported(coder, paths=[tmp_path])
+    errors = [r["error"]["message"] for r in records if "error" in r]
+    assert errors == [f"{tmp_path.name}/notes.ndjson: not JSON, nor NDJSON (no JSON in its first lines)"]
+    [encounter] = [r for r in records if "error" not in r]
+    assert [a["id"] for a in encounter["administrations"]] == ["m1"]
+    empty = tmp_path / "csv-only"
+    empty.mkdir()
+    (empty / "admissions.csv.gz").write_bytes(gzip.compress(b"a\n1\n"))
+    [only] = imported(coder, paths=[empty])
+    assert only["error"]["message"] == "csv-only: no .json or .ndjson files (gzipped or not) to read"

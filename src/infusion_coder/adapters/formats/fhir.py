@@ -34,6 +34,7 @@ from fhir.resources.R4B import get_fhir_model_class as r4b_model_class
 
 from ...models import Administration, Encounter
 from ...reference import ReferencePack, RouteMatch
+from ..jsonio import HEAD_LINES
 from . import ImportOptions, Source, error_record, excerpt
 
 Json = dict[str, Any]
@@ -261,11 +262,26 @@ def _sources(sources: Sequence[Source]) -> Iterator[_Item | Json]:
     """Every resource in the sources (Bundle entries unpacked), or error objects for what is not FHIR."""
     for source in sources:
         if source.path is not None and source.path.is_dir():
-            files = sorted(p for p in source.path.rglob("*") if p.suffix in (".json", ".ndjson", ".gz"))
+            files = sorted(p for p in source.path.rglob("*") if _fhir_file(p))
+            if not files:
+                yield error_record(None, f"{source.name}: no .json or .ndjson files (gzipped or not) to read")
             for path in files:
                 yield from _one_source(Source(f"{source.name}/{path.relative_to(source.path)}", path=path))
         else:
             yield from _one_source(source)
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _fhir_file(path: Path) -> bool:
+    """A file of a folder read as FHIR: JSON or NDJSON, gzipped or not (a .csv.gz beside them is not)."""
+    return path.is_file() and path.name.lower().removesuffix(".gz").endswith((".json", ".ndjson"))
 
 
 def _one_source(source: Source) -> Iterator[_Item | Json]:
@@ -287,6 +303,10 @@ def _one_source(source: Source) -> Iterator[_Item | Json]:
             return
     if whole is not None:
         yield from _unpack(whole, source.name)
+        return
+    if not any(_is_json(line) for line in lines[:HEAD_LINES] if line.strip()):
+        # not NDJSON with a bad line or two but another kind of file: one error, not one a line
+        yield error_record(None, f"{source.name}: not JSON, nor NDJSON (no JSON in its first lines)")
         return
     for number, line in enumerate(lines, 1):
         if not line.strip():
