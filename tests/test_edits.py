@@ -199,3 +199,43 @@ def test_code_with_reference_folder(loaded: Coder, tmp_path: Path) -> None:
         text=True,
     )
     assert run.returncode == 2 and "cannot load reference data" in run.stderr
+
+
+def test_three_accesses_keep_one_plain_initial_service(coder: Coder) -> None:
+    # Two chemo pushes on two further accesses beside hydration: the first access's code can take the
+    # distinct modifier for one of them (column two), the other keeps its own (found by a property).
+    body = {
+        "encounter_id": "p",
+        "claim_type": "institutional",
+        "administrations": [
+            {
+                "id": "a1",
+                "substance": "cisplatin",
+                "category": "chemotherapy",
+                "route": "intravenous",
+                "start": "2026-01-15T08:00",
+                "separate_access_required": True,
+            },
+            {
+                "id": "a2",
+                "substance": "cisplatin",
+                "category": "chemotherapy",
+                "route": "intravenous",
+                "start": "2026-01-15T08:00",
+                "access": "line B",
+                "separate_access_required": True,
+            },
+            {
+                "id": "a3",
+                "substance": "normal saline",
+                "category": "hydration",
+                "route": "intravenous",
+                "start": "2026-01-15T08:00",
+                "end": "2026-01-15T08:31",
+                "access": "line A",
+            },
+        ],
+    }
+    result = coder.code_record(body)
+    initial = sorted((line.code, tuple(line.modifiers)) for line in result.lines)
+    assert initial == [("96360", ("59",)), ("96409", ()), ("96409", ("59",))]

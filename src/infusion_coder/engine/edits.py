@@ -53,7 +53,8 @@ def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
             tables[day] = ctx.pack.edits.pairs(_setting(ctx), day)
         pairs = tables[day]
         for other in first:
-            if other.when is None or other.when.date() != unit.when.date():
+            # a first-access code marked distinct for one second access cannot answer for another too
+            if other.when is None or other.when.date() != unit.when.date() or other.modifiers:
                 continue
             edit = pairs.get((unit.code, other.code))
             if edit is None or edit.modifier_indicator != 1 or pairs.get((other.code, unit.code)):
