@@ -17,7 +17,7 @@ from pathlib import Path
 from setuptools import setup
 
 # The modules compiled: the engine's pure core and what it calls per encounter (rules, reference tables,
-# times). models.py (pydantic) and the adapters stay interpreted: mypyc cannot build models.py, and jsonio
+# times). models.py (pydantic), the formats and the surfaces stay interpreted: mypyc cannot build models.py, and jsonio
 # and api.py gained nothing measurable; api.py also holds Coder, which callers may subclass (a compiled
 # class cannot be subclassed from Python). See docs/performance.md.
 COMPILED = [

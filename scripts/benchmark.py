@@ -64,8 +64,8 @@ from _bench_util import (
 )
 
 from infusion_coder import Coder
-from infusion_coder.adapters import jsonio
-from infusion_coder.adapters.batch import write_encounters
+from infusion_coder.batch.run import write_encounters
+from infusion_coder.formats import jsonio
 from infusion_coder.models import Encounter
 
 CLI = [sys.executable, "-m", "infusion_coder"]

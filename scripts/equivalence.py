@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from infusion_coder import Coder
-from infusion_coder.adapters import jsonio
+from infusion_coder.formats import jsonio
 from infusion_coder.models import ErrorDetail, ErrorResult
 
 ROOT = Path(__file__).resolve().parent.parent

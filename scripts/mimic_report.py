@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 from infusion_coder import Coder
-from infusion_coder.adapters.formats import ImportOptions
-from infusion_coder.adapters.formats.mimic import Built, load
+from infusion_coder.formats import ImportOptions
+from infusion_coder.formats.mimic import Built, load
 from infusion_coder.models import CodingResult, Encounter
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mimic-iv-demo"

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from _bench_util import stream  # noqa: E402  (the tests' generator)
 
-from infusion_coder.adapters.batch import write_encounters  # noqa: E402
-from infusion_coder.adapters.tables import TABLES  # noqa: E402
+from infusion_coder.batch.run import write_encounters  # noqa: E402
+from infusion_coder.formats.tables import TABLES  # noqa: E402
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infusion_coder import Coder, Encounter
-from infusion_coder.adapters.formats.claims import Claim, ClaimHeader, build_claim, load_header
+from infusion_coder.claims import Claim, ClaimHeader, build_claim, load_header
 from infusion_coder.models import CodingResult, Line
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from infusion_coder.adapters.formats import ImportOptions, Source, error_record
+from infusion_coder.formats import ImportOptions, Source, error_record
 from infusion_coder.reference import ReferencePack
 
 

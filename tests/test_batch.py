@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from batch_data import encounters
 from infusion_coder import Coder
-from infusion_coder.adapters.batch import BatchError, Settings, run_batch, write_encounters
-from infusion_coder.adapters.cli import app
-from infusion_coder.adapters.tables import TABLES
+from infusion_coder.batch.run import BatchError, Settings, run_batch, write_encounters
+from infusion_coder.cli import app
+from infusion_coder.formats.tables import TABLES
 
 runner = CliRunner()
 RECORDS = encounters(120)
@@ -279,7 +279,7 @@ def test_report_counts_from_the_tables(reference: Path) -> None:
 
 
 def test_an_importer_format_through_from(tmp_path: Path) -> None:
-    from infusion_coder.adapters.formats import FORMATS, register
+    from infusion_coder.formats import FORMATS, register
 
     register("fake-test", "fake_format", "two columns: encounter id, substance")
     try:
@@ -311,7 +311,7 @@ def test_an_importer_format_through_from(tmp_path: Path) -> None:
 
 
 def test_the_progress_total_is_known_for_parquet_only(inputs: dict[str, Path]) -> None:
-    from infusion_coder.adapters.batch import known_total
+    from infusion_coder.batch.run import known_total
 
     assert known_total([inputs["parquet"], inputs["parquet"]], None) == 2 * len(RECORDS)
     assert known_total([inputs["parquet"], inputs["jsonl"]], None) is None

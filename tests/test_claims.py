@@ -17,9 +17,10 @@ import pytest
 from claim_support import CMS, EXAMPLES, GOLD, ROOT, asp_limit, claim_for, expected_result, header, opps_rate
 from helpers import encounter as make_encounter
 from infusion_coder import Coder, Encounter
-from infusion_coder.adapters.formats.claims import Claim, read_billed
-from infusion_coder.adapters.formats.fhir_claim import CPT, HCPCS, NDC, claim_resource
-from infusion_coder.adapters.formats.x12 import read_837, write_837
+from infusion_coder.claims import Claim
+from infusion_coder.formats.billed import read_billed
+from infusion_coder.formats.fhir_claim import CPT, HCPCS, NDC, claim_resource
+from infusion_coder.formats.x12 import read_837, write_837
 from infusion_coder.models import AuditResult, BilledLine
 
 needs_gold = pytest.mark.skipif(not GOLD, reason="no shared/ folder beside the checkout")

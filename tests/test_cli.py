@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import encounter
-from infusion_coder.adapters import cli as cli_module
+from infusion_coder.cli import commands as cli_module
 
 GOOD = encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}], encounter_id="good")
 COMMAND = [sys.executable, "-m", "infusion_coder"]

@@ -54,9 +54,9 @@ def test_every_module_of_the_build_runs_compiled() -> None:
 
 @compiled_only
 def test_the_rest_stays_interpreted() -> None:
-    # Outside the build: models.py (pydantic), the adapters, whose error texts are Python's own, and api.py,
+    # Outside the build: models.py (pydantic), the formats and surfaces, whose error texts are Python's own, and api.py,
     # whose Coder callers may subclass.
-    for name in ("infusion_coder.models", "infusion_coder.api", "infusion_coder.adapters.jsonio"):
+    for name in ("infusion_coder.models", "infusion_coder.api", "infusion_coder.formats.jsonio"):
         assert str(importlib.import_module(name).__file__).endswith(".py"), name
 
 

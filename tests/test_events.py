@@ -1,4 +1,4 @@
-"""The format-neutral fold of MAR actions into administrations (adapters/formats/events.py)."""
+"""The format-neutral fold of MAR actions into administrations (formats/events.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infusion_coder.adapters.formats.events import Action, Event, Fold, fold
+from infusion_coder.formats.events import Action, Event, Fold, fold
 
 T0 = datetime(2026, 1, 15, 8, 0)
 

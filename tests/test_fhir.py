@@ -17,8 +17,8 @@ from fhir.resources.R4B.bundle import Bundle as BundleR4B
 from typer.testing import CliRunner
 
 from infusion_coder import Coder
-from infusion_coder.adapters.cli import app
-from infusion_coder.adapters.formats import ImportOptions, Source, fhir, reader
+from infusion_coder.cli import app
+from infusion_coder.formats import ImportOptions, Source, fhir, reader
 from infusion_coder.models import CodingResult, Encounter
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infusion_coder import Coder, ErrorResult
-from infusion_coder.adapters.jsonio import UnreadableInput, read
+from infusion_coder.formats.jsonio import UnreadableInput, read
 
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False

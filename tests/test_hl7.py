@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from infusion_coder import Coder
-from infusion_coder.adapters.cli import app
-from infusion_coder.adapters.formats import ImportOptions, Source
-from infusion_coder.adapters.formats.hl7v2 import hl7_time, read, split_messages, write_ras
+from infusion_coder.cli import app
+from infusion_coder.formats import ImportOptions, Source
+from infusion_coder.formats.hl7v2 import hl7_time, read, split_messages, write_ras
 from infusion_coder.models import CodingResult, Encounter
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

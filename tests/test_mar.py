@@ -1,4 +1,4 @@
-"""MAR event CSV import (adapters/formats/mar.py): pairing, mapping files, bad rows, round trips, CLI."""
+"""MAR event CSV import (formats/mar.py): pairing, mapping files, bad rows, round trips, CLI."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from infusion_coder.adapters.cli import app
-from infusion_coder.adapters.formats import ImportOptions, Source
-from infusion_coder.adapters.formats.mar import read, write_csv
 from infusion_coder.api import Coder
+from infusion_coder.cli import app
+from infusion_coder.formats import ImportOptions, Source
+from infusion_coder.formats.mar import read, write_csv
 from infusion_coder.models import Encounter
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases" / "dev.jsonl"

@@ -1,4 +1,4 @@
-"""MIMIC-IV import (adapters/formats/mimic.py): a synthetic fixture in the MIMIC layout for pairing, routes
+"""MIMIC-IV import (formats/mimic.py): a synthetic fixture in the MIMIC layout for pairing, routes
 and encounter grouping, and the real demo (../shared/data/mimic-iv-demo) when present."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from infusion_coder.adapters.cli import app
-from infusion_coder.adapters.formats import ImportOptions, Source
-from infusion_coder.adapters.formats.mimic import load, read
 from infusion_coder.api import Coder
+from infusion_coder.cli import app
+from infusion_coder.formats import ImportOptions, Source
+from infusion_coder.formats.mimic import load, read
 from infusion_coder.models import Encounter
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mimic-mini"

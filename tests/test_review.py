@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from helpers import encounter
-from infusion_coder.adapters import cli
+from infusion_coder.cli import commands as cli
 
 READY = encounter([{"substance": "ondansetron 4 mg", "start": "09:00", "end": "09:02", "method": "push"}])
 HOLD = encounter([{"substance": "vancomycin 1 g", "start": "09:00"}])  # a push assumed for an infused drug

@@ -20,10 +20,10 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
 from typer.testing import CliRunner
 
 from infusion_coder import CATALOG, Coder
-from infusion_coder.adapters import cli
-from infusion_coder.adapters.formats import FORMATS, ImportOptions, Source, error_record, register
-from infusion_coder.adapters.service import create_app
+from infusion_coder.cli import commands as cli
+from infusion_coder.formats import FORMATS, ImportOptions, Source, error_record, register
 from infusion_coder.reference import ReferencePack
+from infusion_coder.service import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch_data import encounters
-from infusion_coder.adapters.batch import ENCOUNTER_SCHEMA, Settings, run_batch, write_encounters
-from infusion_coder.adapters.tables import SCHEMAS
+from infusion_coder.batch.run import ENCOUNTER_SCHEMA, Settings, run_batch, write_encounters
+from infusion_coder.formats.tables import SCHEMAS
 
 pytestmark = pytest.mark.spark
 pyspark = pytest.importorskip("pyspark", reason="PySpark is not installed (pip install -e '.[spark]')")

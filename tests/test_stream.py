@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from helpers import encounter
 from infusion_coder import Coder
-from infusion_coder.adapters import cli, jsonio
-from infusion_coder.adapters.jsonio import Item, UnreadableInput, read
+from infusion_coder.cli import commands as cli
+from infusion_coder.formats import jsonio
+from infusion_coder.formats.jsonio import Item, UnreadableInput, read
 from infusion_coder.models import ErrorDetail, ErrorResult
 
 GOOD = encounter([{"substance": "ondansetron", "start": "09:00", "method": "push"}])

@@ -14,7 +14,7 @@ import pytest
 
 from batch_data import encounters
 from infusion_coder import Coder
-from infusion_coder.adapters import tables
+from infusion_coder.formats import tables
 from infusion_coder.models import Difference, DrugLine, ErrorResult, Finding, Line
 
 MODELS = {"lines": Line, "drug_lines": DrugLine, "findings": Finding, "differences": Difference}

@@ -12,8 +12,9 @@ import pytest
 
 from claim_support import EXAMPLES, GOLD, ROOT, claim_for, expected_result, header, x12_errors
 from infusion_coder import Coder, Encounter
-from infusion_coder.adapters.formats.claims import Claim, ClaimError, build_claim, ndc11, read_billed_csv
-from infusion_coder.adapters.formats.x12 import read_837, write_837
+from infusion_coder.claims import Claim, ClaimError, build_claim, ndc11
+from infusion_coder.formats.billed import read_billed_csv
+from infusion_coder.formats.x12 import read_837, write_837
 
 needs_gold = pytest.mark.skipif(not GOLD, reason="no shared/ folder beside the checkout")
 RECORDS = [(c["id"], c["encounter"]) for c in GOLD] + [(e["encounter_id"], e) for e in EXAMPLES]
@@ -127,7 +128,7 @@ def test_patient_loop_ndc_and_several_diagnoses(coder: Coder, variant: str) -> N
     for key in ("member_id", "payer_responsibility", "claim_filing"):
         base["patient"].pop(key)
     base["claim"]["diagnosis"] = ["K50.90", "Z79.899"]
-    from infusion_coder.adapters.formats.claims import ClaimHeader
+    from infusion_coder.claims import ClaimHeader
 
     head = ClaimHeader.model_validate(base)
     pack = coder.reference.latest

@@ -1,3 +1,3 @@
-from .adapters.cli import main
+from .cli import main
 
 main()

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from ..api import Result
+from ..formats.tables import TableSink
 from ..models import ErrorResult
-from .tables import TableSink
 
 Only = Literal["hold", "warnings"]
 ONLY: dict[str, str] = {

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ...reference import ReferencePack
+from ..reference import ReferencePack
 from . import ImportOptions, Source, error_record, excerpt
 from .events import Action, Event, Problem, Segment, fold
 

@@ -30,15 +30,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ...api import Coder, Result
-from ...models import AuditResult, CodingResult, Encounter, ErrorResult
-from ...rules import CATALOG
+from ..api import Coder, Result
 from ..formats import FORMATS, ImportOptions, Source, reader
+from ..models import AuditResult, CodingResult, Encounter, ErrorResult
+from ..rules import CATALOG
 from .body import BadBody, Records, read_records
 from .guard import BodyTooLarge, Guard, error_body
 
 HERE = Path(__file__).resolve().parent
-EXAMPLES_DIR = HERE.parents[1] / "examples"
+EXAMPLES_DIR = HERE.parent / "examples"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB: thousands of encounters, far below what hurts the server
 MAX_UPLOAD_FILES = 20
 # Formats whose reader needs folders on disk (MIMIC-IV tables): not uploadable.

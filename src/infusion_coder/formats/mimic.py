@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ...reference import ReferencePack
+from ..reference import ReferencePack
 from . import ImportOptions, Source, error_record
 from .events import Action, Event, Segment, fold
 

@@ -39,12 +39,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..api import Coder, Result
+from ..formats import FORMATS as IMPORT_FORMATS
+from ..formats import ImportOptions, Source, reader
+from ..formats.jsonio import UnreadableInput
+from ..formats.jsonio import read as read_json
+from ..formats.tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
 from ..models import Encounter, ErrorDetail, ErrorResult
-from .formats import FORMATS as IMPORT_FORMATS
-from .formats import ImportOptions, Source, reader
-from .jsonio import UnreadableInput
-from .jsonio import read as read_json
-from .tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
 
 INPUT_FORMATS = ("jsonl", "parquet", "csv")
 # Columns that hold nested values: list<struct> or struct in Parquet, JSON text in CSV.

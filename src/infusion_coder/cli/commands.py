@@ -19,7 +19,13 @@ from pydantic import ValidationError
 
 from .. import compiled
 from ..api import Coder, Result, describe, encounter_id_of
+from ..claims import Claim, ClaimError, ClaimHeader, build_claim, load_header
 from ..engine import first_service_date
+from ..formats import FORMATS, ImportOptions, Source, error_record, reader
+from ..formats.billed import BilledClaims, read_billed
+from ..formats.fhir_claim import claim_resource
+from ..formats.jsonio import Batch, Item, UnreadableInput, dumps, read, render
+from ..formats.x12 import check, write_837
 from ..models import AuditResult, ClaimType, Encounter, ErrorDetail, ErrorResult
 from ..reference import DATA_DIR, read_codes
 from ..reference.cms_files import CmsFileError, read_mue, read_ptp
@@ -27,19 +33,6 @@ from ..reference.edits import SETTINGS, write_mue, write_ptp
 from ..reference.money import RevenueCodes
 from ..rules import CATALOG
 from ..times import TimeError, resolve_zone
-from .formats import FORMATS, ImportOptions, Source, error_record, reader
-from .formats.claims import (
-    BilledClaims,
-    Claim,
-    ClaimError,
-    ClaimHeader,
-    build_claim,
-    load_header,
-    read_billed,
-)
-from .formats.fhir_claim import claim_resource
-from .formats.x12 import check, write_837
-from .jsonio import Batch, Item, UnreadableInput, dumps, read, render
 from .review import ReviewView
 
 app = typer.Typer(
@@ -633,7 +626,7 @@ def serve(
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
     import uvicorn  # imported here: the other commands need no web stack
 
-    from .service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
+    from ..service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
 
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     if host not in LOOPBACK_HOSTS and api_key is None:
@@ -695,7 +688,7 @@ def batch(
     """Code files of encounters into DIR: results and flat tables (lines, drug_lines, findings,
     differences, errors), in input order, with a summary. Exit 1 if any record was an error, 2 if an input
     could not be read."""
-    from .batch import BatchError, Settings, known_total, run_batch
+    from ..batch.run import BatchError, Settings, known_total, run_batch
 
     if format not in ("parquet", "csv", "jsonl") or jobs < 1 or chunk_size < 1:
         typer.echo(
@@ -782,7 +775,7 @@ def report(
 ) -> None:
     """Counts over a batch's output with DuckDB: readiness, lines by code, findings by id, and the
     encounters with the most error findings."""
-    from .report import ReportError, report_text
+    from ..batch.report import ReportError, report_text
 
     try:
         typer.echo(report_text(folder, top=top))

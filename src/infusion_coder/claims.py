@@ -10,9 +10,7 @@ serialise the `Claim` built here, so the two always carry the same lines.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
 import tomllib
@@ -23,9 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ...models import BilledLine, CodingResult, Encounter
-from ...reference import ReferencePack, ndc11
-from ...reference.money import PAID_STATUSES, RevenueCodes
+from .models import CodingResult, Encounter
+from .reference import ReferencePack, ndc11
+from .reference.money import PAID_STATUSES, RevenueCodes
 
 
 class ClaimError(ValueError):
@@ -340,60 +338,3 @@ def build_claim(
         result.readiness,
         tuple(notes),
     )
-
-
-# ---- billed claims in ------------------------------------------------------------------------------
-
-
-@dataclass
-class BilledClaims:
-    """Billed lines by encounter id, in file order, and the claims that could not be read."""
-
-    lines: dict[str, list[BilledLine]] = field(default_factory=dict)
-    problems: list[tuple[str | None, str]] = field(default_factory=list)  # (encounter id, message)
-
-
-_SPLIT = re.compile(r"[\s,|;]+")
-
-
-def read_billed_csv(data: bytes, name: str) -> BilledClaims:
-    """A CSV of billed lines: encounter_id, code, units, modifiers (space, comma or pipe separated), date."""
-    out = BilledClaims()
-    text = data.decode("utf-8-sig", errors="replace")
-    reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip().lower() for c in reader.fieldnames or []}
-    missing = {"encounter_id", "code"} - columns
-    if missing:
-        raise ClaimError(f"{name}: missing column(s) {', '.join(sorted(missing))}")
-    for number, raw in enumerate(reader, 2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        encounter_id = row.get("encounter_id") or None
-        try:
-            if encounter_id is None:
-                raise ValueError("encounter_id is empty")
-            line = BilledLine.model_validate(
-                {
-                    "code": row.get("code", "").upper(),
-                    "units": int(row["units"]) if row.get("units") else 1,
-                    "modifiers": [m.upper() for m in _SPLIT.split(row.get("modifiers", "")) if m],
-                    "date": row.get("date") or None,
-                    "revenue_code": row.get("revenue_code") or None,
-                    "ndc": row.get("ndc") or None,
-                }
-            )
-        except (ValueError, ValidationError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            out.problems.append((encounter_id, f"{name} row {number}: {detail}"))
-            continue
-        out.lines.setdefault(encounter_id, []).append(line)
-    return out
-
-
-def read_billed(path: Path) -> BilledClaims:
-    """Billed lines from an 837I/837P file (ISA envelope) or a CSV of billed lines."""
-    data = path.read_bytes()
-    if data.lstrip()[:3] == b"ISA":
-        from .x12 import read_837
-
-        return read_837(data, path.name)
-    return read_billed_csv(data, path.name)

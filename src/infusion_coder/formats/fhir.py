@@ -32,10 +32,10 @@ import pydantic
 from fhir.resources import get_fhir_model_class as r5_model_class
 from fhir.resources.R4B import get_fhir_model_class as r4b_model_class
 
-from ...models import Administration, Encounter
-from ...reference import ReferencePack, RouteMatch
-from ..jsonio import HEAD_LINES
+from ..models import Administration, Encounter
+from ..reference import ReferencePack, RouteMatch
 from . import ImportOptions, Source, error_record, excerpt
+from .jsonio import HEAD_LINES
 
 Json = dict[str, Any]
 Version = Literal["R4", "R5"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .tables import EXTENSIONS
+from ..formats.tables import EXTENSIONS
 
 
 class ReportError(Exception):

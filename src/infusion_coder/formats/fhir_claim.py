@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from .claims import Claim
+from ..claims import Claim
 
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"

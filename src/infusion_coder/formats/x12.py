@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from ...models import BilledLine
-from .claims import BilledClaims, Claim, ClaimError, ClaimHeader, Person
+from ..claims import Claim, ClaimError, ClaimHeader, Person
+from ..models import BilledLine
+from .billed import BilledClaims
 
 Variant = Literal["837i", "837p"]
 VERSIONS: dict[Variant, str] = {"837i": "005010X223A2", "837p": "005010X222A1"}

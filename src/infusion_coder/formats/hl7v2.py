@@ -38,8 +38,8 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Group, Message, Segment
 from hl7apy.parser import parse_message, parse_segment
 
-from ...models import VASCULAR_ROUTES, Encounter
-from ...reference import ReferencePack, load_library
+from ..models import VASCULAR_ROUTES, Encounter
+from ..reference import ReferencePack, load_library
 from . import ImportOptions, Source, error_record, excerpt
 
 LOCAL_SYSTEM = "99IC"  # our local coding system for OBX extras ("99zzz" is HL7's local-system pattern)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...models import excerpt as models_excerpt
-from ...reference import ReferencePack
+from ..models import excerpt as models_excerpt
+from ..reference import ReferencePack
 
 
 @dataclass(frozen=True)

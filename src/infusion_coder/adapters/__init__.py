@@ -1,1 +1,0 @@
-"""Thin shells around the core: reading and writing encounters, the command line."""
