@@ -427,7 +427,16 @@ def test_an_unknown_route_passes_through_for_the_engine_to_flag(coder: Coder) ->
 
 
 def test_registered_as_fhir(coder: Coder) -> None:
-    assert reader("fhir") is fhir.read
+    assert reader("fhir").__qualname__.startswith("guarded")  # fhir.read behind the shared guard
+    assert list(
+        reader("fhir")(
+            [Source("x.json", data=b'{"resourceType": "Patient"}')], ImportOptions(), coder.reference.latest
+        )
+    ) == list(
+        fhir.read(
+            [Source("x.json", data=b'{"resourceType": "Patient"}')], ImportOptions(), coder.reference.latest
+        )
+    )
 
 
 def test_r4_json_is_read_with_r4b_models_and_r5_with_r5() -> None:

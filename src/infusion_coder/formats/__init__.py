@@ -13,6 +13,7 @@ through `reader(name)`, so a format is added here once.
 from __future__ import annotations
 
 import importlib
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +43,54 @@ class Source:
     path: Path | None = None
     data: bytes | None = None
 
-    def read_bytes(self) -> bytes:
+    def read_bytes(self, limit: int | None = None) -> bytes:
+        """The source's bytes, gunzipped when they are gzip, at most `limit` bytes after decompression
+        (default MAX_SOURCE_BYTES): a small file that inflates without end is refused, not followed."""
+        limit = MAX_SOURCE_BYTES if limit is None else limit
         if self.data is not None:
-            return self.data
-        assert self.path is not None
-        return self.path.read_bytes()
+            raw = self.data
+        else:
+            assert self.path is not None
+            with self.path.open("rb") as handle:
+                raw = handle.read(limit + 1)
+        if raw[:2] == _GZIP_MAGIC:
+            return inflate(raw, limit, self.name)
+        if len(raw) > limit:
+            raise SourceError(f"{self.name}: larger than the {limit // 2**20:,} MiB a source file may be")
+        return raw
+
+
+MAX_SOURCE_BYTES = 256 * 2**20  # one source file, after decompression (docs/robustness.md)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class SourceError(ValueError):
+    """A source file that cannot be read, in the project's words (the message names the file)."""
+
+
+def inflate(data: bytes, limit: int, name: str) -> bytes:
+    """Gunzip with a ceiling on the output: a gzip bomb stops at `limit` bytes, and a damaged stream is
+    a SourceError, never zlib's own text."""
+    out = bytearray()
+    stream = data
+    try:
+        while stream:
+            inflater = zlib.decompressobj(wbits=31)  # gzip members follow one another
+            out += inflater.decompress(stream, limit + 1 - len(out))
+            if len(out) > limit:
+                raise SourceError(
+                    f"{name}: expands to more than the {limit // 2**20:,} MiB a source file may be"
+                )
+            if not inflater.eof:
+                if inflater.unconsumed_tail:
+                    raise SourceError(
+                        f"{name}: expands to more than the {limit // 2**20:,} MiB a source file may be"
+                    )
+                raise SourceError(f"{name}: the gzip data ends early (a truncated or damaged file)")
+            stream = inflater.unused_data.lstrip(b"\0")
+    except zlib.error:
+        raise SourceError(f"{name}: damaged gzip data (not a readable .gz file)") from None
+    return bytes(out)
 
 
 Reader = Callable[[Sequence[Source], ImportOptions, ReferencePack], Iterator[dict[str, Any]]]
@@ -60,12 +104,40 @@ def register(name: str, module: str, description: str) -> None:
 
 
 def reader(name: str) -> Reader:
-    """The reader of a format; KeyError names the known formats."""
+    """The reader of a format, guarded (see `guarded`); KeyError names the known formats."""
     if name not in FORMATS:
         raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(FORMATS))}")
     module = importlib.import_module(FORMATS[name][0])
     read: Reader = module.read
-    return read
+    return guarded(name, read)
+
+
+def guarded(name: str, read: Reader) -> Reader:
+    """The last line of defence around a reader: whatever escapes it becomes one error record naming the
+    source and, for a defect, only the exception's type (its text may quote the file), and the stream ends
+    there instead of the run. Readers guard each file and record themselves, so the next file goes on; this
+    only makes sure no traceback reaches a user."""
+
+    def read_guarded(
+        sources: Sequence[Source], options: ImportOptions, pack: ReferencePack
+    ) -> Iterator[dict[str, Any]]:
+        where = ", ".join(source.name for source in sources[:3]) + (" ..." if len(sources) > 3 else "")
+        try:
+            yield from read(sources, options, pack)
+        except SourceError as exc:
+            yield error_record(None, str(exc)[:500])
+        except (MemoryError, RecursionError) as exc:
+            yield error_record(
+                None, f"{where}: too large or too deeply nested to read ({type(exc).__name__})"
+            )
+        except Exception as exc:
+            yield error_record(
+                None,
+                f"{where}: the {name} reader stopped on an internal error ({type(exc).__name__}); "
+                "the records after it were not read",
+            )
+
+    return read_guarded
 
 
 def error_record(encounter_id: str | None, message: str, field: str | None = None) -> dict[str, Any]:

@@ -17,7 +17,6 @@ reader reads back; `write_ndjson` writes the same as Bulk Data files.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import re
@@ -34,7 +33,7 @@ from fhir.resources.R4B import get_fhir_model_class as r4b_model_class
 
 from ..models import Administration, Encounter
 from ..reference import ReferencePack, RouteMatch
-from . import ImportOptions, Source, error_record, excerpt
+from . import ImportOptions, Source, SourceError, error_record, excerpt
 from .jsonio import HEAD_LINES
 
 Json = dict[str, Any]
@@ -286,11 +285,11 @@ def _fhir_file(path: Path) -> bool:
 
 def _one_source(source: Source) -> Iterator[_Item | Json]:
     try:
-        data = source.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        text = source.read_bytes().decode("utf-8-sig")  # gunzipped, with a ceiling
+    except SourceError as exc:
+        yield error_record(None, str(exc))
+        return
+    except (OSError, UnicodeDecodeError) as exc:
         yield error_record(None, f"{source.name}: cannot be read ({type(exc).__name__})")
         return
     try:
