@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infusion_coder.formats import ImportOptions, Source, SourceError, guarded, inflate
+from infusion_coder.formats import ImportOptions, Source, SourceError, UnusableInput, guarded, inflate
 from infusion_coder.reference import ReferencePack, load_library
 
 
@@ -94,3 +94,26 @@ def test_recursion_is_reported_as_too_deep() -> None:
     read = guarded("test", _reader(RecursionError("maximum recursion depth exceeded")))
     out = list(read([Source("deep.json", data=b"")], ImportOptions(), PACK))
     assert "too deeply nested" in out[1]["error"]["message"]
+
+
+def _unusable_after(records: int) -> Any:
+    def read(
+        sources: Sequence[Source], options: ImportOptions, pack: ReferencePack
+    ) -> Iterator[dict[str, Any]]:
+        for index in range(records):
+            yield {"encounter_id": f"E{index}", "administrations": []}
+        raise UnusableInput("mapping.toml names column 'MEDICATION_NAM', which feed.csv does not have")
+
+    return read
+
+
+def test_unusable_input_before_any_record_stops_the_caller() -> None:
+    read = guarded("test", _unusable_after(0))
+    with pytest.raises(UnusableInput, match="MEDICATION_NAM"):
+        list(read([Source("feed.csv", data=b"")], ImportOptions(), PACK))
+
+
+def test_unusable_input_after_records_is_that_files_error() -> None:
+    out = list(guarded("test", _unusable_after(2))([Source("feed.csv", data=b"")], ImportOptions(), PACK))
+    assert [r["encounter_id"] for r in out] == ["E0", "E1", None]
+    assert "MEDICATION_NAM" in out[2]["error"]["message"]

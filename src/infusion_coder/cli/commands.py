@@ -21,7 +21,7 @@ from .. import compiled
 from ..api import Coder, Result, describe, encounter_id_of
 from ..claims import Claim, ClaimError, ClaimHeader, build_claim, load_header
 from ..engine import first_service_date
-from ..formats import FORMATS, ImportOptions, Source, error_record, reader
+from ..formats import FORMATS, ImportOptions, Source, UnusableInput, error_record, read_eagerly
 from ..formats.billed import BilledClaims, read_billed
 from ..formats.fhir_claim import claim_resource
 from ..formats.jsonio import Batch, Item, UnreadableInput, dumps, read, render
@@ -182,11 +182,11 @@ def import_(
 def _imported(
     format: str, paths: list[str], options: ImportOptions, coder: Coder
 ) -> Iterator[dict[str, Any]]:
-    try:
-        read_format = reader(format)
-    except KeyError as exc:
-        typer.echo(f"infusion-coder: {exc.args[0]}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
+    if format not in FORMATS:
+        typer.echo(
+            f"infusion-coder: unknown format {format!r}; known: {', '.join(sorted(FORMATS))}", err=True
+        )
+        raise typer.Exit(EXIT_UNREADABLE)
     sources = []
     for path in paths:
         if path == "-":
@@ -196,7 +196,11 @@ def _imported(
             raise typer.Exit(EXIT_UNREADABLE)
         else:
             sources.append(Source(Path(path).name, path=Path(path)))
-    return read_format(sources, options, coder.reference.latest)
+    try:
+        return read_eagerly(format, sources, options, coder.reference.latest)
+    except UnusableInput as exc:
+        typer.echo(f"infusion-coder: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
 @app.command()

@@ -13,6 +13,7 @@ through `reader(name)`, so a format is added here once.
 from __future__ import annotations
 
 import importlib
+import itertools
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class SourceError(ValueError):
     """A source file that cannot be read, in the project's words (the message names the file)."""
+
+
+class UnusableInput(ValueError):
+    """The input as a whole cannot be read with the options given (say, a mapping that names a column the
+    file does not have): nothing would be imported, so the command stops before any record (exit 2)."""
 
 
 def inflate(data: bytes, limit: int, name: str) -> bytes:
@@ -122,8 +128,15 @@ def guarded(name: str, read: Reader) -> Reader:
         sources: Sequence[Source], options: ImportOptions, pack: ReferencePack
     ) -> Iterator[dict[str, Any]]:
         where = ", ".join(source.name for source in sources[:3]) + (" ..." if len(sources) > 3 else "")
+        started = False
         try:
-            yield from read(sources, options, pack)
+            for record in read(sources, options, pack):
+                started = True
+                yield record
+        except UnusableInput as exc:
+            if not started:  # the whole input is unusable: the caller stops (read_eagerly, exit 2)
+                raise
+            yield error_record(None, str(exc)[:500])  # found in a later file: that file's error
         except SourceError as exc:
             yield error_record(None, str(exc)[:500])
         except (MemoryError, RecursionError) as exc:
@@ -138,6 +151,18 @@ def guarded(name: str, read: Reader) -> Reader:
             )
 
     return read_guarded
+
+
+def read_eagerly(
+    name: str, sources: Sequence[Source], options: ImportOptions, pack: ReferencePack
+) -> Iterator[dict[str, Any]]:
+    """The records of `reader(name)`, with the reader started at once: an UnusableInput it finds in its
+    first file (a bad mapping, a missing column) is raised here, before a caller has written anything."""
+    stream = iter(reader(name)(sources, options, pack))
+    first = next(stream, None)
+    if first is None:
+        return iter(())
+    return itertools.chain((first,), stream)
 
 
 def error_record(encounter_id: str | None, message: str, field: str | None = None) -> dict[str, Any]:
