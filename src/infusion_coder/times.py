@@ -83,12 +83,20 @@ def _offset_text(offset: timedelta | None) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+# The longest IANA zone name is about 30 characters; a longer text is refused before the file system sees it
+# (a name over 255 characters made ZoneInfo raise OSError).
+MAX_ZONE_NAME = 64
+
+
 def resolve_zone(name: str) -> ZoneInfo:
+    shown = name if len(name) <= 40 else name[:40] + "..."
+    refused = TimeError("timezone", f"{shown!r} is not an IANA time zone such as America/Chicago")
+    if len(name) > MAX_ZONE_NAME:
+        raise refused
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        shown = name if len(name) <= 40 else name[:40] + "..."
-        raise TimeError("timezone", f"{shown!r} is not an IANA time zone such as America/Chicago") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name the file system refuses
+        raise refused from exc
 
 
 def floating_as_given(times: Iterable[datetime | None], zone_name: str | None) -> bool:
@@ -152,6 +160,8 @@ def read_times(
             elif item.value.replace(fold=1, tzinfo=zone).utcoffset() != item.local.utcoffset():
                 item.notes.append("ambiguous")
     locals_ = [item.local for item in items if item.local is not None]
+    if not locals_:  # a zone but no times at all (an injection charted without a time): nothing to convert
+        return TimeFrame(zone), [], notes
     base = min(locals_).utcoffset() or timedelta(0)
     frame = TimeFrame(zone, base, any(moment.utcoffset() != base for moment in locals_))
     converted = [

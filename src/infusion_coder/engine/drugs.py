@@ -174,7 +174,8 @@ def _lines_for(
     total = sum(d.amount for d in doses)
     units = rule_module.billing_units(total, unit_size)
     base = rule_module.BASE_NAME[doses[0].dimension]
-    what = f"{name}: {total:g} {base} given on {day}, billed per {label}, rounded up once: {units} unit(s)"
+    given = f"on {day}" if day else "(no date charted)"
+    what = f"{name}: {total:g} {base} given {given}, billed per {label}, rounded up once: {units} unit(s)"
 
     def line(count: int, explanation: str, modifier: str | None = None) -> DrugLine:
         return DrugLine(

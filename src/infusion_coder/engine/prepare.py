@@ -71,11 +71,13 @@ def prepare(ctx: Context) -> list[Service]:
         record = _classify(ctx, admin, keys)
         if record is not None:
             records.append(record)
+    merged = [_merge(ctx, group) for group in _mix_groups(records)]
     # Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
-    # that infusion (a drip charted as started), never a push (IC407, R2.10).
+    # that infusion (a drip charted as started), never a push (IC407, R2.10). Read after mixed bags are
+    # merged, so a drug named here always has a timed service to join.
     timed = {
         r.drug
-        for r in records
+        for r in merged
         if r.family != "hydration"
         and r.route in ("iv", "ia")
         and r.admin.start is not None
@@ -83,11 +85,15 @@ def prepare(ctx: Context) -> list[Service]:
         and not ic201_push_or_infusion.is_push(span_minutes(r.admin.start, r.admin.end))
     }
     services: list[Service] = []
-    for group in _mix_groups(records):
-        service = _technique(ctx, _merge(ctx, group), timed)
+    for record in merged:
+        service = _technique(ctx, record, timed)
         if service is not None:
             services.append(service)
     return _fold_drips(ctx, services)
+
+
+# What a no-stop record of a timed drug may join: its timed infusion, by time or on a pump.
+_TIMED_TECHNIQUES = ("infusion", "ia_infusion", "prolonged", "ia_prolonged")
 
 
 def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
@@ -96,7 +102,7 @@ def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
     for drip in (s for s in services if s.technique == "fold"):
         began = drip.start
         assert began is not None
-        runs = [s for s in kept if s.drug == drip.drug and s.technique.endswith("infusion") and s.start]
+        runs = [s for s in kept if s.drug == drip.drug and s.technique in _TIMED_TECHNIQUES and s.start]
         target = min(runs, key=lambda s: abs((s.start or began) - began).total_seconds())
         target.ids = tuple(sorted({*target.ids, *drip.ids}))
         ctx.find(

@@ -109,7 +109,8 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                     code,
                     service,
                     rule,
-                    f"{route} injection of a {what}: {service.label} at {ctx.clock(service.start)}.",
+                    f"{route} injection of a {what}: {service.label} "
+                    + (f"at {ctx.clock(service.start)}." if service.start else "(no time charted)."),
                 )
             )
     return units
