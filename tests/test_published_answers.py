@@ -67,4 +67,34 @@ def test_an_overlong_zone_name_on_the_command_line_is_a_usage_error() -> None:
     assert "not an IANA time zone" in run.output
 
 
-__all__ = ["at"]
+
+# --- item 8: a service split at midnight shows each date's own minutes -------------------------------------
+
+
+def test_hydration_split_at_midnight_shows_the_minutes_of_each_date(coder: Coder) -> None:
+    record = encounter(
+        [
+            {"substance": "ondansetron", "start": "21:00", "method": "push"},
+            {
+                "substance": "normal saline 1000 mL",
+                "start": "22:45",
+                "end": "+1 02:00",
+                "category": "hydration",
+            },
+        ]
+    )
+    result = code(coder, record)
+    hydration = [
+        (line.code, line.units, str(line.date), line.minutes) for line in result.lines if line.code == "96361"
+    ]
+    # 195 minutes in all: 75 on the first date, 120 on the second (each line showed 195 before)
+    assert hydration == [("96361", 1, "2026-01-15", 75), ("96361", 2, "2026-01-16", 120)]
+    second = next(line for line in result.lines if str(line.date) == "2026-01-16")
+    assert [(i.start.isoformat(), i.end.isoformat()) for i in second.intervals] == [
+        (at("+1 00:00") + ":00", at("+1 02:00") + ":00")
+    ]
+
+
+def test_a_short_service_across_midnight_on_one_line_keeps_its_minutes(coder: Coder) -> None:
+    result = code(coder, encounter([{"substance": "vancomycin", "start": "23:40", "end": "+1 00:30"}]))
+    assert [(line.code, line.minutes) for line in result.lines] == [("96365", 50)]

@@ -40,6 +40,12 @@ class TimeFrame:
             return moment
         return (moment - self.base).replace(tzinfo=UTC).astimezone(self.zone).replace(tzinfo=None)
 
+    def engine(self, wall: datetime) -> datetime:
+        """The engine time of a wall-clock time (the inverse of `local`), e.g. for a local midnight."""
+        if not self.shifts or self.zone is None:
+            return wall
+        return wall.replace(tzinfo=self.zone).astimezone(UTC).replace(tzinfo=None) + self.base
+
     def shown(self, moment: datetime) -> datetime:
         """An engine time as the result shows it: local with its offset, or naive when floating."""
         if self.zone is None:

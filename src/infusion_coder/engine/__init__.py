@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from ..models import CodingResult, Encounter, Finding, Line, Readiness, Severity, TimeInterval, excerpt
 from ..reference import Policy, ReferenceLibrary, ReferencePack
@@ -22,7 +22,7 @@ from .context import Context
 from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
 from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
-from .intervals import union
+from .intervals import minutes, union
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -162,10 +162,20 @@ def _lines(ctx: Context, units: list[Unit]) -> list[Line]:
     for unit in units:
         day = local(unit.when).date() if unit.when else None
         grouped[(unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)].append(unit)
+    # A service whose units fall on two or more dates has a line per date: each shows the minutes that
+    # fell on its own date, not the whole stretch on every line.
+    days_of: dict[tuple[str, ...], set[date | None]] = defaultdict(set)
+    for _code, _modifiers, day, ids, _rule, _explanation in grouped:
+        days_of[ids].add(day)
     keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], Line]] = []
     for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
         first = members[0]
         counted = _counted([interval for member in members for interval in member.intervals])
+        spent = first.minutes
+        if day is not None and first.minutes is not None and len(days_of[ids]) > 1:
+            within = _on_day(ctx, counted, day)
+            if within != counted:
+                counted, spent = within, minutes(within)
         line = Line(
             code=code,
             units=len(members),
@@ -174,13 +184,24 @@ def _lines(ctx: Context, units: list[Unit]) -> list[Line]:
             administrations=list(ids),
             explanation=explanation,
             rule=first.rule.id,
-            minutes=first.minutes,
+            minutes=spent,
             intervals=[TimeInterval(start=shown(start), end=shown(end)) for start, end in counted],
         )
         when = min((m.when for m in members if m.when), default=datetime.max)
         key = (not first.main, primary not in ids, not first.initial, when, code, ids)
         keyed.append((key, line))
     return [line for _key, line in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def _on_day(
+    ctx: Context, intervals: list[tuple[datetime, datetime]], day: date
+) -> list[tuple[datetime, datetime]]:
+    """The parts of counted stretches that fell on one local date."""
+    begin = ctx.frame.engine(datetime.combine(day, time.min))
+    end = ctx.frame.engine(datetime.combine(day + timedelta(days=1), time.min))
+    return [
+        (max(a, begin), min(b, end)) for a, b in intervals if (a < end and b > begin) or begin <= a == b < end
+    ]
 
 
 def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
