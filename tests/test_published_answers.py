@@ -67,7 +67,6 @@ def test_an_overlong_zone_name_on_the_command_line_is_a_usage_error() -> None:
     assert "not an IANA time zone" in run.output
 
 
-
 # --- item 8: a service split at midnight shows each date's own minutes -------------------------------------
 
 
@@ -98,3 +97,63 @@ def test_hydration_split_at_midnight_shows_the_minutes_of_each_date(coder: Coder
 def test_a_short_service_across_midnight_on_one_line_keeps_its_minutes(coder: Coder) -> None:
     result = code(coder, encounter([{"substance": "vancomycin", "start": "23:40", "end": "+1 00:30"}]))
     assert [(line.code, line.minutes) for line in result.lines] == [("96365", 50)]
+
+
+# --- item 1: the repeat relation is symmetric in time -------------------------------------------------------
+
+
+OBSERVATION_PUSH_THEN_INFUSION = [
+    {"substance": "ondansetron 4 mg", "start": "10:00", "method": "push"},
+    {"substance": "ondansetron 8 mg in NS 50 mL", "start": "+1 09:00", "end": "+1 09:40"},
+]
+
+
+def test_a_same_drug_push_before_the_initial_infusion_is_a_repeat(coder: Coder) -> None:
+    # HCPro APCs Insider, Nov 2013: pushed on day 1 of an observation stay, infused on day 2 -> 96376
+    result = code(coder, encounter(OBSERVATION_PUSH_THEN_INFUSION))
+    assert grouped(result.lines) == {"96365": 1, "96376": 1}
+    repeat = next(line for line in result.lines if line.code == "96376")
+    assert str(repeat.date) == "2026-01-15"
+    assert "before its infusion from 2026-01-16 09:00" in repeat.explanation
+
+
+def test_a_same_drug_push_before_the_infusion_has_no_code_on_a_professional_claim(coder: Coder) -> None:
+    result = code(coder, encounter(OBSERVATION_PUSH_THEN_INFUSION, claim_type="professional"))
+    assert grouped(result.lines) == {"96365": 1}
+    assert "repeat-push-professional" in finding_ids(result)
+
+
+def test_the_first_push_of_a_drug_never_infused_is_still_a_new_drug(coder: Coder) -> None:
+    result = code(
+        coder,
+        encounter(
+            [
+                {"substance": "vancomycin 1 g", "start": "15:00", "end": "16:10"},
+                {"substance": "ondansetron 4 mg", "start": "14:10", "method": "push"},
+                {"substance": "ondansetron 4 mg", "start": "16:30", "method": "push"},
+            ]
+        ),
+    )
+    assert grouped(result.lines) == {"96365": 1, "96375": 1, "96376": 1}
+
+
+# --- item 6: explanations say "before" or "after" as charted -------------------------------------------------
+
+
+def test_explanations_say_before_when_the_add_on_was_charted_before_the_initial_service(coder: Coder) -> None:
+    result = code(
+        coder,
+        encounter(
+            [
+                {"substance": "ondansetron 4 mg", "start": "14:10", "method": "push"},
+                {"substance": "vancomycin 1 g", "start": "15:00", "end": "16:10"},
+                {"substance": "cefazolin 1 g", "start": "13:00", "end": "13:40"},
+                {"substance": "ketorolac 15 mg", "start": "16:30", "method": "push"},
+            ]
+        ),
+    )
+    said = {line.code + ("@" + line.administrations[0]): line.explanation for line in result.lines}
+    assert "pushed before the initial service (vancomycin 1 g infusion from 15:00)" in said["96375@a1"]
+    assert "infused before the initial service (vancomycin 1 g infusion from 15:00)" in said["96367@a3"]
+    assert "pushed after the initial service (vancomycin 1 g infusion from 15:00)" in said["96375@a4"]
+    assert not any("after the initial" in said[key] for key in ("96375@a1", "96367@a3"))

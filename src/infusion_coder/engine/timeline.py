@@ -101,6 +101,18 @@ class Initial:
     kind: str  # stream | push | hydration
     stream: Stream | None = None
     push: Service | None = None
+    start: datetime | None = None  # when the initial service began, for "before" or "after" in explanations
+    label: str = ""  # what it is, as charted ("vancomycin infusion from 15:00")
+
+
+@dataclass
+class Repeat:
+    """A same-drug push and the reported service of that drug it repeats: before or after it in time."""
+
+    push: Service
+    reference: datetime  # the moment the gap is measured from (or to)
+    what: str  # "last pushed or infused at 10:05", "its infusion from 15:00"
+    after: bool  # the push comes after its reference
 
 
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
@@ -166,8 +178,8 @@ class _ScopeCoder:
             self._code_stream(stream, initial)
         for push in new_pushes:
             self._code_new_push(push, initial)
-        for push in repeats:
-            self._code_repeat_push(push)
+        for repeat in repeats:
+            self._code_repeat_push(repeat)
         for entry in within:
             self._report_within(entry)
         self._code_hydration(hydration, initial)
@@ -229,12 +241,18 @@ class _ScopeCoder:
 
     def _sort_pushes(
         self, pushes: list[Service], streams: list[Stream]
-    ) -> tuple[list[Service], list[Service], list[tuple[Service, datetime]]]:
+    ) -> tuple[list[Service], list[Repeat], list[tuple[Service, datetime]]]:
+        """New-drug pushes, repeats of a drug already reported, and repeats within 30 minutes (not coded).
+
+        The relation is symmetric in time: a push of a drug that is infused in this scope repeats that drug
+        whether it comes before or after the infusion (a drug pushed on day 1 and infused on day 2 of an
+        observation stay is 96376, never 96375, whichever service is initial). Only the first push of a
+        drug that is never infused is a new drug."""
         gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
         runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
         last_reported: dict[str, datetime] = {}
         new: list[Service] = []
-        repeats: list[Service] = []
+        repeats: list[Repeat] = []
         within: list[tuple[Service, datetime]] = []
         # per drug: timed runs by start and the latest end among the first k, so each push is a bisection
         timed = {d: sorted((r.start, r.end) for r in rs if r.start and r.end) for d, rs in runs.items()}
@@ -242,19 +260,34 @@ class _ScopeCoder:
         latest_end = {d: list(accumulate((end for _, end in rs), max)) for d, rs in timed.items()}
         for push in pushes:
             assert push.start is not None
-            before = bisect_right(run_starts.get(push.drug, []), push.start)
-            references = [min(latest_end[push.drug][before - 1], push.start)] if before else []
+            starts = run_starts.get(push.drug, [])
+            before = bisect_right(starts, push.start)
+            references: list[tuple[datetime, str]] = []
+            if before:
+                ended = min(latest_end[push.drug][before - 1], push.start)
+                references.append((ended, f"its infusion ended at {self._at(ended, push.start)}"))
             if push.drug in last_reported:
-                references.append(last_reported[push.drug])
-            if not references:
-                new.append(push)
-                last_reported[push.drug] = push.start
-            elif push.start - max(references) > gap:
-                repeats.append(push)
+                last = last_reported[push.drug]
+                references.append((last, f"it was last pushed at {self._at(last, push.start)}"))
+            if references:
+                reference, what = max(references)
+                if push.start - reference > gap:
+                    repeats.append(Repeat(push, reference, what, after=True))
+                    if self.ctx.institutional and push.family != "chemotherapy":
+                        last_reported[push.drug] = push.start
+                else:
+                    within.append((push, reference))
+            elif before < len(starts):
+                # Infused later in this scope: the infusion is the drug's reported service, so this push
+                # repeats it. A push within 30 minutes before its infusion was folded into it (IC407).
+                following = starts[before]
+                what = f"its infusion from {self._at(following, push.start)}"
+                repeats.append(Repeat(push, following, what, after=False))
                 if self.ctx.institutional and push.family != "chemotherapy":
                     last_reported[push.drug] = push.start
             else:
-                within.append((push, max(references)))
+                new.append(push)
+                last_reported[push.drug] = push.start
         return new, repeats, within
 
     def _hydration_buckets(self, pushes: list[Service]) -> list[Bucket]:
@@ -315,6 +348,11 @@ class _ScopeCoder:
         if not candidates:
             return None
         candidates.sort(key=lambda c: c[0])
+        return self._describe(self._pick(candidates), hydration)
+
+    def _pick(
+        self, candidates: list[tuple[tuple[int, int, datetime, str], Initial, tuple[str, ...]]]
+    ) -> Initial:
         if not self.scope.main:
             self.basis = f"it ranks highest on this separate access ({ic303_second_access.RULE.id})"
             return candidates[0][1]
@@ -330,6 +368,37 @@ class _ScopeCoder:
             else f"it ranks highest; no primary reason was given ({ic302_primary_reason.RULE.id})"
         )
         return candidates[0][1]
+
+    def _describe(self, initial: Initial, hydration: list[Bucket]) -> Initial:
+        """When the initial service began and what it is, so add-ons can say "before" or "after" it."""
+        clock = self.ctx.clock
+        if initial.kind == "stream" and initial.stream is not None:
+            initial.start = initial.stream.start
+            initial.label = f"{initial.stream.label} infusion from {clock(initial.start)}"
+        elif initial.kind == "push" and initial.push is not None:
+            initial.start = initial.push.start
+            initial.label = f"{initial.push.label} pushed at {clock(initial.start)}"
+        elif hydration:
+            initial.start = hydration[0].own[0][0]
+            initial.label = f"hydration from {clock(initial.start)}"
+        return initial
+
+    def _relative(self, moment: datetime | None, initial: Initial) -> str:
+        """'after the initial service (X from 15:00)', or 'before' as charted."""
+        if initial.start is None or moment is None:
+            return "after the initial service"
+        side = "before" if moment < initial.start else "after"
+        label = initial.label
+        if self.ctx.frame.local(moment).date() != self.ctx.frame.local(initial.start).date():
+            label = label.replace(self.ctx.clock(initial.start), self.ctx.stamp(initial.start))
+        return f"{side} the initial service ({label})"
+
+    def _at(self, moment: datetime, beside: datetime | None) -> str:
+        """HH:MM, with the date when it differs from the moment it is compared with."""
+        local = self.ctx.frame.local
+        if beside is not None and local(moment).date() == local(beside).date():
+            return self.ctx.clock(moment)
+        return self.ctx.stamp(moment)
 
     def _share_minutes(self, ordered: list[Stream]) -> None:
         covered: list[Interval] = []
@@ -486,7 +555,7 @@ class _ScopeCoder:
             )
             self._added_hours(stream.family, first, ids, stream.label, after_first=True)
         elif first.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM:
-            self._sequential(stream, first, ids)
+            self._sequential(stream, first, ids, initial)
         elif minutes(first.overlap) >= self.ctx.option("concurrent_min_overlap_minutes"):
             self._concurrent(stream, first, ids)
         else:
@@ -499,11 +568,11 @@ class _ScopeCoder:
                 f"the {self.ctx.option('concurrent_min_overlap_minutes')} needed for concurrent "
                 f"({self.ctx.cite_option('concurrent_min_overlap_minutes')}): coded as sequential.",
             )
-            self._sequential(stream, first, ids)
+            self._sequential(stream, first, ids, initial)
         for bucket in later:
             self._added_hours(stream.family, bucket, bucket.ids, stream.label, after_first=False)
 
-    def _sequential(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...]) -> None:
+    def _sequential(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...], initial: Initial) -> None:
         code = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
         moments = self._moments(bucket, [ic203_hour_units.FIRST_HOUR_FROM]) or [bucket.runs[0].start]
         self._emit(
@@ -511,8 +580,8 @@ class _ScopeCoder:
             moments,
             ids,
             ic401_sequential_infusion.RULE,
-            f"Sequential: {stream.label} {bucket.span(self.ctx)} is a new drug after the initial service, "
-            f"{bucket.own_minutes} minutes of its own.",
+            f"Sequential: {stream.label} {bucket.span(self.ctx)} is a new drug infused "
+            f"{self._relative(bucket.runs[0].start, initial)}, {bucket.own_minutes} minutes of its own.",
             bucket.own_minutes,
             counted=bucket.own,
         )
@@ -564,21 +633,28 @@ class _ScopeCoder:
             [push.start],
             push.ids,
             ic403_additional_push.RULE,
-            f"Added push: {push.label} at {self.ctx.clock(push.start)}{assumed} is a new drug pushed after the initial "
-            "service.",
+            f"Added push: {push.label} at {self.ctx.clock(push.start)}{assumed} is a new drug pushed "
+            f"{self._relative(push.start, initial)}.",
             push.minutes,
             counted=_point(push),
         )
 
-    def _code_repeat_push(self, push: Service) -> None:
+    def _code_repeat_push(self, repeat: Repeat) -> None:
         rule = ic404_repeat_push.RULE
+        push = repeat.push
+        when = self.ctx.clock(push.start)
+        relation = (
+            f"more than 30 minutes after {repeat.what}"
+            if repeat.after
+            else f"more than 30 minutes before {repeat.what}"
+        )
         if push.family == "chemotherapy":
             self.ctx.find(
                 rule,
                 "repeat-chemo-push",
                 "info",
                 push.ids,
-                f"{push.label} at {self.ctx.clock(push.start)} repeats a chemo push of the same drug: no code.",
+                f"{push.label} at {when} repeats a chemotherapy drug already reported ({relation}): no code.",
             )
             return
         if not self.ctx.institutional:
@@ -587,8 +663,8 @@ class _ScopeCoder:
                 "repeat-push-professional",
                 "info",
                 push.ids,
-                f"{push.label} pushed again at {self.ctx.clock(push.start)}: 96376 is for facilities only and 96375 is for "
-                "new drugs, so a professional claim has no code for it.",
+                f"{push.label} pushed at {when} is the same drug ({relation}): 96376 is for facilities only and "
+                "96375 is for new drugs, so a professional claim has no code for it.",
             )
             return
         self._emit(
@@ -596,8 +672,7 @@ class _ScopeCoder:
             [push.start],
             push.ids,
             rule,
-            f"Repeat push: {push.label} at {self.ctx.clock(push.start)} is the same drug more than 30 minutes after it was "
-            "last pushed or infused (facility only).",
+            f"Repeat push: {push.label} at {when} is the same drug, pushed {relation} (facility only).",
             counted=_point(push),
         )
 
