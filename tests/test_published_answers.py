@@ -3,15 +3,24 @@ API (Coder.code_record, as `infusion-coder code -` does) and failed before its f
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from helpers import at, encounter, grouped
 from infusion_coder import Coder
 from infusion_coder.cli import commands as cli_module
+from infusion_coder.formats import ImportOptions
+from infusion_coder.formats.mimic import load
 from infusion_coder.models import CodingResult, ErrorResult
+from infusion_coder.reference import DATA_DIR, load_library
+
+MIMIC_DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "mimic-iv-demo"
 
 
 def code(coder: Coder, record: dict[str, Any], policy: str | None = None) -> CodingResult:
@@ -157,3 +166,78 @@ def test_explanations_say_before_when_the_add_on_was_charted_before_the_initial_
     assert "infused before the initial service (vancomycin 1 g infusion from 15:00)" in said["96367@a3"]
     assert "pushed after the initial service (vancomycin 1 g infusion from 15:00)" in said["96375@a4"]
     assert not any("after the initial" in said[key] for key in ("96375@a1", "96367@a3"))
+
+
+# --- item 7: stopless bags of one drug are added, not recoded as repeat pushes -------------------------------
+
+STOPLESS_MAGNESIUM = [
+    {"substance": "magnesium sulfate 2 g", "start": "10:03", "method": "infusion", "category": "therapeutic"},
+    {"substance": "magnesium sulfate 2 g", "start": "11:10", "method": "infusion", "category": "therapeutic"},
+    {
+        "substance": "magnesium sulfate 2 g",
+        "start": "+1 09:41",
+        "method": "infusion",
+        "category": "therapeutic",
+    },
+]
+
+
+def test_stopless_bags_of_one_drug_give_one_push_equivalent_and_a_finding(coder: Coder) -> None:
+    result = code(coder, encounter(STOPLESS_MAGNESIUM))
+    assert grouped(result.lines) == {"96374": 1}
+    added = [f for f in result.findings if f.id == "stopless-bag-added"]
+    assert [f.administrations for f in added] == [["a2"], ["a3"]]
+    assert all("stopless_same_drug=added" in f.message and "96376" in f.message for f in added)
+    # the missing-stop warning that said "coded as a push" stays only on the bag that is coded
+    assert [f.administrations for f in result.findings if f.id == "missing-stop-time"] == [["a1"]]
+
+
+def test_stopless_bags_under_cpt_give_one_push_equivalent_per_date(coder: Coder) -> None:
+    result = code(coder, encounter(STOPLESS_MAGNESIUM), policy="cpt")
+    assert grouped(result.lines) == {"96374": 2}
+    assert sorted(str(line.date) for line in result.lines) == ["2026-01-15", "2026-01-16"]
+
+
+def test_the_drug_of_a_stopless_bag_added_to_its_drug_is_still_billed(coder: Coder) -> None:
+    bags = [
+        {**bag, "substance": "ondansetron 4 mg in NS 50 mL", "dose": 4, "dose_unit": "mg"}
+        for bag in STOPLESS_MAGNESIUM[:2]
+    ]
+    result = code(coder, encounter(bags))
+    assert grouped(result.lines) == {"96374": 1}
+    assert sum(line.units for line in result.drug_lines if line.hcpcs == "J2405") == 8
+
+
+def test_each_push_keeps_the_old_reading_when_a_profile_chooses_it(tmp_path: Path) -> None:
+    folder = tmp_path / "reference"
+    shutil.copytree(DATA_DIR, folder)
+    policies = folder / "2026-01-01" / "policies.json"
+    body = json.loads(policies.read_text())
+    body["profiles"]["each-bag"] = {
+        "description": "test profile",
+        "extends": "cms",
+        "values": {"stopless_same_drug": {"value": "each_push", "source": "test"}},
+    }
+    policies.write_text(json.dumps(body))
+    result = code(Coder(load_library(folder)), encounter(STOPLESS_MAGNESIUM), policy="each-bag")
+    assert grouped(result.lines) == {"96374": 1, "96376": 2}
+
+
+@pytest.mark.skipif(not (MIMIC_DEMO / "hosp").is_dir(), reason="MIMIC-IV demo not in ../shared/data")
+def test_no_repeat_push_on_the_mimic_demo_comes_from_a_stopless_bag(coder: Coder) -> None:
+    loaded = load(MIMIC_DEMO, ImportOptions(), coder.reference.latest)
+    repeats = from_stopless = 0
+    for built in loaded.encounters:
+        if built.stay.inpatient:
+            continue
+        result = code(coder, built.record)
+        given = {a["id"]: a for a in built.record["administrations"]}
+        for line in result.lines:
+            if line.code == "96376":
+                repeats += line.units
+                from_stopless += any(
+                    given[i].get("end") is None and given[i].get("method") != "push"
+                    for i in line.administrations
+                )
+    assert repeats > 100  # the documented repeat pushes stay
+    assert from_stopless == 0

@@ -22,6 +22,9 @@ class Context:
     families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
     # administration id -> (route class iv|ia|sc|im|other, method the record or its route states), once resolved
     resolved: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # administration ids whose drug was given and is billed, though no administration code carries them
+    # (a repeat push within 30 minutes, a repeat with no code in its setting, a stopless bag added to its drug)
+    supplied: set[str] = field(default_factory=set)
     # read once: a private attribute of a pydantic model is a slow lookup, and the frame is asked often
     frame: TimeFrame = field(init=False)
 

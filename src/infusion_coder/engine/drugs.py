@@ -23,7 +23,7 @@ class _Dose:
 
 
 def drug_lines(ctx: Context, lines: list[Line]) -> list[DrugLine]:
-    coded = {i for line in lines for i in line.administrations}
+    coded = {i for line in lines for i in line.administrations} | ctx.supplied
     groups: dict[tuple[str, date | None, str | None], list[_Dose]] = defaultdict(list)
     sizes: dict[str, tuple[str, float, str]] = {}
     for admin in sorted(ctx.encounter.administrations, key=lambda a: a.id):

@@ -249,6 +249,7 @@ class _ScopeCoder:
         observation stay is 96376, never 96375, whichever service is initial). Only the first push of a
         drug that is never infused is a new drug."""
         gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
+        added = self.ctx.option("stopless_same_drug") == "added"
         runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
         last_reported: dict[str, datetime] = {}
         new: list[Service] = []
@@ -269,6 +270,14 @@ class _ScopeCoder:
             if push.drug in last_reported:
                 last = last_reported[push.drug]
                 references.append((last, f"it was last pushed at {self._at(last, push.start)}"))
+            if push.assumed_push and added and (references or before < len(starts)):
+                # A bag charted with no stop, of a drug already reported here: one more bag of that drug,
+                # whose time is unknown; same-drug infusions are added, never recoded as repeat pushes.
+                if references:
+                    self._stopless_added(push, max(references)[1])
+                else:
+                    self._stopless_added(push, f"its infusion from {self._at(starts[before], push.start)}")
+                continue
             if references:
                 reference, what = max(references)
                 if push.start - reference > gap:
@@ -289,6 +298,27 @@ class _ScopeCoder:
                 new.append(push)
                 last_reported[push.drug] = push.start
         return new, repeats, within
+
+    def _stopless_added(self, push: Service, reference: str) -> None:
+        """Name a stopless bag that adds nothing codable; it replaces the missing-stop findings that said it
+        would be coded as a push."""
+        ids = sorted(push.ids)
+        self.ctx.supplied.update(ids)
+        replaced = {"missing-stop-time", "assumed-push-usually-infused"}
+        self.ctx.findings[:] = [
+            f for f in self.ctx.findings if not (f.id in replaced and f.administrations == ids)
+        ]
+        self.ctx.find(
+            ic406_same_drug_time.RULE,
+            "stopless-bag-added",
+            "warning",
+            push.ids,
+            f"No stop time for {push.label} started {self.ctx.clock(push.start)}: a drug already reported here "
+            f"({reference}), so this is one more bag of it, whose minutes are added to the drug's, never a "
+            "repeat push (96376); its minutes are unknown, so it adds nothing and is not coded "
+            f"({self.ctx.cite_option('stopless_same_drug')}). Document its stop time to count its minutes.",
+            denial_risk="CO-16",
+        )
 
     def _hydration_buckets(self, pushes: list[Service]) -> list[Bucket]:
         """Hydration minutes left after other infusions and documented pushes, grouped for counting."""
@@ -642,6 +672,7 @@ class _ScopeCoder:
     def _code_repeat_push(self, repeat: Repeat) -> None:
         rule = ic404_repeat_push.RULE
         push = repeat.push
+        self.ctx.supplied.update(push.ids)  # the drug was given: billed even where the push has no code
         when = self.ctx.clock(push.start)
         relation = (
             f"more than 30 minutes after {repeat.what}"
@@ -679,6 +710,7 @@ class _ScopeCoder:
     def _report_within(self, entry: tuple[Service, datetime]) -> None:
         push, reference = entry
         assert push.start is not None
+        self.ctx.supplied.update(push.ids)
         gap = int((push.start - reference).total_seconds() // 60)
         self.ctx.find(
             ic404_repeat_push.RULE,
