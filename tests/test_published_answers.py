@@ -241,3 +241,37 @@ def test_no_repeat_push_on_the_mimic_demo_comes_from_a_stopless_bag(coder: Coder
                 )
     assert repeats > 100  # the documented repeat pushes stay
     assert from_stopless == 0
+
+
+# --- item 9: only add-ons CPT allows are built ----------------------------------------------------------------
+
+
+def test_a_concurrent_infusion_beside_a_chemo_push_initial_is_coded_as_cpt_allows(coder: Coder) -> None:
+    result = code(
+        coder,
+        encounter(
+            [
+                {"substance": "bortezomib", "start": "09:00", "method": "push", "category": "chemotherapy"},
+                {"substance": "ondansetron 8 mg", "start": "09:10", "end": "10:10"},
+                {"substance": "famotidine 20 mg", "start": "09:20", "end": "09:50"},
+            ]
+        ),
+    )
+    # 96368 goes with none of 96409's family: it was built, then removed as an orphan add-on, holding the claim
+    assert grouped(result.lines) == {"96409": 1, "96367": 2}
+    assert result.readiness != "hold"
+    assert "addon-without-primary" not in finding_ids(result)
+    assert "concurrent-without-primary" in finding_ids(result)
+
+
+def test_a_concurrent_infusion_with_its_primary_stays_concurrent(coder: Coder) -> None:
+    result = code(
+        coder,
+        encounter(
+            [
+                {"substance": "vancomycin 1 g", "start": "09:00", "end": "10:30"},
+                {"substance": "famotidine 20 mg", "start": "09:20", "end": "09:50"},
+            ]
+        ),
+    )
+    assert grouped(result.lines) == {"96365": 1, "96368": 1}

@@ -12,6 +12,7 @@ from ..rules import (
     ic212_time_zones,
     ic302_primary_reason,
     ic304_initial_scope,
+    ic402_concurrent_infusion,
     ic501_physician_in_facility,
     ic502_addon_needs_primary,
     ic503_em_with_administration,
@@ -80,6 +81,7 @@ def code_encounter(
         units.extend(code_scope(ctx, scope))
     units.extend(code_standalone(ctx, services, has_other_services=bool(units)))
     _report_midnight(ctx, services)
+    units = _allowed_addons(ctx, units)
     place_distinct_modifiers(ctx, units)
     lines = _lines(ctx, units)
     lines = _physician_in_facility(ctx, lines)
@@ -119,6 +121,31 @@ def _readiness(findings: list[Finding]) -> Readiness:
     if "error" in severities:
         return "hold"
     return "ready_with_warnings" if "warning" in severities else "ready"
+
+
+def _allowed_addons(ctx: Context, units: list[Unit]) -> list[Unit]:
+    """An add-on none of whose primaries is on the claim takes the code CPT allows in its place, where one
+    was built with it (IC402): never built and then removed as an orphan (IC502), which would hold a claim
+    for something no documentation can fix."""
+    while True:
+        present = {unit.code for unit in units}
+        orphans = [u for u in units if u.instead is not None and u.code in ctx.codes.orphan_addons(present)]
+        if not orphans:
+            return units
+        for unit in orphans:
+            assert unit.instead is not None
+            ctx.find(
+                ic402_concurrent_infusion.RULE,
+                "concurrent-without-primary",
+                "info",
+                unit.ids,
+                f"{unit.code} has none of the primary codes it goes with ("
+                + ", ".join(ctx.codes[unit.code].addon_primaries)
+                + f") on this claim, so the service is coded {unit.instead.code}, which CPT allows here; its line "
+                "says why.",
+            )
+        replaced = {id(u) for u in orphans}
+        units = [u.instead if id(u) in replaced and u.instead is not None else u for u in units]
 
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:

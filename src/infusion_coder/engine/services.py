@@ -61,6 +61,9 @@ class Unit:
     initial: bool = False
     main: bool = False  # the encounter's first initial service
     intervals: tuple[tuple[datetime, datetime], ...] = ()  # the time this unit counted, for a timeline
+    # The unit CPT allows in this add-on's place when none of its primaries is on the claim (a concurrent
+    # infusion beside a chemo push initial is a sequential infusion): built with it, never removed later.
+    instead: Unit | None = None
 
 
 @dataclass

@@ -643,6 +643,23 @@ class _ScopeCoder:
             overlap,
             counted=bucket.overlap,
         )
+        concurrent = self.units[-1]
+        sequential = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
+        primaries = (
+            ", ".join(self.ctx.codes["96368"].addon_primaries) if "96368" in self.ctx.codes.codes else ""
+        )
+        concurrent.instead = Unit(
+            sequential,
+            bucket.runs[0].start,
+            concurrent.ids,
+            ic402_concurrent_infusion.RULE,
+            f"Sequential: {stream.label} {bucket.span(self.ctx)} ran alongside another drug on the same access "
+            f"({overlap} minutes), but the concurrent code 96368 goes only with {primaries}, and none is on this "
+            f"claim: as CPT allows, it is coded as an additional infusion of a new drug ({sequential}), "
+            f"{bucket.raw_minutes} documented minutes.",
+            bucket.raw_minutes,
+            intervals=tuple(bucket.raw),
+        )
 
     def _code_new_push(self, push: Service, initial: Initial) -> None:
         assumed = " (no stop time: coded as a push)" if push.assumed_push else ""
