@@ -275,3 +275,99 @@ def test_a_concurrent_infusion_with_its_primary_stays_concurrent(coder: Coder) -
         ),
     )
     assert grouped(result.lines) == {"96365": 1, "96368": 1}
+
+
+# --- item 2: G0498, a chemo infusion continued at home on the provider's pump --------------------------------
+
+HOME_PUMP = [
+    {
+        "substance": "fluorouracil 2400 mg",
+        "start": "10:00",
+        "end": "+2 08:00",
+        "pump": "portable",
+        "home_pump": "provider",
+    }
+]
+
+
+def test_chemo_continued_at_home_on_the_providers_pump_is_g0498_for_medicare(coder: Coder) -> None:
+    # AHA Coding Clinic for HCPCS 2Q 2017: Medicare office, chemotherapy started on the practice's pump
+    for claim_type in ("professional", "institutional"):
+        result = code(coder, encounter(HOME_PUMP, claim_type=claim_type))
+        assert grouped(result.lines) == {"G0498": 1}
+        assert "chemo_home_pump=G0498" in result.lines[0].explanation
+
+
+def test_chemo_continued_at_home_is_96416_under_cpt_and_on_a_suppliers_pump(coder: Coder) -> None:
+    assert grouped(code(coder, encounter(HOME_PUMP), policy="cpt").lines) == {"96416": 1}
+    supplier = [{**HOME_PUMP[0], "home_pump": "supplier"}]
+    assert grouped(code(coder, encounter(supplier)).lines) == {"96416": 1}
+
+
+def test_a_home_pump_with_no_stop_in_the_clinic_record_is_still_a_prolonged_start(coder: Coder) -> None:
+    planned = [{**HOME_PUMP[0], "end": None, "volume_ml": 230, "rate_ml_per_hour": 5}]
+    result = code(coder, encounter(planned, claim_type="professional"))
+    assert grouped(result.lines) == {"G0498": 1}
+    assert "home-pump-planned-time" in finding_ids(result)
+    unstated = [{**HOME_PUMP[0], "end": None}]
+    result = code(coder, encounter(unstated, claim_type="professional"))
+    assert grouped(result.lines) == {"G0498": 1}
+    assert "home-pump-time-undocumented" in finding_ids(result)
+
+
+def test_a_portable_pump_without_home_pump_keeps_96416_and_says_what_g0498_needs(coder: Coder) -> None:
+    plain = [{key: value for key, value in HOME_PUMP[0].items() if key != "home_pump"}]
+    result = code(coder, encounter(plain, claim_type="professional"))
+    assert grouped(result.lines) == {"96416": 1}
+    assert "home-pump-not-stated" in finding_ids(result)
+
+
+def test_home_pump_is_validated_like_any_enumerated_field(coder: Coder) -> None:
+    bad = coder.code_record(encounter([{**HOME_PUMP[0], "home_pump": "neighbour"}]))
+    assert isinstance(bad, ErrorResult)
+    assert bad.error.field == "administrations[0].home_pump"
+
+
+# --- item 3: on-body injectors ---------------------------------------------------------------------------------
+
+
+def test_an_on_body_injector_recorded_as_such_is_96377(coder: Coder) -> None:
+    # CMS MAC article A54682 (Neulasta Onpro kit / Udenyca Onbody): 96377, not 96372
+    record = encounter(
+        [
+            {
+                "substance": "pegfilgrastim 6 mg",
+                "start": "10:00",
+                "route": "subcutaneous",
+                "device": "on_body_injector",
+            }
+        ],
+        claim_type="professional",
+    )
+    result = code(coder, record)
+    assert grouped(result.lines) == {"96377": 1}
+    assert "on-body-injector-from-name" not in finding_ids(result)
+
+
+def test_an_on_body_injector_is_read_from_the_product_name_with_a_finding(coder: Coder) -> None:
+    for name in ("Neulasta Onpro kit 6 mg", "UDENYCA ONBODY 6 mg", "pegfilgrastim on-body injector"):
+        record = encounter([{"substance": name, "start": "10:00", "route": "subcutaneous"}])
+        result = code(coder, record)
+        assert grouped(result.lines) == {"96377": 1}, name
+        assert "on-body-injector-from-name" in finding_ids(result)
+
+
+def test_an_on_body_injector_on_another_route_is_coded_by_its_route_with_a_warning(coder: Coder) -> None:
+    record = encounter(
+        [
+            {
+                "substance": "pegfilgrastim 6 mg",
+                "start": "10:00",
+                "method": "push",
+                "device": "on_body_injector",
+            }
+        ]
+    )
+    result = code(coder, record)
+    assert grouped(result.lines) == {"96374": 1}
+    assert "on-body-injector-route" in finding_ids(result)

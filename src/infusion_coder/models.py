@@ -69,6 +69,19 @@ class Purpose(StrEnum):
     FLUSH = "flush"
 
 
+class Device(StrEnum):
+    """A delivery device the administration used that changes its code (an extension to the contract)."""
+
+    ON_BODY_INJECTOR = "on_body_injector"
+
+
+class HomePump(StrEnum):
+    """Whose pump carries an infusion on at home after the patient leaves (an extension to the contract)."""
+
+    PROVIDER = "provider"  # the practice or hospital supplied the pump and supplies
+    SUPPLIER = "supplier"  # a home-infusion or DME supplier did
+
+
 # Policy-independent bounds on what one encounter may hold (docs/robustness.md says why these numbers).
 MAX_ADMINISTRATIONS = 5_000
 MAX_BILLED_LINES = 1_000
@@ -272,6 +285,17 @@ class Administration(_Model):
     # Added for importers and drug identity: codes the source record carries (codes decide before names).
     rxnorm: str | None = Field(default=None, description="RxNorm RxCUI of the drug given")
     hcpcs: str | None = Field(default=None, description="HCPCS drug code, when the source record has one")
+    # Added for devices and home continuation, which change the administration code (issue 17).
+    device: Annotated[Device | None, BeforeValidator(_lower)] = Field(
+        default=None,
+        description="on_body_injector: an on-body injector applied for a timed subcutaneous injection (96377)",
+    )
+    home_pump: Annotated[HomePump | None, BeforeValidator(_lower)] = Field(
+        default=None,
+        description="the infusion continues at home on a pump after the patient leaves: 'provider' when the "
+        "practice or hospital supplied the pump (Medicare G0498 for chemotherapy), 'supplier' when a "
+        "home-infusion supplier did",
+    )
 
     @field_validator("access", "mix")
     @classmethod

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ..models import Administration, Method, excerpt
+from ..models import Administration, Device, Method, excerpt
 from ..reference import Substance
 from ..rules import (
     ic101_category,
@@ -24,6 +24,7 @@ from ..rules import (
     ic202_missing_stop_time,
     ic205_prolonged_pump,
     ic210_port_irrigation,
+    ic213_on_body_injector,
     ic407_bolus_then_infusion,
     ic504_record_hygiene,
 )
@@ -354,12 +355,17 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         access_required=admin.separate_access_required,
         hormonal=record.hormonal,
         access_label=admin.access,
+        home_pump=admin.home_pump.value if admin.home_pump else None,
+        pump=admin.pump.value if admin.pump else None,
     )
     if record.route == "port_flush":
         service.technique, service.route = "port_flush", "iv"
         return service
     if record.route == "other":
         service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
+        return service
+    if _on_body(ctx, admin, record):
+        service.technique = "on_body"
         return service
     if record.route in ("sc", "im"):
         minutes = service.minutes
@@ -369,6 +375,11 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         )
         return service
     prefix = "ia_" if record.route == "ia" else ""
+    if service.end is None and admin.pump is not None and admin.home_pump is not None:
+        home = _home_pump_start(ctx, admin, service, prefix)
+        if home is not None:
+            service.technique = home
+            return service
     if service.end is None:
         resolved = _missing_stop(ctx, admin, service, record, timed)
         if resolved is None:
@@ -412,6 +423,71 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
     if admin.pump is not None:
         service.technique = _pump_technique(ctx, service, prefix, minutes)
     return service
+
+
+def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
+    """An on-body injector applied for a timed SC injection (IC213): stated by `device`, or by the name."""
+    rule = ic213_on_body_injector.RULE
+    stated = admin.device == Device.ON_BODY_INJECTOR
+    if not stated and not ic213_on_body_injector.named(admin.substance):
+        return False
+    if record.route != "sc":
+        if stated:
+            ctx.find(
+                rule,
+                "on-body-injector-route",
+                "warning",
+                [admin.id],
+                f"{admin.substance} is recorded as given by an on-body injector, which delivers subcutaneously, "
+                f"but its route is {admin.route!r}: coded by its route; check the record.",
+                denial_risk="CO-16",
+            )
+        return False
+    if not stated:
+        ctx.find(
+            rule,
+            "on-body-injector-from-name",
+            "info",
+            [admin.id],
+            f"{admin.substance}: the product name says an on-body injector, so it is coded as the application "
+            "of an on-body injector (96377), not an injection (96372); set device = on_body_injector on the "
+            "record to state it.",
+        )
+    return True
+
+
+def _home_pump_start(ctx: Context, admin: Administration, service: Service, prefix: str) -> str | None:
+    """A pump infusion that continues at home has no stop time in the clinic's record: its planned length
+    comes from volume and rate, else the record's own statement that it goes on at home (IC205)."""
+    rule = ic205_prolonged_pump.RULE
+    assert service.start is not None
+    end = ic202_missing_stop_time.derived_end(service.start, admin.volume_ml, admin.rate_ml_per_hour)
+    if end is not None:
+        minutes = span_minutes(service.start, end)
+        ctx.find(
+            rule,
+            "home-pump-planned-time",
+            "info",
+            service.ids,
+            f"{admin.substance} continues at home on the pump: its planned length, {minutes} minutes, comes from "
+            f"{admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h.",
+        )
+        service.end = end
+        return None  # timed from here on, like any pump infusion
+    if service.family == "chemotherapy" or (
+        ctx.institutional and not prefix and service.family == "therapeutic"
+    ):
+        ctx.find(
+            rule,
+            "home-pump-time-undocumented",
+            "warning",
+            service.ids,
+            f"{admin.substance} continues at home on the pump (home_pump = {admin.home_pump}), coded as the start "
+            "of a prolonged infusion; document its planned length (more than 8 hours), or volume and rate.",
+            denial_risk="CO-16",
+        )
+        return prefix + "prolonged"
+    return None
 
 
 def _usually_infused(ctx: Context, record: _Record, service: Service, why: str) -> None:

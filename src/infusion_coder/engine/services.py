@@ -25,6 +25,8 @@ class Service:
     assumed_push: bool = False  # an infusion coded as a push for want of a stop time
     fixed_code: str | None = None  # a route that maps straight to one code
     access_label: str | None = None  # the access as documented
+    home_pump: str | None = None  # whose pump carries the infusion on at home: provider | supplier
+    pump: str | None = None  # portable | implantable, as recorded
 
     @property
     def minutes(self) -> int | None:

@@ -14,6 +14,7 @@ from ..rules import (
     ic208_intra_arterial,
     ic209_chemo_other_route,
     ic210_port_irrigation,
+    ic213_on_body_injector,
 )
 from ..rules.base import Rule
 from .context import Context
@@ -41,14 +42,15 @@ def code_standalone(ctx: Context, services: list[Service], *, has_other_services
         if service.technique.startswith("ia_"):
             units += _intra_arterial(ctx, service)
         elif service.technique == "prolonged":
-            code = "96416" if service.family == "chemotherapy" else "C8957"
+            units.append(_prolonged(ctx, service))
+        elif service.technique == "on_body":
             units.append(
                 _unit(
-                    code,
+                    "96377",
                     service,
-                    ic205_prolonged_pump.RULE,
-                    f"Prolonged infusion start: {service.label} on a pump from {ctx.clock(service.start)} runs "
-                    f"{service.minutes} minutes, more than 8 hours; not timed, so no added hours.",
+                    ic213_on_body_injector.RULE,
+                    f"On-body injector applied for a timed SC injection: {service.label}"
+                    + (f" at {ctx.clock(service.start)}." if service.start else " (no time charted)."),
                 )
             )
         elif service.technique == "route_code":
@@ -63,6 +65,43 @@ def code_standalone(ctx: Context, services: list[Service], *, has_other_services
             )
     units += _port_flushes(ctx, services, has_other_services or bool(units))
     return units
+
+
+def _prolonged(ctx: Context, service: Service) -> Unit:
+    rule = ic205_prolonged_pump.RULE
+    ran = (
+        f"runs {service.minutes} minutes, more than 8 hours"
+        if service.end
+        else "goes on at home (its planned length is not documented)"
+    )
+    what = (
+        f"Prolonged infusion start: {service.label} on a pump from {ctx.clock(service.start)} {ran}; not timed, "
+        "so no added hours"
+    )
+    if service.family != "chemotherapy":
+        return _unit("C8957", service, rule, what + ".")
+    if service.home_pump == "provider" and ctx.option("chemo_home_pump") == "G0498":
+        return _unit(
+            "G0498",
+            service,
+            rule,
+            what + "; it continues at home on the pump the provider supplied, which Medicare codes G0498 "
+            f"({ctx.cite_option('chemo_home_pump')}).",
+        )
+    if service.home_pump is None and service.pump == "portable" and ctx.option("chemo_home_pump") == "G0498":
+        ctx.find(
+            rule,
+            "home-pump-not-stated",
+            "info",
+            service.ids,
+            f"{service.label} runs on a portable pump: if it continued at home on a pump the provider supplied, "
+            f"Medicare codes it G0498, not 96416 ({ctx.cite_option('chemo_home_pump')}); set home_pump on the "
+            "record (provider or supplier) to say whose pump it was.",
+        )
+    home = {"provider": "on the provider's pump", "supplier": "on a supplier's pump"}.get(
+        service.home_pump or ""
+    )
+    return _unit("96416", service, rule, what + (f"; it continues at home {home}." if home else "."))
 
 
 def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:

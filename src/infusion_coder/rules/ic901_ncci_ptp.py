@@ -25,5 +25,5 @@ RULE = Rule.of(sys.modules[__name__], "IC901", "ncci-ptp", ("R7.3", "R6.1", "U3"
 
 BYPASS_MODIFIERS = frozenset({"59", "XE", "XS", "XP", "XU", "25", "27", "57", "58", "78", "79", "91", "24"})
 
-# IM/SC injection and SC infusion codes: given at a site of their own, never through the IV line.
-OWN_SITE_CODES = frozenset({"96372", "96401", "96402", "96369", "96370", "96371"})
+# IM/SC injection, on-body injector and SC infusion codes: at a site of their own, never through the IV line.
+OWN_SITE_CODES = frozenset({"96372", "96377", "96401", "96402", "96369", "96370", "96371"})
