@@ -109,15 +109,21 @@ def x12_errors(text: str) -> list[str]:
 
 
 def opps_rate(code: str) -> tuple[str, float | None]:
-    """Status indicator and payment rate of a code, read from the CMS Addendum B file in ../shared/data."""
+    """Status indicator and payment rate of a code, read from the CMS files in ../shared/data: the CY2026
+    (January 2026) status changes and drug-administration APC rates over Addendum B of October 2025."""
     import csv
 
+    found: dict[str, str] | None = None
     with (CMS / "opps_addendum_b_2025q4_oct_codes.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["hcpcs"] == code:
-                rate = row["payment_rate"].replace("$", "").replace(",", "").strip()
-                return row["status_indicator"], float(rate) if rate not in ("", ".") else None
-    raise KeyError(code)
+        found = next((row for row in csv.DictReader(handle) if row["hcpcs"] == code), None)
+    with (CMS / "opps_2026q1_jan_si_changes.csv").open(newline="") as handle:
+        found = next((row for row in csv.DictReader(handle) if row["hcpcs"] == code), found)
+    if found is None:
+        raise KeyError(code)
+    with (CMS / "opps_2026q1_jan_apc_rates.csv").open(newline="") as handle:
+        rates = {row["apc"]: row["payment_rate"] for row in csv.DictReader(handle)}
+    rate = rates.get(found["apc"]) or found.get("payment_rate", "").replace("$", "").replace(",", "").strip()
+    return found["status_indicator"], float(rate) if rate not in ("", ".") else None
 
 
 def asp_limit(code: str) -> float:

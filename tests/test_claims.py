@@ -130,7 +130,7 @@ def test_altered_claims_are_caught_with_direction_and_amount(coder: Coder) -> No
         assert len(hits) == 1, (eid, [d.message for d in found])
         assert hits[0].money == money, eid
         assert hits[0].amount == pytest.approx(amount), (eid, hits[0].basis)
-        assert hits[0].basis and "Addendum B 2025Q4" in hits[0].basis
+        assert hits[0].basis and "Addendum B 2026Q1" in hits[0].basis
 
 
 def _drug_record(**extra: Any) -> dict[str, Any]:
@@ -336,14 +336,24 @@ def test_bundled_money_tables_match_the_cms_files(coder: Coder) -> None:
     money = coder.reference.latest.money
     with (CMS / "opps_addendum_b_2025q4_oct_codes.csv").open(newline="") as handle:
         cms = {row["hcpcs"]: row for row in csv.DictReader(handle)}
+    # CY2026: status and APC of the codes that changed or were missing, and the drug-administration APC rates
+    with (CMS / "opps_2026q1_jan_si_changes.csv").open(newline="") as handle:
+        for change in csv.DictReader(handle):
+            cms[change["hcpcs"]] = {**change, "payment_rate": ""}
+    with (CMS / "opps_2026q1_jan_apc_rates.csv").open(newline="") as handle:
+        rates_2026 = {row["apc"]: row["payment_rate"] for row in csv.DictReader(handle)}
     assert set(coder.reference.latest.codes.codes) <= set(money.opps)
     for code, row in money.opps.items():
         source = cms[code]
-        rate = source["payment_rate"].replace("$", "").replace(",", "").strip()
+        rate = (
+            rates_2026.get(source["apc"]) or source["payment_rate"].replace("$", "").replace(",", "").strip()
+        )
         assert (row.status, row.apc or "") == (source["status_indicator"], source["apc"]), code
         assert row.rate == (pytest.approx(float(rate)) if rate not in ("", ".") else None), code
+    # C8957 moved from APC 5694 to 5693 on 2026-01-01 (I/OCE v27.0)
+    assert (money.opps["C8957"].apc, money.opps["C8957"].rate) == ("5693", pytest.approx(217.31))
     assert len(money.asp) > 800
     for code in ("J1745", "J9271", "J2405", "J9181"):
         assert money.asp[code].limit == pytest.approx(asp_limit(code))
-    assert "2025Q4" in money.opps_source or money.opps_quarter == "2025Q4"
+    assert money.opps_quarter == "2026Q1" and "January 2026" in money.opps_source
     assert "national unadjusted" in money.statement.lower() or "NATIONAL UNADJUSTED" in money.statement
