@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from infusion_coder.formats import ImportOptions
 from infusion_coder.formats.mimic import load
 from infusion_coder.models import CodingResult, ErrorResult
 from infusion_coder.reference import DATA_DIR, load_library
+from infusion_coder.reference.cms_files import read_mue, read_ptp
 
 MIMIC_DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "mimic-iv-demo"
 
@@ -371,3 +373,189 @@ def test_an_on_body_injector_on_another_route_is_coded_by_its_route_with_a_warni
     result = code(coder, record)
     assert grouped(result.lines) == {"96374": 1}
     assert "on-body-injector-route" in finding_ids(result)
+
+
+# --- item 4: two injections of different drugs on a professional claim -------------------------------------
+
+TWO_INJECTIONS = [
+    {"substance": "ceftriaxone 1 g", "route": "intramuscular", "start": "10:00"},
+    {"substance": "ketorolac 30 mg", "route": "intramuscular", "start": "10:05"},
+]
+
+
+def test_two_injections_of_different_drugs_are_never_two_bare_identical_lines(coder: Coder) -> None:
+    # CPT Assistant, May 2010: 96372 per injection, 59 on the second (XS under the X profile)
+    for policy, modifier in (("cms", "59"), ("cms-x", "XS"), ("cpt", "59")):
+        result = code(coder, encounter(TWO_INJECTIONS, claim_type="professional"), policy=policy)
+        assert grouped(result.lines) == {"96372": 1, f"96372-{modifier}": 1}, policy
+        assert "distinct-injections" in finding_ids(result)
+
+
+def test_two_injection_codes_an_ncci_pair_joins_take_the_modifier_on_column_two(coder: Coder) -> None:
+    record = encounter(
+        [
+            {"substance": "leuprolide 22.5 mg", "route": "intramuscular", "start": "10:00", "hormonal": True},
+            {"substance": "ketorolac 30 mg", "route": "intramuscular", "start": "10:05"},
+        ],
+        claim_type="professional",
+    )
+    result = code(coder, record)
+    assert grouped(result.lines) == {"96402": 1, "96372-59": 1}
+    assert "ncci-ptp" not in finding_ids(result)
+
+
+def test_one_line_with_units_when_the_profile_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "reference"
+    shutil.copytree(DATA_DIR, folder)
+    policies = folder / "2026-01-01" / "policies.json"
+    body = json.loads(policies.read_text())
+    body["profiles"]["units-payer"] = {
+        "description": "test profile",
+        "extends": "cms",
+        "values": {"distinct_injections": {"value": "units", "source": "test"}},
+    }
+    policies.write_text(json.dumps(body))
+    result = code(
+        Coder(load_library(folder)), encounter(TWO_INJECTIONS, claim_type="professional"), "units-payer"
+    )
+    assert [(line.code, line.units, line.modifiers) for line in result.lines] == [("96372", 2, [])]
+    assert result.lines[0].administrations == ["a1", "a2"]
+    assert "distinct-injections" in finding_ids(result)
+
+
+# --- items 5 and 10: CMS's NCCI tables for both settings ------------------------------------------------------
+
+
+def test_the_distinct_modifier_goes_on_the_column_two_code_on_professional_claims(coder: Coder) -> None:
+    record = encounter(
+        [
+            {"substance": "vancomycin 1 g", "start": "09:00", "end": "10:00", "access": "port"},
+            {
+                "substance": "cisplatin",
+                "start": "09:00",
+                "end": "10:00",
+                "access": "PIV",
+                "separate_access_required": True,
+            },
+        ],
+        claim_type="professional",
+    )
+    result = code(coder, record)
+    # practitioner pair 96413/96365: the modifier belongs on 96365 (it was 96413-59 and a bare 96365)
+    assert grouped(result.lines) == {"96413": 1, "96365-59": 1}
+    assert "distinct-modifier-on-column-two" in finding_ids(result)
+    assert "ptp-table-missing" not in finding_ids(result)
+
+
+def test_practitioner_pairs_differ_from_hospital_pairs(coder: Coder) -> None:
+    # 99211 under a drug-administration code: indicator 0 for practitioners, 1 for hospitals
+    pairs = coder.reference.latest.edits
+    day = date(2026, 1, 15)
+    assert pairs.pairs("practitioner", day)[("96372", "99211")].modifier_indicator == 0
+    assert pairs.pairs("outpatient_hospital", day)[("96372", "99211")].modifier_indicator == 1
+    # ED E/M are column one over the administration codes in the practitioner table only
+    assert ("99283", "96374") in pairs.pairs("practitioner", day)
+    assert ("99283", "96374") not in pairs.pairs("outpatient_hospital", day)
+    active = {s: len(pairs.pairs(s, day)) for s in ("outpatient_hospital", "practitioner")}
+    assert active == {"outpatient_hospital": 489, "practitioner": 602}
+
+
+def test_an_ed_e_m_over_an_administration_code_is_a_warning_on_a_professional_claim(coder: Coder) -> None:
+    record = encounter(
+        [{"substance": "ondansetron", "start": "09:00", "method": "push"}],
+        claim_type="professional",
+        evaluation_and_management={"code": "99283"},
+    )
+    result = code(coder, record)
+    warned = [f for f in result.findings if f.id == "ncci-ptp"]
+    assert warned and "99283/96374" in warned[0].message and "practitioner table" in warned[0].message
+
+
+def test_pairs_apply_per_date_of_service(coder: Coder) -> None:
+    record = encounter(
+        [
+            {"substance": "ondansetron", "start": "09:00", "method": "push"},
+            {"substance": "ceftriaxone 1 g", "route": "intramuscular", "start": "+1 09:10"},
+        ]
+    )
+    result = code(coder, record)
+    assert grouped(result.lines) == {"96374": 1, "96372": 1}
+    assert not {"ncci-ptp", "ncci-ptp-bypassed", "distinct-site-modifier"} & set(finding_ids(result))
+
+
+def test_a_deleted_pair_does_not_fire_after_its_deletion_date(coder: Coder) -> None:
+    # 96377/99211 hospital: deleted 2019-12-31, back from 2020-10-01; no edit between
+    pairs = coder.reference.latest.edits
+    assert ("96377", "99211") not in pairs.pairs("outpatient_hospital", date(2020, 6, 1))
+    assert ("96377", "99211") in pairs.pairs("outpatient_hospital", date(2019, 6, 1))
+    assert ("96377", "99211") in pairs.pairs("outpatient_hospital", date(2021, 6, 1))
+
+
+def test_mue_findings_say_per_date_and_whether_a_modifier_bypasses_it(coder: Coder) -> None:
+    record = encounter(
+        [
+            {"substance": "cisplatin", "start": "09:00", "end": "10:00", "access": "port"},
+            {
+                "substance": "carboplatin",
+                "start": "09:00",
+                "end": "10:00",
+                "access": "PIV",
+                "separate_access_required": True,
+            },
+        ]
+    )
+    result = code(coder, record)
+    over = [f for f in result.findings if f.id == "mue-exceeded"]
+    assert len(over) == 1 and over[0].severity == "warning"
+    assert "96413 x2" in over[0].message and "MUE of 1" in over[0].message
+    assert "per-date limit on clinical grounds (MAI 3)" in over[0].message
+    assert "no modifier bypasses it" in over[0].message and "appeal" in over[0].message
+
+
+def test_codes_no_bundled_table_covers_are_not_evaluated(coder: Coder) -> None:
+    record = encounter(
+        [
+            {"substance": "oxaliplatin", "start": "08:00", "end": "10:00"},
+            {**HOME_PUMP[0], "start": "10:00"},
+        ],
+        claim_type="professional",
+    )
+    result = code(coder, record)
+    assert grouped(result.lines) == {"96413": 1, "96415": 1, "G0498": 1}
+    said = {f.id: f.message for f in result.findings}
+    assert "G0498" in said["ptp-not-evaluated"] and "not evaluated" in said["ptp-not-evaluated"]
+    assert "G0498" in said["mue-not-evaluated"]
+
+
+def test_the_bundled_tables_name_their_cms_source(coder: Coder) -> None:
+    manifest = json.loads((DATA_DIR / "manifest.json").read_text())
+    files = manifest["packs"][0]["files"]
+    assert (
+        "2024-07-01" in files["edits/ptp_practitioner.csv"] and "v30.2" in files["edits/ptp_practitioner.csv"]
+    )
+    assert "public copies" in files["edits/ptp_outpatient_hospital.csv"]
+    assert "Eff_10-01-2026" in files["edits/mue_outpatient_hospital.csv"]
+    row = coder.reference.latest.edits.pairs("practitioner", date(2026, 1, 15))[("96413", "96365")]
+    assert row.source.startswith("CMS Medicare NCCI PTP edits, Practitioner, 2024-07-01 release")
+
+
+def test_the_bundled_tables_are_what_the_cms_loader_reads_from_the_public_copies(coder: Coder) -> None:
+    copies = Path(__file__).resolve().parents[2] / "shared" / "data" / "cms" / "ncci"
+    if not copies.is_dir():
+        pytest.skip("the NCCI copies are not in ../shared/data/cms/ncci")
+    edits = coder.reference.latest.edits
+    assert tuple(read_ptp(copies / "ptp_practitioner.csv")) == edits.ptp["practitioner"]
+    assert tuple(read_ptp(copies / "ptp_outpatient_hospital.csv")) == edits.ptp["outpatient_hospital"]
+    read = read_mue(copies / "mue_practitioner.csv", effective=date(2024, 7, 1))
+    assert tuple(read) == edits.mue["practitioner"]
+
+
+# --- item 11: CY2026 payment data ------------------------------------------------------------------------------
+
+
+def test_money_is_cy2026_and_c8957_moved_to_apc_5693(coder: Coder) -> None:
+    money = coder.reference.latest.money
+    assert money.opps_quarter == "2026Q1"
+    assert (money.opps["C8957"].apc, money.opps["C8957"].rate) == ("5693", pytest.approx(217.31))
+    assert (money.opps["96413"].apc, money.opps["96413"].rate) == ("5694", pytest.approx(337.46))
+    assert "../shared" not in money.opps_source

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from ..models import CodingResult, Encounter, Finding, Line, Readiness, Severity, TimeInterval, excerpt
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
+    ic206_injection,
     ic211_midnight_dating,
     ic212_time_zones,
     ic302_primary_reason,
@@ -85,6 +86,7 @@ def code_encounter(
     place_distinct_modifiers(ctx, units)
     lines = _lines(ctx, units)
     lines = _physician_in_facility(ctx, lines)
+    lines = _distinct_injections(ctx, lines)
     lines = labeled_hydration(ctx, lines)
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
@@ -258,6 +260,50 @@ def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
             "so the professional bills none of it" + (f" ({codes} not billed)." if codes else "."),
         )
     return kept
+
+
+def _distinct_injections(ctx: Context, lines: list[Line]) -> list[Line]:
+    """Professional claims: injections of different drugs on one date as identical lines (96372 twice) are
+    never left bare, which a payer's duplicate-line edit denies: the second and later take the distinct
+    modifier, or they become one line with units, as the policy says (IC206)."""
+    if ctx.institutional:
+        return lines
+    groups: dict[tuple[str, tuple[str, ...], date | None], list[Line]] = defaultdict(list)
+    for line in lines:
+        if line.rule == ic206_injection.RULE.id:
+            groups[(line.code, tuple(line.modifiers), line.date)].append(line)
+    choice = ctx.option("distinct_injections")
+    modifier = ctx.option("distinct_modifier")
+    for (code, _modifiers, day), same in groups.items():
+        if len(same) < 2:
+            continue
+        ids = sorted({i for line in same for i in line.administrations})
+        if choice == "units":
+            merged = same[0].model_copy(
+                update={
+                    "units": sum(line.units for line in same),
+                    "administrations": ids,
+                    "explanation": " ".join(line.explanation for line in same),
+                    "intervals": [i for line in same for i in line.intervals],
+                }
+            )
+            lines = [
+                merged if line is same[0] else line for line in lines if line is same[0] or line not in same
+            ]
+            told = f"reported as one line of {merged.units} units"
+        else:
+            for line in same[1:]:
+                line.modifiers = sorted({*line.modifiers, modifier})
+            told = f"the second and later carry {modifier}, so they are not read as duplicate lines"
+        ctx.find(
+            ic206_injection.RULE,
+            "distinct-injections",
+            "info",
+            ids,
+            f"{len(same)} injections of different drugs as {code} on {day or 'one date'}: {told} "
+            f"({ctx.cite_option('distinct_injections')}); the record must show each injection.",
+        )
+    return lines
 
 
 def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:

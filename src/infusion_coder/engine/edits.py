@@ -7,14 +7,19 @@ from datetime import date
 from typing import Any
 
 from ..models import Line
-from ..rules import ic303_second_access, ic901_ncci_ptp, ic902_mue
+from ..reference.edits import cited
+from ..rules import ic303_second_access, ic503_em_with_administration, ic901_ncci_ptp, ic902_mue
 from .context import Context
 from .services import Unit
 
+# What each MUE adjudication indicator means for the line that exceeds it (CMS MUE files; MLN MUE fact sheet).
 _MAI = {
-    1: "per line",
-    2: "per date of service (policy, absolute)",
-    3: "per date of service (clinical, appealable)",
+    1: "a per-line limit (MAI 1): the units over it deny on this line; they may be billed on another line "
+    "with an appropriate modifier (59, XE/XS/XP/XU, 76, 77 or 91) when the record supports them.",
+    2: "a per-date limit, absolute (MAI 2, policy): units over it are never paid, and no modifier or appeal "
+    "changes that; correct the units.",
+    3: "a per-date limit on clinical grounds (MAI 3): no modifier bypasses it; the units over it deny and may "
+    "be paid on appeal with records that show they were needed.",
 }
 
 
@@ -48,13 +53,13 @@ def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
     for unit in second:
         if unit.when is None:
             continue
-        day = unit.when.date()
+        day = ctx.frame.local(unit.when).date()
         if day not in tables:
             tables[day] = ctx.pack.edits.pairs(_setting(ctx), day)
         pairs = tables[day]
         for other in first:
             # a first-access code marked distinct for one second access cannot answer for another too
-            if other.when is None or other.when.date() != unit.when.date() or other.modifiers:
+            if other.when is None or ctx.frame.local(other.when).date() != day or other.modifiers:
                 continue
             edit = pairs.get((unit.code, other.code))
             if edit is None or edit.modifier_indicator != 1 or pairs.get((other.code, unit.code)):
@@ -67,8 +72,8 @@ def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
                 "distinct-modifier-on-column-two",
                 "info",
                 sorted({*unit.ids, *other.ids}),
-                f"Two accesses: {unit.code} and {other.code} are NCCI pair {edit.column_1}/{edit.column_2} "
-                f"({edit.source}); the distinct modifier {', '.join(moved)} goes on the column-two code "
+                f"Two accesses: {unit.code} and {other.code} are NCCI pair {_label(edit, _setting(ctx))}; the "
+                f"distinct modifier {', '.join(moved)} goes on the column-two code "
                 f"{other.code}, the code the edit would deny.",
             )
             break
@@ -79,6 +84,7 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
     indicator-1 pair joins it to an IV code on the same date, the column-two code carries the profile's
     distinct modifier, with a finding saying why (IC901)."""
     modifier = ctx.option("distinct_modifier")
+    distinct_injections = ctx.option("distinct_injections") == "modifier"
     by_date = _by_date(lines)
     for day, day_lines in sorted(by_date.items()):
         pairs = ctx.pack.edits.pairs(_setting(ctx), day)
@@ -91,10 +97,16 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
                     first_code in ic901_ncci_ptp.OWN_SITE_CODES,
                     second_code in ic901_ncci_ptp.OWN_SITE_CODES,
                 }
-                if edit is None or edit.modifier_indicator != 1 or own_site != {True, False}:
+                # two injections (or an SC infusion and an injection) are each at a site of their own too
+                injections = own_site == {True} and first_code != second_code and distinct_injections
+                if (
+                    edit is None
+                    or edit.modifier_indicator != 1
+                    or (own_site != {True, False} and not injections)
+                ):
                     continue
-                if any(ic901_ncci_ptp.BYPASS_MODIFIERS & set(line.modifiers) for line in firsts):
-                    continue
+                if ic901_ncci_ptp.BYPASS_MODIFIERS & set(firsts[0].modifiers):
+                    continue  # the pair the edit checks (its first line of each code) is bypassed already
                 marked = [s for s in seconds if not ic901_ncci_ptp.BYPASS_MODIFIERS & set(s.modifiers)]
                 if not marked:
                     continue
@@ -105,25 +117,33 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
                     "distinct-site-modifier",
                     "info",
                     sorted({*firsts[0].administrations, *(i for s in marked for i in s.administrations)}),
-                    f"NCCI pair {edit.column_1}/{edit.column_2} ({edit.source}), modifier indicator 1: an IM or SC "
-                    f"injection is given at a site of its own, apart from the IV line, so the column-two code "
-                    f"{second_code} carries {modifier} ({ctx.cite_option('distinct_modifier')}); the record must "
-                    "show the injection site.",
+                    f"NCCI pair {_label(edit, _setting(ctx))}, modifier indicator 1: "
+                    + (
+                        "each is an injection or SC infusion at a site of its own, a distinct service"
+                        if own_site == {True}
+                        else "an IM or SC injection is given at a site of its own, apart from the IV line"
+                    )
+                    + f", so the column-two code {second_code} carries {modifier} "
+                    f"({ctx.cite_option('distinct_modifier')}); the record must show the injection site.",
                 )
 
 
 def apply_edits(ctx: Context, lines: list[Line]) -> None:
+    """PTP pairs and MUE limits per date of service (as the I/OCE and the MACs apply them: a pair on two
+    dates is no edit), from the table of the claim's setting; the E/M the encounter names is checked on its
+    first date. Whatever no bundled table covers is named as not evaluated."""
     setting = _setting(ctx)
     by_date = _by_date(lines)
     tables = ctx.pack.edits
+    where = setting.replace("_", " ")
     if lines and not tables.ptp.get(setting):
         ctx.find(
             ic901_ncci_ptp.RULE,
             "ptp-table-missing",
             "info",
             [],
-            f"No NCCI PTP table for the {setting.replace('_', ' ')} setting in reference data "
-            f"{ctx.pack.version}: pairs were not checked. Load the CMS quarterly file.",
+            f"No NCCI PTP table for the {where} setting in reference data {ctx.pack.version}: pairs were not "
+            "evaluated. Load the CMS quarterly file.",
         )
     if lines and not tables.mue.get(setting):
         ctx.find(
@@ -131,27 +151,56 @@ def apply_edits(ctx: Context, lines: list[Line]) -> None:
             "mue-table-missing",
             "info",
             [],
-            f"No MUE table for the {setting.replace('_', ' ')} setting in reference data {ctx.pack.version}: "
-            "unit limits were not checked. Load the CMS quarterly file.",
+            f"No MUE table for the {where} setting in reference data {ctx.pack.version}: unit limits were not "
+            "evaluated. Load the CMS quarterly file.",
         )
+    em = _em_line(ctx, by_date)
     for day, day_lines in sorted(by_date.items()):
-        _ptp(ctx, setting, day, day_lines)
-        _mue(ctx, setting, day, day_lines)
+        billed = [*day_lines, em] if em is not None and em.date == day else day_lines
+        if tables.ptp.get(setting):
+            _ptp(ctx, setting, day, day_lines, em if em is not None and em.date == day else None)
+            _ptp_not_evaluated(ctx, setting, day, billed)
+        if tables.mue.get(setting):
+            _mue(ctx, setting, day, day_lines)
 
 
-def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
+def _em_line(ctx: Context, by_date: dict[date, list[Line]]) -> Line | None:
+    """The encounter's E/M as a line on its first date of service, with modifier 25 when it is documented as
+    separately identifiable (the engine asks for 25 on it then), for the pairs it forms."""
+    em = ctx.encounter.evaluation_and_management
+    if em is None or not by_date:
+        return None
+    return Line(
+        code=em.code.strip().upper(),
+        units=1,
+        modifiers=["25"] if em.separately_identifiable else [],
+        date=min(by_date),
+        administrations=[],
+        explanation="the E/M the encounter names",
+        rule=ic503_em_with_administration.RULE.id,
+    )
+
+
+def _label(edit: Any, setting: str) -> str:
+    return f"{edit.column_1}/{edit.column_2} ({setting.replace('_', ' ')} table, {cited(edit.source)})"
+
+
+def _ptp(ctx: Context, setting: str, day: date, lines: list[Line], em: Line | None) -> None:
     pairs = ctx.pack.edits.pairs(setting, day)
     rule = ic901_ncci_ptp.RULE
     # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
-    by_code = _by_code(lines)
+    by_code = _by_code([*lines, em] if em is not None else lines)
     for code_1, lines_1 in by_code.items():
         for code_2, lines_2 in by_code.items():
             edit = pairs.get((code_1, code_2))
             if edit is None or (code_1 == code_2 and len(lines_1) < 2):
                 continue
             first, second = lines_1[0], lines_2[1 if code_1 == code_2 else 0]
+            if em is not None and (first is em or second is em):
+                _em_pair(ctx, setting, day, edit, em, second if first is em else first, em_first=first is em)
+                continue
             ids = sorted({*first.administrations, *second.administrations})
-            label = f"{edit.column_1}/{edit.column_2} ({setting.replace('_', ' ')}, {edit.source})"
+            label = _label(edit, setting)
             if edit.modifier_indicator == 0:
                 ctx.find(
                     rule,
@@ -170,9 +219,9 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
                     "ncci-ptp-bypassed",
                     "info",
                     ids,
-                    f"NCCI pair {label}, modifier indicator 1: bypassed by {', '.join(used)} (a second access, or "
-                    "an injection at its own site); the bypass holds only while the record supports that "
-                    "separate site.",
+                    f"NCCI pair {label}, modifier indicator 1: bypassed by {', '.join(used)} (a second access, a "
+                    "distinct injection, or an injection at its own site); the bypass holds only while the record "
+                    "supports that distinct service.",
                 )
             else:
                 ctx.find(
@@ -181,19 +230,111 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
                     "warning",
                     ids,
                     f"NCCI pair {label}, modifier indicator 1: {edit.column_2} denies with {edit.column_1} on "
-                    f"{day} unless a modifier applies; add 59 or an X modifier only if the record shows a "
-                    "separate site or encounter (an IM injection at its own site, a second access).",
+                    f"{day} unless a modifier applies; add 59 or an X modifier to {edit.column_2}, the column-two "
+                    "code, only if the record shows a separate site or encounter (an IM injection at its own "
+                    "site, a second access).",
                     denial_risk="CO-97",
                 )
 
 
+def _em_pair(
+    ctx: Context, setting: str, day: date, edit: Any, em: Line, line: Line, *, em_first: bool
+) -> None:
+    """A pair between the E/M the encounter names and an administration line."""
+    rule = ic901_ncci_ptp.RULE
+    label = _label(edit, setting)
+    documented = ctx.encounter.evaluation_and_management
+    separate = documented.separately_identifiable if documented is not None else None
+    if not em_first:  # the E/M is column two: the E/M is what the edit denies
+        if edit.modifier_indicator == 0:
+            if em.code == "99211" and ctx.option("em_99211_with_administration") == "not_payable":
+                return  # the E/M check (IC503) says so already, with its source
+            ctx.find(
+                rule,
+                "ncci-ptp-e-m",
+                "warning",
+                line.administrations,
+                f"NCCI pair {label}, modifier indicator 0: the E/M {em.code} is not payable with "
+                f"{edit.column_1} on {day}, with or without modifier 25; bill the administration only.",
+                denial_risk="CO-97",
+            )
+        elif separate is None:
+            ctx.find(
+                rule,
+                "ncci-ptp-e-m",
+                "warning",
+                line.administrations,
+                f"NCCI pair {label}, modifier indicator 1: the E/M {em.code} denies with {edit.column_1} on "
+                f"{day} unless it is significant and separately identifiable and billed with modifier 25; the "
+                "record does not say which (evaluation_and_management.separately_identifiable).",
+                denial_risk="CO-97",
+            )
+        return  # separately identifiable: 25 on the E/M (IC503); not separate: bundled (IC503)
+    if edit.modifier_indicator == 0:
+        ctx.find(
+            rule,
+            "ncci-ptp",
+            "error",
+            line.administrations,
+            f"NCCI pair {label}, modifier indicator 0: {line.code} is not payable with the E/M {em.code} on "
+            f"{day} and no modifier bypasses it.",
+            denial_risk="CO-97",
+        )
+    elif em.modifiers or ic901_ncci_ptp.BYPASS_MODIFIERS & set(line.modifiers):
+        ctx.find(
+            rule,
+            "ncci-ptp-bypassed",
+            "info",
+            line.administrations,
+            f"NCCI pair {label}, modifier indicator 1: the E/M is column one; modifier 25 on the separately "
+            f"identifiable E/M {em.code} (or a distinct-service modifier on {line.code}) bypasses it.",
+        )
+    else:
+        ctx.find(
+            rule,
+            "ncci-ptp",
+            "warning",
+            line.administrations,
+            f"NCCI pair {label}, modifier indicator 1: {line.code} denies with the E/M {em.code} on {day} "
+            "unless the E/M is significant and separately identifiable (modifier 25 on it) or the "
+            "administration is a distinct service the record shows.",
+            denial_risk="CO-97",
+        )
+
+
+def _ptp_not_evaluated(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
+    codes = sorted({line.code for line in lines})
+    outside = [code for code in codes if not ctx.pack.edits.covers("ptp", setting, code)]
+    if not outside or len(codes) < 2:
+        return
+    ids = sorted({i for line in lines if line.code in outside for i in line.administrations})
+    others = [code for code in codes if code not in outside]
+    ctx.find(
+        ic901_ncci_ptp.RULE,
+        "ptp-not-evaluated",
+        "info",
+        ids,
+        f"NCCI pairs of {', '.join(outside)} with "
+        + (", ".join(others) if others else "each other")
+        + f" on {day} were not evaluated: the bundled {setting.replace('_', ' ')} PTP table is an extract that "
+        f"covers {ctx.pack.edits.coverage_note or 'other codes'} only; check them against the CMS file.",
+    )
+
+
 def _mue(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
-    limits = ctx.pack.edits.limits(setting, day)
+    tables = ctx.pack.edits
+    limits = tables.limits(setting, day)
     rule = ic902_mue.RULE
-    totals = _by_code(lines)
-    for code, code_lines in sorted(totals.items()):
+    where = setting.replace("_", " ")
+    outside: list[str] = []  # codes the bundled extract holds no rows for
+    undated: list[str] = []  # codes with rows, none in force on this date
+    for code, code_lines in sorted(_by_code(lines).items()):
         edit = limits.get(code)
         if edit is None:
+            if not tables.covers("mue", setting, code):
+                outside.append(code)
+            elif tables.has_mue_rows(setting, code):
+                undated.append(code)
             continue
         checks = [[line] for line in code_lines] if edit.mai == 1 else [code_lines]
         for group in checks:
@@ -201,14 +342,28 @@ def _mue(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
             if units <= edit.value:
                 continue
             ids = sorted({i for line in group for i in line.administrations})
+            absolute = edit.value == 0 or edit.mai == 2
             ctx.find(
                 rule,
                 "mue-exceeded",
-                "error",
+                "error" if absolute else "warning",
                 ids,
-                f"{code} x{units} on {day} is over its MUE of {edit.value} ({_MAI[edit.mai]}, "
-                f"{setting.replace('_', ' ')}, {edit.source})"
-                + (": not payable in this setting." if edit.value == 0 else "."),
+                f"{code} x{units} on {day} is over its MUE of {edit.value} ({where}, {cited(edit.source)}): "
+                + _MAI[edit.mai]
+                + (" The code is not payable in this setting." if edit.value == 0 else ""),
                 denial_risk="CO-151",
                 remark="N362",
+            )
+    for codes, why in (
+        (outside, f"the bundled {where} MUE table is an extract that covers {tables.coverage_note} only"),
+        (undated, f"the bundled {where} MUE table has no value for them in force on that date"),
+    ):
+        if codes:
+            ctx.find(
+                rule,
+                "mue-not-evaluated",
+                "info",
+                sorted({i for line in lines if line.code in codes for i in line.administrations}),
+                f"Units of {', '.join(codes)} on {day} were not checked against an MUE: {why}; check them "
+                "against the CMS file.",
             )

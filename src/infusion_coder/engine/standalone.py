@@ -138,18 +138,20 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                 )
                 + f" ({ctx.cite_option('split_dose_injections')}).",
             )
+            # replace(), not the __dict__: a Service compiled by mypyc (the optional build) has none
             if per_dose:
-                # replace(), not the __dict__: a Service compiled by mypyc (the optional build) has none
-                merged = replace(group[0], ids=tuple(sorted(ids)))
-                group = [merged]
+                group = [replace(group[0], ids=tuple(sorted(ids)))]
+            else:  # one line with a unit per injection: the injections of one dose are one service
+                group = [replace(service, ids=tuple(sorted(ids))) for service in group]
         for service in group:
             units.append(
                 _unit(
                     code,
                     service,
                     rule,
-                    f"{route} injection of a {what}: {service.label} "
-                    + (f"at {ctx.clock(service.start)}." if service.start else "(no time charted)."),
+                    f"{route} injection of a {what}: {group[0].label} "
+                    + (f"at {ctx.clock(service.start)}" if service.start else "(no time charted)")
+                    + (f", one unit per injection of one dose ({len(group)})." if len(group) > 1 else "."),
                 )
             )
     return units

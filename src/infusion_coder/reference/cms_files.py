@@ -7,6 +7,11 @@ PTP edit rationale. MUE files have a header whose first cell is "HCPCS/CPT Code"
 value, the adjudication indicator ("3 Date of Service Edit: Clinical") and the rationale; their effective
 date is in the file name (..._Eff_04-01-2026). Rows before the header, and rows that are not a code, are
 skipped. Codes outside the drug-administration family may be kept or filtered by the caller.
+
+Public copies of those files in this project's own layout (a header column_1, column_2, effective, deletion,
+modifier_indicator, rationale, source for PTP; code, mue, mai, rationale, source for MUE) are read the same
+way: columns are found by their header, and a `source` column, naming the copy each row was read from, is
+kept on the row.
 """
 
 from __future__ import annotations
@@ -47,20 +52,40 @@ def _rows(path: Path) -> Iterator[list[str]]:
         yield [cell.strip() for cell in row]
 
 
-def _after_header(path: Path, first_cell: str) -> Iterator[list[str]]:
-    seen = False
+def _folded(cell: str) -> str:
+    """A header cell compared loosely: "Column 1", "Column1" and "column_1" are one name."""
+    return re.sub(r"[\s_]+", "", cell.lower())
+
+
+def _after_header(path: Path, first_cells: tuple[str, ...]) -> Iterator[tuple[list[str], list[str]]]:
+    """(header, row) for every code row after the header row, whose first cell starts with one of
+    `first_cells` (compared folded)."""
+    header: list[str] | None = None
     for row in _rows(path):
         if not row:
             continue
-        if not seen:
-            seen = row[0].lower().startswith(first_cell.lower())
+        if header is None:
+            if any(_folded(row[0]).startswith(_folded(first)) for first in first_cells):
+                header = row
             continue
         if _CODE.match(row[0].upper()):
-            yield row
-    if not seen:
+            yield header, row
+    if header is None:
         raise CmsFileError(
-            f"{path.name}: no header row starting with {first_cell!r}; is this the right file?"
+            f"{path.name}: no header row starting with {first_cells[0]!r}; is this the right file?"
         )
+
+
+def _column(header: list[str], names: tuple[str, ...], default: int | None) -> int | None:
+    """The index of the first header cell that starts with one of `names` (folded), else `default`."""
+    for index, cell in enumerate(header):
+        if any(_folded(cell).startswith(_folded(name)) for name in names):
+            return index
+    return default
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    return row[index] if index is not None and index < len(row) else ""
 
 
 def _yyyymmdd(text: str, path: Path) -> date | None:
@@ -80,49 +105,79 @@ def _yyyymmdd(text: str, path: Path) -> date | None:
 
 
 def read_ptp(path: Path, *, codes: set[str] | None = None) -> list[PtpEdit]:
-    """PTP rows of an official CMS file; with `codes`, only pairs with a column 1 or 2 among them."""
+    """PTP rows of an official CMS file (or a public copy in this project's layout); with `codes`, only pairs
+    with a column 1 or 2 among them."""
     edits = []
-    for row in _after_header(path, "Column 1"):
-        cells = (row + [""] * 7)[:7]
-        column_1, column_2 = cells[0].upper(), cells[1].upper()
+    columns: dict[str, int | None] | None = None
+    for header, row in _after_header(path, ("Column 1",)):
+        if columns is None:
+            # The CMS layout by position (a "*" column sits before the dates); the copies' by name.
+            columns = {
+                "c2": _column(header, ("Column 2",), 1),
+                "effective": _column(header, ("Effective",), 3),
+                "deletion": _column(header, ("Deletion",), 4),
+                "modifier": _column(header, ("Modifier",), 5),
+                "rationale": _column(header, ("PTP Edit Rationale", "Rationale"), 6),
+                "source": _column(header, ("source",), None),
+            }
+        column_1, column_2 = row[0].upper(), _cell(row, columns["c2"]).upper()
         if codes is not None and column_1 not in codes and column_2 not in codes:
             continue
-        indicator = cells[5].strip()[:1]
+        raw = _cell(row, columns["modifier"])
+        indicator = raw.strip()[:1]
         if indicator not in ("0", "1", "9"):
-            raise CmsFileError(f"{path.name}: modifier indicator {cells[5]!r} for {column_1}/{column_2}")
+            raise CmsFileError(f"{path.name}: modifier indicator {raw!r} for {column_1}/{column_2}")
         edits.append(
             PtpEdit(
                 column_1,
                 column_2,
-                _yyyymmdd(cells[3], path),
-                _yyyymmdd(cells[4], path),
+                _yyyymmdd(_cell(row, columns["effective"]), path),
+                _yyyymmdd(_cell(row, columns["deletion"]), path),
                 int(indicator),
-                cells[6],
-                f"CMS PTP file {path.name}",
+                _cell(row, columns["rationale"]),
+                _cell(row, columns["source"]) or f"CMS PTP file {path.name}",
             )
         )
     return edits
 
 
 def read_mue(path: Path, *, effective: date | None = None, codes: set[str] | None = None) -> list[MueEdit]:
-    """MUE rows of an official CMS file; the effective date comes from the argument or the file name."""
+    """MUE rows of an official CMS file (or a public copy in this project's layout); the effective date comes
+    from the argument or the file name."""
     if effective is None:
         found = _EFFECTIVE_IN_NAME.search(path.name)
         if not found:
             raise CmsFileError(f"{path.name}: give the effective date (the file name has no _Eff_MM-DD-YYYY)")
         effective = date(int(found.group(3)), int(found.group(1)), int(found.group(2)))
     edits = []
-    for row in _after_header(path, "HCPCS"):
-        cells = (row + [""] * 4)[:4]
-        code = cells[0].upper()
+    columns: dict[str, int | None] | None = None
+    for header, row in _after_header(path, ("HCPCS", "code")):
+        if columns is None:
+            columns = {
+                "value": _column(header, ("mue",), 1),
+                "mai": _column(header, ("MUE Adjudication", "mai"), 2),
+                "rationale": _column(header, ("MUE Rationale", "rationale"), 3),
+                "source": _column(header, ("source",), None),
+            }
+            if columns["value"] == columns["mai"] or columns["value"] == columns["rationale"]:
+                columns["value"] = 1  # "MUE Adjudication ..." also starts with "mue": the value is second
+        code = row[0].upper()
         if codes is not None and code not in codes:
             continue
-        mai = cells[2].strip()[:1]
-        if not cells[1].strip().isdigit() or mai not in ("1", "2", "3"):
+        value, mai = _cell(row, columns["value"]).strip(), _cell(row, columns["mai"]).strip()[:1]
+        if not value.isdigit() or mai not in ("1", "2", "3"):
             raise CmsFileError(
-                f"{path.name}: row for {code} has value {cells[1]!r} and indicator {cells[2]!r}"
+                f"{path.name}: row for {code} has value {value!r} and indicator {_cell(row, columns['mai'])!r}"
             )
         edits.append(
-            MueEdit(code, int(cells[1]), int(mai), cells[3], effective, None, f"CMS MUE file {path.name}")
+            MueEdit(
+                code,
+                int(value),
+                int(mai),
+                _cell(row, columns["rationale"]),
+                effective,
+                None,
+                _cell(row, columns["source"]) or f"CMS MUE file {path.name}",
+            )
         )
     return edits

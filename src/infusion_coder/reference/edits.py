@@ -2,12 +2,17 @@
 
 Stored per pack in `edits/ptp_<setting>.csv` and `edits/mue_<setting>.csv`, one normalised layout whatever
 CMS shipped; `cms_files.py` turns the official quarterly files into it. Each row knows the dates it is in
-force, so a row is asked "are you active on this date of service?".
+force, so a row is asked "are you active on this date of service?". A table read from an extract of the CMS
+files (the rows for some codes only) says which codes it covers in `edits/coverage.json`; a pair or a code
+outside that coverage is "not evaluated", never passed silently. A table with no coverage entry covers
+every code (a whole CMS file).
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +27,15 @@ MUE_COLUMNS = ["code", "value", "mai", "rationale", "effective", "deletion", "so
 
 def _active(effective: date | None, deletion: date | None, when: date) -> bool:
     return (effective is None or effective <= when) and (deletion is None or when < deletion)
+
+
+# Where a row's source stops naming the CMS file and starts naming the public copy it was read from.
+_PROVENANCE = re.compile(r",? (?:as packaged in|as generated into|as carried by|via) |; ")
+
+
+def cited(source: str) -> str:
+    """The CMS file a row's source names, without the copy it was read through, for messages."""
+    return _PROVENANCE.split(source, maxsplit=1)[0].strip()
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,9 @@ class EditTables:
 
     ptp: dict[str, tuple[PtpEdit, ...]] = field(default_factory=dict)
     mue: dict[str, tuple[MueEdit, ...]] = field(default_factory=dict)
+    # table name (ptp_practitioner, ...) -> the code ranges an extract covers; absent: every code
+    coverage: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    coverage_note: str = ""
     _pairs: dict[tuple[str, date], dict[tuple[str, str], PtpEdit]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -79,6 +96,17 @@ class EditTables:
             self._pairs[(setting, when)] = found
         return found
 
+    def covers(self, kind: str, setting: str, code: str) -> bool:
+        """Whether the `kind` (ptp | mue) table of `setting` holds the rows for `code` at all."""
+        ranges = self.coverage.get(f"{kind}_{setting}")
+        if ranges is None:
+            return True
+        return any(_within(code, low, high) for low, high in ranges)
+
+    def has_mue_rows(self, setting: str, code: str) -> bool:
+        """Whether the MUE table has a row for `code` on any date (so a date without one is not evaluated)."""
+        return any(edit.code == code for edit in self.mue.get(setting, ()))
+
     def limits(self, setting: str, when: date) -> dict[str, MueEdit]:
         found = self._limits.get((setting, when))
         if found is None:
@@ -87,6 +115,27 @@ class EditTables:
                 self._limits.clear()
             self._limits[(setting, when)] = found
         return found
+
+
+def _within(code: str, low: str, high: str) -> bool:
+    """`code` in low-high: codes of one shape (five digits, or a letter and four digits) compare as text."""
+    code = code.upper()
+    shape = (len(code), code[:1].isdigit())
+    return shape == (len(low), low[:1].isdigit()) and low <= code <= high
+
+
+def _read_coverage(path: Path) -> tuple[dict[str, tuple[tuple[str, str], ...]], str]:
+    if not path.exists():
+        return {}, ""
+    raw = json.loads(path.read_text())
+    coverage: dict[str, tuple[tuple[str, str], ...]] = {}
+    for table, ranges in raw["tables"].items():
+        pairs = []
+        for item in ranges:
+            low, _, high = item.partition("-")
+            pairs.append((low.upper(), (high or low).upper()))
+        coverage[table] = tuple(pairs)
+    return coverage, raw.get("covers", "")
 
 
 def _day(text: str) -> date | None:
@@ -131,7 +180,8 @@ def _mue_row(r: dict[str, str]) -> MueEdit:
 def read_tables(folder: Path) -> EditTables:
     ptp = {s: rows for s in SETTINGS if (rows := _read(folder / f"ptp_{s}.csv", _ptp_row)) is not None}
     mue = {s: caps for s in SETTINGS if (caps := _read(folder / f"mue_{s}.csv", _mue_row)) is not None}
-    return EditTables(ptp, mue)
+    coverage, note = _read_coverage(folder / "coverage.json")
+    return EditTables(ptp, mue, coverage, note)
 
 
 def _write(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
