@@ -53,7 +53,7 @@ def check_documentation(ctx: Context, lines: list[Line]) -> None:
 
 def labeled_hydration(ctx: Context, lines: list[Line]) -> list[Line]:
     """Hydration on the date of a drug whose labeling requires hydration (cisplatin): flagged, or not billed
-    under a MAC that treats it as integral to the drug (IC602, rules.md C7)."""
+    under a MAC that treats it as integral to the drug (IC602)."""
     by_id = {admin.id: admin for admin in ctx.encounter.administrations}
     drugs: dict[dt.date, list[str]] = {}
     for admin in by_id.values():

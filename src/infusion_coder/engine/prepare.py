@@ -227,7 +227,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 "category-contested",
                 "info",
                 [admin.id],
-                f"{admin.substance} classified {family}: authorities disagree on electrolytes (C8); "
+                f"{admin.substance} classified {family}: authorities disagree on electrolytes; "
                 + ctx.cite_option("electrolyte_alone")
                 + ".",
             )
@@ -498,7 +498,7 @@ def _usually_infused(ctx: Context, record: _Record, service: Service, why: str) 
             "warning",
             service.ids,
             f"{service.label} is coded as a push because {why}, but this drug is given by infusion, "
-            "practically never pushed (substances.csv usual_technique): check the record before billing.",
+            "practically never pushed (the substance table's usual_technique): check the record before billing.",
             denial_risk="CO-16",
         )
 
@@ -601,7 +601,7 @@ def _missing_stop(
             "error",
             service.ids,
             f"No stop time for {admin.substance} started {ctx.clock(service.start)}: the policy codes a push, but "
-            "this drug is given by infusion, practically never pushed (substances.csv usual_technique), so a "
+            "this drug is given by infusion, practically never pushed (the substance table's usual_technique), so a "
             "push code would describe a service that did not happen; held until the stop time is documented.",
             denial_risk="CO-16",
         )

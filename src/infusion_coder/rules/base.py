@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from .sources import SOURCES
+
 
 @dataclass(frozen=True)
 class Rule:
     id: str
     name: str
     summary: str
-    cites: tuple[str, ...]
+    cites: tuple[str, ...]  # keys of sources.SOURCES
     doc: str = ""
 
     @classmethod
@@ -25,7 +27,8 @@ class Rule:
 
     @property
     def citation(self) -> str:
-        return "rules.md " + ", ".join(self.cites)
+        """The rule's sources as a user can look them up: titles and addresses, never a repository path."""
+        return "; ".join(SOURCES[key] for key in self.cites)
 
 
 def _docstring(module: ModuleType) -> str:

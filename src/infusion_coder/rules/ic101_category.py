@@ -4,7 +4,7 @@ Reasoning: the three families (hydration, therapeutic, chemotherapy/complex) are
 and its purpose, and Medicare does not decide complexity by drug name alone, so the record's `category`
 wins. Without one, the bundled substance table (data, versioned) names the family. A fluid with
 electrolytes is hydration; an electrolyte alone follows the `electrolyte_alone` policy (authorities
-disagree, C8). Hormonal antineoplastics are marked for 96402.
+disagree: option electrolyte_alone). Hormonal antineoplastics are marked for 96402.
 
 Example: "Zofran 4 mg" with no category -> therapeutic (ondansetron); "Drug Q" with no category -> no line,
 finding unknown-substance.
@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from ..reference import Substance
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC101", "category", ("R1.1", "R1.4", "R1.8", "R1.9", "C8"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC101",
+    "category",
+    ("S8", "S9", "S42", "S12", "S18", "S46", "S10", "S13", "S14", "S41", "CPT"),
+)
 
 _FAMILY_ORDER = {"hydration": 0, "therapeutic": 1, "chemotherapy": 2}
 NOT_CODED_KINDS = ("contrast", "vaccine", "immunotherapy", "flush")

@@ -12,7 +12,12 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC102", "not-coded-purpose", ("R1.6", "R1.7", "R2.1"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC102",
+    "not-coded-purpose",
+    ("S6", "S11", "S36", "S18", "S42", "S8", "S10", "S20", "S28", "S27"),
+)
 
 REASONS = {
     "carrier": "fluid used only to deliver a drug is incidental, not hydration",

@@ -11,7 +11,12 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC103", "not-in-family", ("R1.12", "R5.7", "R1.7"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC103",
+    "not-in-family",
+    ("S43", "S48", "S18", "S11", "S50", "S8", "S36", "S10", "S20"),
+)
 
 REASONS = {
     "contrast": "imaging contrast is part of the imaging study, not a drug administration",

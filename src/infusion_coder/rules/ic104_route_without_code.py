@@ -17,7 +17,7 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC104", "route-without-code", ("R1.1", "R1.2"))
+RULE = Rule.of(sys.modules[__name__], "IC104", "route-without-code", ("S8", "S9", "S42", "CPT"))
 
 # The contract's routes that have codes of their own in the family, by class.
 CLASS = {"intravenous": "iv", "intra-arterial": "ia", "subcutaneous": "sc", "intramuscular": "im"}

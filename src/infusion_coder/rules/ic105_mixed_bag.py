@@ -11,4 +11,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC105", "mixed-bag", ("R1.10", "R4.7"))
+RULE = Rule.of(sys.modules[__name__], "IC105", "mixed-bag", ("S30", "S20"))

@@ -13,7 +13,8 @@ says so for the coder to confirm.
 
 Example: "drug X (bolus)" then "drug X (drip)" -> one drug; "Zofran" and "ondansetron 4 mg" -> one drug;
 "first drug (unnamed)" and "second drug (unnamed)" overlapping on one line -> 96365 + 96368.
-Sources: rules.md R2.7, R2.10, R4.5 (same-drug rules), R1.11 and R4.2 (concurrent needs different drugs).
+Sources: the same-drug rules (bags of one drug are added; a bolus then a drip is the drip; 96376 repeats the same
+drug) and the concurrent rule (different drugs in separate bags), as the rule catalog cites them.
 """
 
 import re
@@ -21,7 +22,12 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC106", "same-substance", ("R2.7", "R2.10", "R4.5", "R1.11", "R4.2"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC106",
+    "same-substance",
+    ("S29", "S34", "S25", "S20", "S26", "S32", "S48", "S33", "S30", "S45"),
+)
 
 _BACK_REFERENCE = re.compile(
     r"\bsame\s+(drug|substance|medication|infusion|dose|agent|bag|fluid)\b|\bcontinued\b", re.IGNORECASE

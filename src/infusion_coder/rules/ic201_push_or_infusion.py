@@ -15,7 +15,12 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC201", "push-or-infusion", ("R1.2", "R1.3", "R2.1"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC201",
+    "push-or-infusion",
+    ("S8", "S9", "S44", "S45", "S22", "S28", "S27", "S20", "CPT"),
+)
 
 PUSH_MAX_MINUTES = 15
 

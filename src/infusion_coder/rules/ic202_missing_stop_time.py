@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from ..times import MAX_ADMINISTRATION_SPAN
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC202", "missing-stop-time", ("R2.9", "T13"))
+RULE = Rule.of(sys.modules[__name__], "IC202", "missing-stop-time", ("S27", "S32", "S28", "S42"))
 
 # The longest one administration may run (times.py): a longer derived run is not believed.
 MAX_DERIVED_HOURS = MAX_ADMINISTRATION_SPAN.total_seconds() / 3600

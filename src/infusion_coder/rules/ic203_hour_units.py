@@ -12,7 +12,9 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC203", "hour-units", ("R2.2", "R2.3", "R2.6", "C13"))
+RULE = Rule.of(
+    sys.modules[__name__], "IC203", "hour-units", ("S21", "S22", "S44", "S45", "S46", "S30", "CPT")
+)
 
 FIRST_HOUR_FROM = 16
 

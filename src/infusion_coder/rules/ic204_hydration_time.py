@@ -12,9 +12,7 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(
-    sys.modules[__name__], "IC204", "hydration-time", ("R1.5", "R2.4", "R2.5", "R2.7", "R4.3", "C6", "C10")
-)
+RULE = Rule.of(sys.modules[__name__], "IC204", "hydration-time", ("S12", "S23", "S45", "S24", "S26", "S20"))
 
 HYDRATION_MIN_MINUTES = 31
 

@@ -21,6 +21,8 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC205", "prolonged-pump", ("R2.8",))
+RULE = Rule.of(
+    sys.modules[__name__], "IC205", "prolonged-pump", ("S38", "S17", "S39", "CPT", "CC-HCPCS-2Q2017")
+)
 
 PROLONGED_MIN_MINUTES = 8 * 60 + 1

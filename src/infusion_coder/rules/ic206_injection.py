@@ -2,7 +2,7 @@
 
 Reasoning: injections are reported per injection and never as an add-on, so they stand beside whatever the
 IV timeline codes. One dose split over several syringes at the same time is one service or one per
-injection depending on the `split_dose_injections` policy (C9), always with a finding.
+injection depending on the `split_dose_injections` policy, always with a finding.
 
 Example: leuprolide IM for prostate cancer -> 96402 (gold dev-39); two Lovenox SC doses on two days ->
 96372 x2 (gold dev-44).
@@ -12,7 +12,7 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC206", "injection", ("R3.7", "R1.8", "C9"))
+RULE = Rule.of(sys.modules[__name__], "IC206", "injection", ("S1", "S10", "S9", "CPTA-2010-05"))
 
 
 def injection_code(family: str, hormonal: bool) -> str:

@@ -11,4 +11,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC208", "intra-arterial", ("section 1 96373, 96420-96425", "U8", "U9"))
+RULE = Rule.of(sys.modules[__name__], "IC208", "intra-arterial", ("CPT",))

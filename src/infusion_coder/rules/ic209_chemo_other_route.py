@@ -10,4 +10,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC209", "chemo-other-route", ("section 1 96405-96450", "R5.1"))
+RULE = Rule.of(sys.modules[__name__], "IC209", "chemo-other-route", ("S19", "S10", "S42", "CPT"))

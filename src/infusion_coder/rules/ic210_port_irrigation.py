@@ -11,7 +11,7 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC210", "port-irrigation", ("R5.5", "R1.7"))
+RULE = Rule.of(sys.modules[__name__], "IC210", "port-irrigation", ("S37", "S20", "S8", "S18", "S36", "S10"))
 
 _PORT = re.compile(r"\b(port|mediport|port-a-cath|portacath|implanted)\b", re.IGNORECASE)
 

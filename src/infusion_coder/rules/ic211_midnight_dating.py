@@ -1,7 +1,7 @@
 """Each unit carries the date it happened: by its qualifying minute, or by the service start (policy).
 
 Reasoning: hospital claims carry a line-item date of service. A continuous infusion across midnight is one
-service, and how to date its units is unsettled (U7); the default dates each unit by the day its
+service, and how to date its units is unsettled; the default dates each unit by the day its
 qualifying minute (16th, 31st, 91st, ...) fell on, and a finding flags every service that crosses midnight.
 A line's explanation agrees with the line: a line dated on a later day than the service started names that
 date and the minutes that earned its units there ("the 2 units dated 2026-01-16 are earned by its 151st
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC211", "midnight-dating", ("R7.4", "R5.2", "U7"))
+RULE = Rule.of(sys.modules[__name__], "IC211", "midnight-dating", ("S2", "S3", "S4", "S23", "S1", "S29"))
 
 Interval = tuple[datetime, datetime]
 

@@ -17,7 +17,7 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC213", "on-body-injector", ("R3.7",))
+RULE = Rule.of(sys.modules[__name__], "IC213", "on-body-injector", ("A54682",))
 
 _NAMED = re.compile(r"\b(on[- ]?body|onpro)\b", re.IGNORECASE)
 

@@ -12,9 +12,9 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC301", "facility-hierarchy", ("R3.1", "R3.2", "C4"))
+RULE = Rule.of(sys.modules[__name__], "IC301", "facility-hierarchy", ("S8", "S45", "S18", "S20"))
 
-# Rank of each IV technique by family (1 highest), as in rules.md R3.1.
+# Rank of each IV technique by family (1 highest), as CPT sets it (Noridian JE Part A "Chemotherapy Administration Billing").
 RANK = {
     ("chemotherapy", "infusion"): 1,
     ("chemotherapy", "push"): 2,

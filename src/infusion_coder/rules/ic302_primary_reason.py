@@ -13,4 +13,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC302", "primary-reason", ("R3.3", "C2"))
+RULE = Rule.of(sys.modules[__name__], "IC302", "primary-reason", ("S20", "S1", "S8"))

@@ -6,8 +6,8 @@ initial carries 59 (or an X modifier, by policy). A second access documented as 
 after infiltration) continues the first access. On a hospital claim an access whose need is not documented
 follows the `second_access_undocumented` policy; under `separate` (the default) it keeps its line, the
 answer public guidance gives, but the claim is held (error second-access-undocumented) until the record
-shows why the second site was needed, since the need must be documented (Noridian JE Part A, rules.md
-R3.4, S1; S31 citing CPT Assistant Dec 2011) and a second initial billed without it is the RAC finding of
+shows why the second site was needed, since the need must be documented (Noridian JE Part A "Initial Drug
+Administration"; CPT Assistant December 2011 as cited by The Haugen Group) and a second initial billed without it is the RAC finding of
 issue 0071. The `merge` profile value joins it to the first access instead; on a professional
 claim it joins the first access, with a finding that documenting the need would support a second initial.
 The distinct modifier belongs on the column-two code of the NCCI pair it answers: when the second access's
@@ -28,4 +28,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC303", "second-access", ("R3.4", "R3.5", "R6.1", "R7.5", "T14"))
+RULE = Rule.of(sys.modules[__name__], "IC303", "second-access", ("S5", "S1", "S2", "S3", "S31", "S40", "S4"))

@@ -12,4 +12,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC304", "initial-scope", ("C1", "R7.4", "R5.6"))
+RULE = Rule.of(sys.modules[__name__], "IC304", "initial-scope", ("S3", "S4", "S1", "S2", "S23", "S29"))

@@ -12,7 +12,7 @@ import sys
 from .base import Rule
 
 RULE = Rule.of(
-    sys.modules[__name__], "IC401", "sequential-infusion", ("R4.1", "R2.6", "R3.6", "R4.6", "R4.7")
+    sys.modules[__name__], "IC401", "sequential-infusion", ("S45", "S46", "S1", "S20", "S21", "S30")
 )
 
 SEQUENTIAL_CODE = {"chemotherapy": "96417", "therapeutic": "96367"}

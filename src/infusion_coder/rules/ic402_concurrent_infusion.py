@@ -2,7 +2,7 @@
 
 Reasoning: 96368 is not timed and is reported once per encounter (cms) or per date (cpt). A drug counts as
 concurrent when its own minutes (not overlapping a drug already counted) are under 16 and the documented
-overlap reaches `concurrent_min_overlap_minutes` (C12). A drug that overlaps only partly and keeps 16
+overlap reaches `concurrent_min_overlap_minutes`. A drug that overlaps only partly and keeps 16
 minutes of its own is sequential instead, with the overlap counted once. Hydration is never concurrent.
 96368 is an add-on that goes only with the primaries CPT lists for it (96360, 96365, 96366, 96413, 96415,
 96416, C8957 in the code table); beside a chemo push initial (96409) with no such primary on the claim, the
@@ -17,4 +17,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC402", "concurrent-infusion", ("R4.2", "R1.11", "C5", "C12"))
+RULE = Rule.of(sys.modules[__name__], "IC402", "concurrent-infusion", ("S45", "S48", "S30", "S31"))

@@ -12,6 +12,8 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC403", "additional-push", ("R4.5", "R4.6", "R3.6"))
+RULE = Rule.of(
+    sys.modules[__name__], "IC403", "additional-push", ("S48", "S32", "S34", "S33", "S21", "S1", "S20")
+)
 
 ADDED_PUSH_CODE = {"chemotherapy": "96411", "therapeutic": "96375"}

@@ -16,6 +16,6 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC404", "repeat-push", ("R4.5", "U4", "T9", "T10"))
+RULE = Rule.of(sys.modules[__name__], "IC404", "repeat-push", ("S48", "S32", "S34", "S33", "HCPro-2013-11"))
 
 REPEAT_GAP_MINUTES = 30

@@ -19,4 +19,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC406", "same-drug-time", ("R2.7", "C11"))
+RULE = Rule.of(sys.modules[__name__], "IC406", "same-drug-time", ("S29", "S34", "S25", "S20", "S26", "S31"))

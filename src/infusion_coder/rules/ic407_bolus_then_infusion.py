@@ -9,14 +9,14 @@ missing-stop policy (IC202) decides an infusion's time, never that a drug was pu
 
 Example: drug X bolus 09:00, drip 09:02-10:02 -> 96365 only (gold dev-47); nitroglycerin 09:00-11:00 and
 "nitroglycerin drip" started 13:00 with no stop -> 96365 + 96366, finding drip-without-stop-folded.
-Sources: rules.md R2.10, T8 (S32 CentraMed charge audit tip), R2.9 (no stop time supports no infusion
-minutes; it does not make a push of a drip).
+Sources: CentraMed "Charge Audit Tip" (a push then an infusion of the same drug is the infusion only); no stop
+time supports no infusion minutes, and it does not make a push of a drip.
 """
 
 import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC407", "bolus-then-infusion", ("R2.10", "T8"))
+RULE = Rule.of(sys.modules[__name__], "IC407", "bolus-then-infusion", ("S32",))
 
 BOLUS_WINDOW_MINUTES = 30

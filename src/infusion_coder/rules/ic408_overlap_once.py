@@ -12,4 +12,6 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC408", "overlap-once", ("R2.7", "R4.2"))
+RULE = Rule.of(
+    sys.modules[__name__], "IC408", "overlap-once", ("S29", "S34", "S25", "S20", "S26", "S45", "S48")
+)

@@ -11,4 +11,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC501", "physician-in-facility", ("R5.1", "S19"))
+RULE = Rule.of(sys.modules[__name__], "IC501", "physician-in-facility", ("S19", "S10", "S42"))

@@ -14,4 +14,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC502", "addon-needs-primary", ("R7.1",))
+RULE = Rule.of(sys.modules[__name__], "IC502", "addon-needs-primary", ("S20", "S24", "CPT"))

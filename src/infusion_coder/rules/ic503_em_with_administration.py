@@ -11,4 +11,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC503", "e-m-with-administration", ("R5.4", "R6.2", "C3", "T15"))
+RULE = Rule.of(sys.modules[__name__], "IC503", "e-m-with-administration", ("S7", "S35", "S20", "S36"))

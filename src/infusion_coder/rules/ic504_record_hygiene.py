@@ -15,4 +15,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC504", "record-hygiene", ("R7.6",))
+RULE = Rule.of(sys.modules[__name__], "IC504", "record-hygiene", ("S28", "S15"))

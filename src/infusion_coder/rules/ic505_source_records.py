@@ -12,4 +12,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC505", "source-records", ("R7.6",))
+RULE = Rule.of(sys.modules[__name__], "IC505", "source-records", ("S28", "S15"))

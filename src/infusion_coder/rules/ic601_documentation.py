@@ -15,7 +15,12 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC601", "documentation", ("R7.6", "R1.13", "R1.2", "R2.9"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC601",
+    "documentation",
+    ("S28", "S15", "S18", "S11", "S8", "S9", "S27", "S32", "S42"),
+)
 
 _DOSE = re.compile(
     r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|g|gm|ml|l|units?|meq|mmol|million units|mg/m2|mg/kg)\b", re.I

@@ -12,7 +12,8 @@ warning on every such encounter would bury the ones worth reading.
 Hydration that the chemotherapy's labeling requires (cisplatin pre- and post-hydration, substances.csv
 `labeled_hydration`) is flagged as a warning by default and not billed under `labeled_hydration` =
 not_billed (profiles noridian-ja, noridian-je): Noridian JE Part A treats it as integral to the drug
-(rules.md R1.6, C7, S11); elsewhere it may be billed with a separate documented reason (S20).
+(Noridian JE Part A "Hydration"); elsewhere it may be billed with a separate documented reason (SelectHealth
+coding policy #09).
 
 Example: normal saline 09:00-10:00 with indication "post-op maintenance" -> warning hydration-necessity,
 CO-50; the same with no indication -> info hydration-necessity-unstated; saline before and after cisplatin
@@ -24,7 +25,7 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC602", "medical-necessity", ("R1.6", "R1.13", "S6"))
+RULE = Rule.of(sys.modules[__name__], "IC602", "medical-necessity", ("S6", "S11", "S36", "S18", "S42"))
 
 _FLUID_LOSS = re.compile(
     r"dehydrat|hypovol|volume deplet|fluid loss|vomit|emesis|diarrh|poor (oral )?intake|unable to (eat|drink|tolerate)"

@@ -11,4 +11,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC603", "opps-packaged", ("R5.2", "peers.md 2.3"))
+RULE = Rule.of(sys.modules[__name__], "IC603", "opps-packaged", ("S1", "S2", "S3", "S29", "OPPS"))

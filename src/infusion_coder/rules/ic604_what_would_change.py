@@ -14,7 +14,12 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC604", "what-would-change", ("R1.2", "R2.2", "R2.4"))
+RULE = Rule.of(
+    sys.modules[__name__],
+    "IC604",
+    "what-would-change",
+    ("S8", "S9", "S21", "S22", "S44", "S45", "S12", "S23"),
+)
 
 WITHIN_MINUTES = 10  # how close to a threshold a documented time must be to be worth a look
 

@@ -14,7 +14,7 @@ table with a finding. The substance table's codes and units are checked against 
 file and crosswalk in tests (its `cms_check` column says why a code is not there or was replaced).
 
 Example: 70 mg given from a 100 mg single-dose vial, billing unit 100 mg, 30 mg discarded -> 1 unit + JZ,
-no JW line (rules.md T12); ondansetron 4 mg with NDC 0409-4755-03 -> J2405 x4 (CMS: 1 MG).
+no JW line (Noridian DME "Modifier JZ" rounding example); ondansetron 4 mg with NDC 0409-4755-03 -> J2405 x4 (CMS: 1 MG).
 """
 
 import math
@@ -24,7 +24,7 @@ from datetime import date
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC701", "drug-lines", ("R6.3", "R6.4", "R1.10", "T12"))
+RULE = Rule.of(sys.modules[__name__], "IC701", "drug-lines", ("S16", "S15", "S30", "S18", "ASP"))
 
 JZ_JW_FROM = date(2023, 7, 1)
 

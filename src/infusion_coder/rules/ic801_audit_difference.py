@@ -21,4 +21,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC801", "audit-difference", ("R3-R4", "R6.1"))
+RULE = Rule.of(sys.modules[__name__], "IC801", "audit-difference", ("S5", "S40", "OPPS", "ASP"))

@@ -27,7 +27,9 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC901", "ncci-ptp", ("R7.3", "R6.1"))
+RULE = Rule.of(
+    sys.modules[__name__], "IC901", "ncci-ptp", ("S7", "S37", "S20", "S5", "S40", "NCCI", "CPTA-2010-05")
+)
 
 BYPASS_MODIFIERS = frozenset({"59", "XE", "XS", "XP", "XU", "25", "27", "57", "58", "78", "79", "91", "24"})
 

@@ -19,4 +19,4 @@ import sys
 
 from .base import Rule
 
-RULE = Rule.of(sys.modules[__name__], "IC902", "mue", ("R7.2",))
+RULE = Rule.of(sys.modules[__name__], "IC902", "mue", ("S39", "NCCI"))
