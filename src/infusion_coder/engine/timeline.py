@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from itertools import accumulate
 
+from ..models import Finding
 from ..rules import (
     ic203_hour_units,
     ic204_hydration_time,
@@ -143,6 +144,8 @@ class _ScopeCoder:
         self.scope = scope
         self.use_primary = use_primary
         self.basis = ""  # why the initial service is initial, for its explanation
+        self.added_ids: set[tuple[str, ...]] = set()  # stopless bags added to their drug, not coded
+        self.added_findings: list[Finding] = []
         self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
         services = scope.services
@@ -297,17 +300,25 @@ class _ScopeCoder:
             else:
                 new.append(push)
                 last_reported[push.drug] = push.start
+        if self.added_ids:
+            # one pass: the missing-stop findings that said these bags would be coded as pushes go
+            replaced = {"missing-stop-time", "assumed-push-usually-infused"}
+            self.ctx.findings[:] = [
+                f
+                for f in self.ctx.findings
+                if not (f.id in replaced and tuple(f.administrations) in self.added_ids)
+            ]
+            self.ctx.findings.extend(self.added_findings)
         return new, repeats, within
 
     def _stopless_added(self, push: Service, reference: str) -> None:
-        """Name a stopless bag that adds nothing codable; it replaces the missing-stop findings that said it
-        would be coded as a push."""
-        ids = sorted(push.ids)
+        """Name a stopless bag that adds nothing codable; the finding replaces the missing-stop findings
+        that said it would be coded as a push (see the end of _sort_pushes)."""
+        ids = tuple(sorted(push.ids))
         self.ctx.supplied.update(ids)
-        replaced = {"missing-stop-time", "assumed-push-usually-infused"}
-        self.ctx.findings[:] = [
-            f for f in self.ctx.findings if not (f.id in replaced and f.administrations == ids)
-        ]
+        self.added_ids.add(ids)
+        findings = self.ctx.findings
+        self.ctx.findings = self.added_findings  # collected apart, added after the one filtering pass
         self.ctx.find(
             ic406_same_drug_time.RULE,
             "stopless-bag-added",
@@ -319,6 +330,7 @@ class _ScopeCoder:
             f"({self.ctx.cite_option('stopless_same_drug')}). Document its stop time to count its minutes.",
             denial_risk="CO-16",
         )
+        self.ctx.findings = findings
 
     def _hydration_buckets(self, pushes: list[Service]) -> list[Bucket]:
         """Hydration minutes left after other infusions and documented pushes, grouped for counting."""
