@@ -11,17 +11,19 @@ action words and sets the time format. Rows of one administration_id within one 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..models import MAX_ID, MAX_TEXT
 from ..reference import ReferencePack
-from . import ImportOptions, Source, error_record, excerpt
+from . import ImportOptions, Source, SourceError, UnusableInput, error_record, excerpt
 from .events import Action, Event, Problem, Segment, fold
 
 COLUMNS = (
@@ -54,6 +56,7 @@ OPTIONAL_COLUMNS = (
     "hormonal",
     "separate_access_required",
 )
+MAX_CELL = MAX_TEXT  # characters in one cell: a longer value is no MAR entry (docs/robustness.md)
 REQUIRED = ("encounter_id", "administration_id", "action", "time")
 NUMBERS = ("dose", "rate_ml_per_hour", "volume_ml")
 BOOLEANS = ("hormonal", "separate_access_required")
@@ -146,48 +149,142 @@ class Layout:
         raise ValueError(f"not a time: {excerpt(text, 30)}")
 
 
-class MappingError(ValueError):
-    pass
+class MappingError(UnusableInput):
+    """A mapping file that cannot be used: nothing would be imported right, so the command stops (exit 2)."""
+
+
+MAPPING_KEYS = ("columns", "actions", "time_format")
+_SAMPLE_TIME = datetime(2026, 1, 15, 10, 5, tzinfo=timezone(timedelta(hours=-6)))
 
 
 def load_layout(path: Path | None) -> Layout:
-    """The layout a mapping file describes (see docs/import-mar.md); the default layout without one."""
+    """The layout a mapping file describes (see docs/import-mar.md); the default layout without one.
+    Raises MappingError naming the file and the key at fault, never a parser's traceback."""
     if path is None:
         return Layout()
-    text = path.read_text(encoding="utf-8")
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MappingError(
+            f"mapping file {name}: cannot read it ({exc.strerror or type(exc).__name__})"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"mapping file {name}: not UTF-8 text (byte {exc.start} is not valid); save it as UTF-8"
+        ) from None
+    data: Any
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml  # type: ignore[import-untyped]  # optional: only when the site uses YAML
-        except ImportError as exc:
-            raise MappingError(f"{path.name}: YAML mapping files need PyYAML; use TOML") from exc
-        data = yaml.safe_load(text) or {}
+        except ImportError:
+            raise MappingError(f"mapping file {name}: YAML mapping files need PyYAML; use TOML") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "a syntax error"
+            raise MappingError(f"mapping file {name}: not YAML{where}: {_short(problem, 80)}") from None
+        except RecursionError:
+            raise MappingError(f"mapping file {name}: nested too deeply to be a mapping") from None
     else:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise MappingError(f"{path.name}: not TOML: {exc}") from exc
+            raise MappingError(f"mapping file {name}: not TOML: {_short(exc, 120)}") from None
+        except RecursionError:
+            raise MappingError(f"mapping file {name}: nested too deeply to be a mapping") from None
     if not isinstance(data, dict):
-        raise MappingError(f"{path.name}: expected a table with columns, actions, time_format")
-    columns = data.get("columns", {})
-    known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
-    for name in columns:
-        if name not in known:
+        raise MappingError(f"mapping file {name}: expected a table with {', '.join(MAPPING_KEYS)}")
+    for key in data:
+        if key not in MAPPING_KEYS:
             raise MappingError(
-                f"{path.name}: [columns] {name!r} is not a MAR column ({', '.join(COLUMNS)}, ...)"
+                f"mapping file {name}: unknown key {excerpt(key, 40)}; a mapping has {', '.join(MAPPING_KEYS)}"
+                + _closest(str(key), MAPPING_KEYS)
             )
+    columns = _table(data, "columns", name)
+    known = (*COLUMNS, *OPTIONAL_COLUMNS)
+    headers: dict[str, str] = {}
+    for column, header in columns.items():
+        if column not in known:
+            raise MappingError(
+                f"mapping file {name}: [columns] {excerpt(column, 40)} is not a MAR column"
+                + _closest(str(column), known)
+                + f"; the columns are {', '.join(COLUMNS)}, ..."
+            )
+        if not isinstance(header, str) or not header.strip():
+            raise MappingError(
+                f"mapping file {name}: [columns] {column} must be the header text of the site's column, "
+                f"not {_kind(header)}"
+            )
+        headers[column] = header
     actions = dict(DEFAULT_ACTIONS)
-    for word, meaning in data.get("actions", {}).items():
+    choices = ", ".join(a.value for a in Action)
+    for word, meaning in _table(data, "actions", name).items():
         try:
             actions[" ".join(str(word).split()).lower()] = Action(str(meaning).lower())
-        except ValueError as exc:
-            choices = ", ".join(a.value for a in Action)
+        except ValueError:
             raise MappingError(
-                f"{path.name}: [actions] {word!r} = {meaning!r}: expected one of {choices}"
-            ) from exc
-    time_format = data.get("time_format")
-    return Layout(
-        {str(k): str(v) for k, v in columns.items()}, actions, str(time_format) if time_format else None
-    )
+                f"mapping file {name}: [actions] {excerpt(word, 40)} = {excerpt(meaning, 40)}: "
+                f"expected one of {choices}"
+            ) from None
+    return Layout(headers, actions, _time_format(data.get("time_format"), name))
+
+
+def _table(data: dict[str, Any], key: str, name: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise MappingError(
+            f"mapping file {name}: {key} must be a table ([{key}] with one name = value a line), "
+            f"not {_kind(value)}"
+        )
+    return value
+
+
+def _time_format(value: Any, name: str) -> str | None:
+    """A strptime pattern that reads back a full date and time; an empty one means the defaults."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"mapping file {name}: time_format must be a strptime text, not {_kind(value)}")
+    try:
+        back = datetime.strptime(_SAMPLE_TIME.strftime(value), value)
+    except (ValueError, re.error):
+        raise MappingError(
+            f"mapping file {name}: time_format {excerpt(value, 40)} is not a strptime pattern this reader "
+            'can use (each of %Y %m %d %H %M once, e.g. "%m/%d/%Y %H:%M")'
+        ) from None
+    if back.replace(tzinfo=None) != _SAMPLE_TIME.replace(tzinfo=None):
+        raise MappingError(
+            f"mapping file {name}: time_format {excerpt(value, 40)} does not hold a whole date and time "
+            "(year, month, day, hour and minute), so the times read with it would be wrong"
+        )
+    return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "empty text" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _short(value: object, limit: int) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _closest(word: str, choices: Sequence[str]) -> str:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {excerpt(found[0], 60)}?)" if found else ""
 
 
 @dataclass
@@ -199,16 +296,36 @@ class _Encounter:
 
 
 def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack) -> Iterator[dict[str, Any]]:
-    try:
-        layout = load_layout(options.mapping)
-    except (OSError, MappingError) as exc:
-        yield error_record(None, f"mapping file: {exc}", "mapping")
-        return
+    layout = load_layout(options.mapping)  # MappingError: the whole input is unusable (exit 2)
     encounters: dict[str, _Encounter] = {}
-    for source in sources:
-        yield from _read_source(source, layout, encounters)
+    for index, source in enumerate(sources):
+        try:
+            yield from _read_source(source, layout, encounters)
+        except UnusableInput as exc:
+            if index == 0:
+                raise  # the first file: the command stops before writing anything (exit 2)
+            yield error_record(None, str(exc), "mapping")  # a later file: its error; the others go on
     for encounter in encounters.values():
         yield _encounter(encounter, options, pack)
+
+
+def _check_header(source: Source, layout: Layout, header: Sequence[str]) -> None:
+    """A column the mapping names, or a required one, that the file does not have: nothing of the file
+    could be imported right, so it is an UnusableInput naming the column and the closest header."""
+    for name in (*REQUIRED, *(n for n in layout.columns if n not in REQUIRED)):
+        column = layout.column(name)
+        if column in header:
+            continue
+        shown = [h for h in header if h][:200]
+        close = difflib.get_close_matches(column, shown, n=1, cutoff=0.6)
+        hint = f"; the closest header is {excerpt(close[0], 60)}" if close else ""
+        if name in layout.columns:
+            why = f"the mapping file names column {excerpt(column, 60)} for {name}, but"
+            fix = "correct the mapping file"
+        else:
+            why = f"required column {excerpt(column, 60)} ({name}):"
+            fix = "a site's own column names go in a --mapping file"
+        raise UnusableInput(f"{source.name}: {why} the file has no such column{hint}; {fix}")
 
 
 def _read_source(
@@ -216,32 +333,69 @@ def _read_source(
 ) -> Iterator[dict[str, Any]]:
     try:
         text = source.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        yield error_record(None, f"{source.name}: cannot read: {exc}")
+    except SourceError as exc:
+        yield error_record(None, str(exc))
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    missing = [name for name in REQUIRED if layout.column(name) not in header]
-    if missing:
-        names = ", ".join(f"{layout.column(n)!r}" for n in missing)
+    except OSError as exc:
+        yield error_record(None, f"{source.name}: cannot read it ({exc.strerror or type(exc).__name__})")
+        return
+    except UnicodeDecodeError as exc:
+        yield error_record(None, f"{source.name}: not UTF-8 text (byte {exc.start} is not valid)")
+        return
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(rows, [])
+    except csv.Error:
+        header = []
+    if not any(h.strip() for h in header):
         yield error_record(
-            None,
-            f"{source.name}: no column {names} in the header; a site's own column names go in a --mapping file",
-            missing[0],
+            None, f"{source.name}: no header row: the file is empty or starts with a blank line"
         )
         return
-    for number, row in enumerate(reader, start=2):  # spreadsheet row numbers: the header is row 1
+    _check_header(source, layout, header)
+    where = {
+        name: header.index(layout.column(name))
+        for name in (*COLUMNS, *OPTIONAL_COLUMNS)
+        if layout.column(name) in header
+    }
+    number = 1  # spreadsheet row numbers: the header is row 1
+    while True:
+        number += 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error:
+            yield error_record(
+                None,
+                f"{source.name} row {number}: not readable CSV (a cell over {csv.field_size_limit():,} "
+                "characters or a stray quote): row skipped",
+            )
+            continue
+        if not row:
+            continue  # a blank line
         ref = f"{source.name} row {number}"
-        values = {
-            name: (row.get(layout.column(name)) or "").strip() for name in (*COLUMNS, *OPTIONAL_COLUMNS)
-        }
+        values = {name: (row[i] if i < len(row) else "").strip() for name, i in where.items()}
+        for name in (*COLUMNS, *OPTIONAL_COLUMNS):
+            values.setdefault(name, "")
         encounter_id = values["encounter_id"]
         if not encounter_id:
             yield error_record(
                 None, f"{ref}: no encounter_id: the row belongs to no encounter", "encounter_id"
             )
             continue
+        if len(encounter_id) > MAX_ID:
+            yield error_record(
+                None, f"{ref}: encounter_id is longer than {MAX_ID} characters: row skipped", "encounter_id"
+            )
+            continue
         encounter = encounters.setdefault(encounter_id, _Encounter(encounter_id))
+        long = next((n for n, v in values.items() if len(v) > MAX_CELL), None)
+        if long is not None:
+            _row_finding(
+                encounter, ref, layout.column(long), f"longer than {MAX_CELL:,} characters: row skipped"
+            )
+            continue
         for name in ("claim_type", "place_of_service"):
             if values[name] and name not in encounter.fields:
                 encounter.fields[name] = values[name]
