@@ -61,7 +61,7 @@ def test_new_bag_and_stopped_pair_into_an_infusion(coder: Coder) -> None:
     assert {line.code for line in result.lines} == {"96374", "96361"}  # push initial, hydration add-on
 
 
-def test_pause_and_restart_make_two_administrations(coder: Coder) -> None:
+def test_pause_and_restart_are_one_administration_with_segments(coder: Coder) -> None:
     record = one(
         HEADER
         + "E1,A1,Vancomycin,1,g,IV,,Started,2026-01-15 10:00,,,\n"
@@ -70,9 +70,62 @@ def test_pause_and_restart_make_two_administrations(coder: Coder) -> None:
         + "E1,A1,,,,,,Completed,2026-01-15 11:40,,,\n",
         coder,
     )
-    spans = [(a["id"], a["start"][-5:], a["end"][-5:]) for a in record["administrations"]]
-    assert spans == [("A1", "10:00", "10:30"), ("A1.2", "11:00", "11:40")]
-    assert all(a["substance"] == "Vancomycin" for a in record["administrations"])
+    (a1,) = record["administrations"]
+    assert (a1["id"], a1["start"], a1["end"]) == ("A1", "2026-01-15T10:00", "2026-01-15T11:40")
+    assert a1["segments"] == [
+        {"start": "2026-01-15T10:00", "end": "2026-01-15T10:30"},
+        {"start": "2026-01-15T11:00", "end": "2026-01-15T11:40"},
+    ]
+    result = coder.code(Encounter.model_validate(record))
+    (line,) = result.lines  # 70 minutes infused, not the 100 from start to stop: no added hour
+    assert (line.code, line.units, line.minutes, line.administrations) == ("96365", 1, 70, ["A1"])
+
+
+def test_segments_go_out_as_paused_and_restarted_rows_and_back(coder: Coder) -> None:
+    encounter = {
+        "encounter_id": "E1",
+        "claim_type": "institutional",
+        "administrations": [
+            {
+                "id": "A1",
+                "substance": "Vancomycin",
+                "route": "intravenous",
+                "segments": [
+                    {"start": "2026-01-15T10:00", "end": "2026-01-15T10:30"},
+                    {"start": "2026-01-15T10:50", "end": "2026-01-15T11:20"},
+                    {"start": "2026-01-15T11:25", "end": "2026-01-15T11:40"},
+                ],
+            }
+        ],
+    }
+    text = write_csv([encounter])
+    assert [line.split(",")[7] for line in text.splitlines()[1:]] == [
+        "New Bag",
+        "Paused",
+        "Restarted",
+        "Paused",
+        "Restarted",
+        "Stopped",
+    ]
+    (back,) = imported(text, coder)
+    assert back["administrations"][0]["segments"] == encounter["administrations"][0]["segments"]
+
+
+def test_a_restart_never_stopped_is_its_own_administration(coder: Coder) -> None:
+    record = one(
+        HEADER
+        + "E1,A1,Normal saline,,,IV,,New Bag,2026-01-15 10:00,,,\n"
+        + "E1,A1,,,,,,Paused,2026-01-15 10:40,,,\n"
+        + "E1,A1,,,,,,Restarted,2026-01-15 11:00,,,\n",
+        coder,
+    )
+    spans = [
+        (a["id"], a["start"][-5:], a.get("end", "")[-5:], "segments" in a) for a in record["administrations"]
+    ]
+    assert spans == [("A1", "10:00", "10:40", False), ("A1.2", "11:00", "", False)]
+    (finding,) = record["source_findings"]
+    assert finding["id"] == "mar-start-without-stop" and finding["administrations"] == ["A1.2"]
+    assert finding["source"] == "mar.csv row 4"
 
 
 def test_rate_change_keeps_the_first_rate(coder: Coder) -> None:
@@ -377,6 +430,25 @@ def test_cli_code_from_mar_with_mapping() -> None:
         for r in map(json.loads, result.output.splitlines())
     }
     assert codes == {"880001": ["96361", "96374"], "880002": ["96365", "96375"]}
+
+
+@pytest.mark.skipif(not EXPORT.exists(), reason="examples not present")
+def test_the_example_paused_bag_is_one_administration_with_its_findings_once(coder: Coder) -> None:
+    options = ImportOptions(mapping=EXAMPLES / "mar-mapping.toml")
+    record = next(r for r in read([Source("mar-export.csv", path=EXPORT)], options, coder.reference.latest))
+    saline = [a for a in record["administrations"] if a["substance"].startswith("Sodium chloride")]
+    assert [a["id"] for a in saline] == ["5001"]
+    assert [(s["start"][-5:], s["end"][-5:]) for s in saline[0]["segments"]] == [
+        ("09:40", "10:50"),
+        ("11:05", "11:45"),
+    ]
+    result = coder.code(Encounter.model_validate(record))
+    assert [(x.code, x.units, x.administrations, x.minutes) for x in result.lines] == [
+        ("96374", 1, ["5002"], None),
+        ("96361", 2, ["5001"], 110),  # 125 minutes from hanging to stop, less the 15-minute pause
+    ]
+    for kind in ("hydration-necessity-unstated", "fluid-billed-by-bag"):
+        assert [f.administrations for f in result.findings if f.id == kind] == [["5001"]]
 
 
 def test_dose_with_its_unit_in_one_column(coder: Coder) -> None:

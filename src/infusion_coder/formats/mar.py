@@ -5,7 +5,8 @@ site, action, time, rate_ml_per_hour, volume_ml, ndc, plus optional claim_type, 
 hcpcs, indication, ordered_by, administered_by, category, purpose, method, mix, pump, hormonal,
 separate_access_required. A mapping file (TOML; YAML when PyYAML is installed) renames columns, adds
 action words and sets the time format. Rows of one administration_id within one encounter are folded by
-`events.fold`; a pause splits an infusion into administrations `<id>`, `<id>.2`, ...
+`events.fold`; a paused and restarted infusion is one administration whose `segments` are the stretches it
+ran; a stop and a later restart, or another Given, make `<id>.2`, `<id>.3`, ...
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +545,9 @@ def _administration(segment: Segment, identity: Mapping[str, Any], pack: Referen
     administration["start"] = _iso(segment.start)
     if segment.end is not None:
         administration["end"] = _iso(segment.end)
+    stretches = segment.contract_segments(_iso)
+    if stretches:
+        administration["segments"] = stretches  # paused and restarted: only these minutes count
     if segment.rates:
         administration["rate_ml_per_hour"] = segment.rates[0]
     if "volume_ml" in payload:
@@ -567,8 +572,8 @@ def _administration(segment: Segment, identity: Mapping[str, Any], pack: Referen
     return administration
 
 
-# Writer: contract encounters -> MAR event rows (a start/stop pair per timed administration, a Given row
-# for a start-only one). Used by round-trip tests and to hand an analyst a file in the default layout.
+# Writer: contract encounters -> MAR event rows (a start/stop pair per timed administration, with Paused /
+# Restarted between its segments, a Given row for a start-only one). Used by round-trip tests and to hand an analyst a file in the default layout.
 
 WRITE_COLUMNS = (*COLUMNS, *OPTIONAL_COLUMNS)
 
@@ -580,7 +585,8 @@ def write_csv(encounters: Sequence[Mapping[str, Any]]) -> str:
     writer.writeheader()
     for encounter in encounters:
         for administration in encounter.get("administrations", []):
-            start = administration.get("start")
+            segments = administration.get("segments") or []
+            start = administration.get("start") or (segments[0].get("start") if segments else None)
             if not start:
                 continue
             row = {
@@ -597,16 +603,21 @@ def write_csv(encounters: Sequence[Mapping[str, Any]]) -> str:
                 value = administration.get(name)
                 if value is not None and name in administration:
                     row[name] = str(value).lower() if isinstance(value, bool) else str(value)
-            end = administration.get("end")
+            end = administration.get("end") or (segments[-1].get("end") if segments else None)
             row["action"] = "New Bag" if end else "Given"
             writer.writerow(row)
+            marks: list[tuple[str, Any]] = []  # a paused bag: Paused / Restarted between its segments
+            for before, after in pairwise(segments):
+                marks += [("Paused", before.get("end")), ("Restarted", after.get("start"))]
             if end:
+                marks.append(("Stopped", end))
+            for action, time in marks:
                 writer.writerow(
                     {
                         "encounter_id": encounter["encounter_id"],
                         "administration_id": administration["id"],
-                        "action": "Stopped",
-                        "time": str(end),
+                        "action": action,
+                        "time": str(time),
                     }
                 )
     return out.getvalue()
