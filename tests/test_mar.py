@@ -479,6 +479,13 @@ def test_an_overlong_encounter_id_is_an_error_naming_the_row(coder: Coder) -> No
     assert "row 2: encounter_id is longer than 200" in error["error"]["message"]
 
 
+def test_an_overlong_administration_id_skips_its_row_without_echoing_it(coder: Coder) -> None:
+    record = one(HEADER + "E1," + "A" * 5000 + ",Saline,,,IV,,New Bag,2026-01-15 10:00,,,\n", coder)
+    (finding,) = record["source_findings"]
+    assert "row 2, column administration_id: longer than 200 characters" in finding["message"]
+    assert len(finding["message"]) < 200 and record["administrations"] == []
+
+
 def test_an_unreadable_row_is_its_error_and_reading_goes_on(coder: Coder, tmp_path: Path) -> None:
     import csv
 
@@ -503,3 +510,50 @@ def test_an_unreadable_row_is_its_error_and_reading_goes_on(coder: Coder, tmp_pa
 def test_an_empty_file_is_one_error(coder: Coder) -> None:
     (error,) = imported("", coder)
     assert "no header row" in error["error"]["message"]
+
+
+def test_an_import_over_its_size_bound_says_so_and_holds_its_encounters(
+    coder: Coder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from infusion_coder.formats import mar
+
+    first = (HEADER + "E1,A1,Saline,,,IV,,New Bag,2026-01-15 10:00,,,\n").encode()
+    monkeypatch.setattr(mar, "MAX_MAR_BYTES", len(first) + 10)
+    second = gzip.compress((HEADER + "E1,A1,,,,,,Stopped,2026-01-15 11:00,,,\n").encode())
+    records = list(
+        read(
+            [Source("a.csv", data=first), Source("b.csv.gz", data=second)],
+            ImportOptions(),
+            coder.reference.latest,
+        )
+    )
+    error, record = records
+    assert error["error"]["message"].startswith("b.csv.gz: not read: one MAR import holds at most")
+    incomplete = [f for f in record["source_findings"] if f["id"] == "mar-import-incomplete"]
+    assert (
+        len(incomplete) == 1
+        and incomplete[0]["severity"] == "error"
+        and "b.csv.gz" in incomplete[0]["message"]
+    )
+    assert coder.code(Encounter.model_validate(record)).readiness == "hold"
+
+
+def test_a_finding_on_a_bag_charted_thousands_of_times_names_a_few_rows(coder: Coder) -> None:
+    rows = "".join(f"E1,A1,,,,IV,,New Bag,2026-01-15 10:{i % 60:02d}:{i // 60:02d},,,\n" for i in range(2000))
+    record = one(HEADER + rows + "E1,A1,,,,,,Stopped,2026-01-15 11:00,,,\n", coder)
+    (finding,) = record["source_findings"]
+    assert finding["id"] == "mar-incomplete-administration"
+    assert finding["source"].endswith("and 1,996 more rows") and len(finding["source"]) < 200
+    assert "error" not in coder.code_record(record).model_dump()
+
+
+def test_more_findings_than_an_encounter_may_carry_are_counted_in_one(coder: Coder) -> None:
+    rows = "".join(f"E1,A{i},Saline,,,IV,,Held,2026-01-15 10:00,,,\n" for i in range(5100))
+    record = one(HEADER + rows + "E1,B1,Saline,,,IV,,New Bag,2026-01-15 10:00,,,\n", coder)
+    findings = record["source_findings"]
+    assert len(findings) == 5000 and findings[-1]["id"] == "mar-more-findings"
+    assert findings[-1]["message"].startswith("102 more findings on this encounter's rows (mar-not-given)")
+    result = coder.code_record(record)
+    assert "error" not in result.model_dump()

@@ -23,7 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from ..models import MAX_ID, MAX_TEXT
+from ..models import MAX_ID, MAX_SOURCE_FINDINGS, MAX_TEXT
 from ..reference import ReferencePack
 from . import ImportOptions, Source, SourceError, UnusableInput, error_record, excerpt
 from .events import Action, Event, Problem, Segment, fold
@@ -59,9 +59,11 @@ OPTIONAL_COLUMNS = (
     "separate_access_required",
 )
 MAX_CELL = MAX_TEXT  # characters in one cell: a longer value is no MAR entry (docs/robustness.md)
+MAX_MAR_BYTES = 32 * 2**20  # one import, all files: its rows are held until the last is read (robustness.md)
 REQUIRED = ("encounter_id", "administration_id", "action", "time")
 NUMBERS = ("dose", "rate_ml_per_hour", "volume_ml")
 BOOLEANS = ("hormonal", "separate_access_required")
+_EMPTY = dict.fromkeys((*COLUMNS, *OPTIONAL_COLUMNS), "")
 
 # Action words, compared case-blind. Epic's ZC_MAR_RSLT names (ecosystem.md 1.4) and common variants.
 DEFAULT_ACTIONS: dict[str, Action] = {
@@ -300,15 +302,39 @@ class _Encounter:
 def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack) -> Iterator[dict[str, Any]]:
     layout = load_layout(options.mapping)  # MappingError: the whole input is unusable (exit 2)
     encounters: dict[str, _Encounter] = {}
+    budget = _Budget(MAX_MAR_BYTES)
     for index, source in enumerate(sources):
         try:
-            yield from _read_source(source, layout, encounters)
+            yield from _read_source(source, layout, encounters, budget)
         except UnusableInput as exc:
             if index == 0:
                 raise  # the first file: the command stops before writing anything (exit 2)
             yield error_record(None, str(exc), "mapping")  # a later file: its error; the others go on
     for encounter in encounters.values():
+        if budget.refused:
+            encounter.findings.append(_incomplete(budget.refused))
         yield _encounter(encounter, options, pack)
+
+
+@dataclass
+class _Budget:
+    """What one import may still read: every row is held until the last file is read (an encounter's rows
+    may be in any file), so the import as a whole is bounded, not each file."""
+
+    left: int
+    refused: list[str] = field(default_factory=list)  # files not read for want of it
+
+
+def _incomplete(refused: list[str]) -> dict[str, Any]:
+    names = ", ".join(refused[:3]) + (" ..." if len(refused) > 3 else "")
+    return {
+        "id": "mar-import-incomplete",
+        "severity": "error",
+        "administrations": [],
+        "message": f"the import did not read {names} (over the {MAX_MAR_BYTES // 2**20} MiB one MAR import "
+        "may hold): rows of this encounter there would be missing; import fewer files at once",
+        "source": names,
+    }
 
 
 def _check_header(source: Source, layout: Layout, header: Sequence[str]) -> None:
@@ -331,20 +357,42 @@ def _check_header(source: Source, layout: Layout, header: Sequence[str]) -> None
 
 
 def _read_source(
-    source: Source, layout: Layout, encounters: dict[str, _Encounter]
+    source: Source, layout: Layout, encounters: dict[str, _Encounter], budget: _Budget
 ) -> Iterator[dict[str, Any]]:
     try:
-        text = source.read_bytes().decode("utf-8-sig")
+        data = source.read_bytes(budget.left)
     except SourceError as exc:
+        if "larger than" in str(exc) or "expands to more than" in str(exc):
+            budget.refused.append(source.name)
+            yield error_record(
+                None,
+                f"{source.name}: not read: one MAR import holds at most {MAX_MAR_BYTES // 2**20} MiB of rows "
+                "(about 300,000; they are all held until the last file is read); split the export",
+            )
+            return
         yield error_record(None, str(exc))
         return
     except OSError as exc:
         yield error_record(None, f"{source.name}: cannot read it ({exc.strerror or type(exc).__name__})")
         return
+    budget.left -= len(data)
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         yield error_record(None, f"{source.name}: not UTF-8 text (byte {exc.start} is not valid)")
         return
-    rows = csv.reader(io.StringIO(text, newline=""))
+    del data
+    yield from _read_rows(source, layout, encounters, text)
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # as newline="": CR, LF or CRLF, kept
+
+
+def _read_rows(
+    source: Source, layout: Layout, encounters: dict[str, _Encounter], text: str
+) -> Iterator[dict[str, Any]]:
+    # lines sliced one at a time: io.StringIO would hold the whole text again, four bytes a character
+    rows = csv.reader(match.group() for match in _LINE.finditer(text))
     try:
         header = next(rows, [])
     except csv.Error:
@@ -355,11 +403,11 @@ def _read_source(
         )
         return
     _check_header(source, layout, header)
-    where = {
-        name: header.index(layout.column(name))
+    where = [
+        (name, header.index(layout.column(name)))
         for name in (*COLUMNS, *OPTIONAL_COLUMNS)
         if layout.column(name) in header
-    }
+    ]
     number = 1  # spreadsheet row numbers: the header is row 1
     while True:
         number += 1
@@ -377,9 +425,11 @@ def _read_source(
         if not row:
             continue  # a blank line
         ref = f"{source.name} row {number}"
-        values = {name: (row[i] if i < len(row) else "").strip() for name, i in where.items()}
-        for name in (*COLUMNS, *OPTIONAL_COLUMNS):
-            values.setdefault(name, "")
+        values = dict(_EMPTY)
+        width = len(row)
+        for name, i in where:
+            if i < width and row[i]:
+                values[name] = row[i].strip()
         encounter_id = values["encounter_id"]
         if not encounter_id:
             yield error_record(
@@ -392,10 +442,20 @@ def _read_source(
             )
             continue
         encounter = encounters.setdefault(encounter_id, _Encounter(encounter_id))
-        long = next((n for n, v in values.items() if len(v) > MAX_CELL), None)
+        long = None
+        if sum(map(len, row)) > MAX_CELL:  # only then can a cell be too long
+            long = next((n for n, v in values.items() if len(v) > MAX_CELL), None)
         if long is not None:
             _row_finding(
                 encounter, ref, layout.column(long), f"longer than {MAX_CELL:,} characters: row skipped"
+            )
+            continue
+        if len(values["administration_id"]) > MAX_ID:  # ids are echoed in every finding: the contract's bound
+            _row_finding(
+                encounter,
+                ref,
+                layout.column("administration_id"),
+                f"longer than {MAX_ID} characters, more than an id may be: row skipped",
             )
             continue
         for name in ("claim_type", "place_of_service"):
@@ -467,13 +527,34 @@ def _event(values: dict[str, str], ref: str, layout: Layout, encounter: _Encount
     return Event(values["administration_id"], action, time, ref, payload)
 
 
+def _more(rest: list[dict[str, Any]]) -> dict[str, Any]:
+    order = ("error", "warning", "info")
+    worst = min((f["severity"] for f in rest), key=order.index)
+    kinds = sorted({f["id"] for f in rest})
+    return {
+        "id": "mar-more-findings",
+        "severity": worst,
+        "administrations": [],
+        "message": f"{len(rest):,} more findings on this encounter's rows ({', '.join(kinds[:5])}"
+        + (", ..." if len(kinds) > 5 else "")
+        + f"), beyond the {MAX_SOURCE_FINDINGS:,} one encounter may carry: check the export",
+        "source": _refs([f["source"] for f in rest if f.get("source")]),
+    }
+
+
+def _refs(refs: Sequence[str]) -> str:
+    """The rows a finding concerns: a few named, the rest counted (a bag charted 2,000 times)."""
+    shown = ", ".join(refs[:5])
+    return shown + (f" and {len(refs) - 5:,} more rows" if len(refs) > 5 else "")
+
+
 def _finding(problem: Problem, administrations: list[str]) -> dict[str, Any]:
     return {
         "id": f"mar-{problem.kind}",
         "severity": problem.severity,
         "administrations": administrations,
         "message": f"administration {problem.key}: {problem.message}",
-        "source": ", ".join(problem.refs),
+        "source": _refs(problem.refs),
     }
 
 
@@ -499,7 +580,7 @@ def _encounter(encounter: _Encounter, options: ImportOptions, pack: ReferencePac
                     "severity": "warning",
                     "administrations": [],
                     "message": f"administration {segment.id}: no {missing} on any of its rows: not imported",
-                    "source": ", ".join(e.ref for e in segment.events),
+                    "source": _refs([e.ref for e in segment.events]),
                 }
             )
             continue
@@ -508,6 +589,8 @@ def _encounter(encounter: _Encounter, options: ImportOptions, pack: ReferencePac
     for problem in result.problems:
         ids = [problem.segment.id] if problem.segment is not None and problem.segment.id in made else []
         findings.append(_finding(problem, ids))
+    if len(findings) > MAX_SOURCE_FINDINGS:  # the contract's bound: the rest are counted, not dropped
+        findings = [*findings[: MAX_SOURCE_FINDINGS - 1], _more(findings[MAX_SOURCE_FINDINGS - 1 :])]
     record: dict[str, Any] = {
         "encounter_id": encounter.id,
         "claim_type": encounter.fields.get("claim_type") or options.claim_type,
