@@ -303,6 +303,31 @@ def test_a_damaged_trailer_keeps_the_claims_read_before_it(three_claims: str) ->
     ]
 
 
+def test_a_file_cut_short_says_its_last_claims_were_not_read(three_claims: str) -> None:
+    at = three_claims.index("CLM*C2*")
+    billed = read_837(three_claims[: at + 200].encode(), "cut.837")  # inside C2's lines
+    assert set(billed.lines) == {"C0", "C1"}
+    assert billed.problems == [
+        ("C2", "cut.837: claim 'C2' was not read: the 837's structure is damaged before or in it"),
+        (
+            None,
+            "cut.837: the file does not end with its IEA trailer (cut short?): the claims after claim 'C1' "
+            "were not read",
+        ),
+    ]
+
+
+def test_a_claim_pyx12_passes_over_without_a_word_is_named(three_claims: str) -> None:
+    pieces = _segments(three_claims)
+    clm = next(i for i, s in enumerate(pieces) if s.lstrip().startswith("CLM*C1*"))
+    pieces[clm] = ""  # an empty segment ("~~"): pyx12 stops giving claims there and says nothing
+    billed = read_837("~".join(pieces).encode(), "quiet.837")
+    assert set(billed.lines) == {"C0"}  # C1 has no CLM left; pyx12 gave nothing after it
+    assert billed.problems == [
+        ("C2", "quiet.837: claim 'C2' was not read: the 837's structure is damaged before or in it")
+    ]
+
+
 def test_a_file_pyx12_cannot_start_on_is_a_claim_error(three_claims: str) -> None:
     damaged = three_claims.replace("005010X223A2", "00501OX223A2")  # GS08: no map (EngineError)
     with pytest.raises(ClaimError, match=r"damaged\.837: not a readable X12 file: the GS/ST version"):

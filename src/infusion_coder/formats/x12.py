@@ -333,9 +333,44 @@ def read_837(data: bytes, name: str) -> BilledClaims:
                 f"read ({shown}{more}); a claim whose CLM segment is damaged or missing loses its lines",
             )
         )
+    named = set(out.lines) | {claim for claim, _ in out.problems if claim}
+    for claim in _clm01s(text):  # pyx12 may also stop without a word (an HL loop that lost its CLM)
+        if claim not in named:
+            named.add(claim)
+            out.problems.append(
+                (
+                    claim,
+                    f"{name}: claim {excerpt(claim, 40)} was not read: the 837's structure is damaged before or in it",
+                )
+            )
+    last = text.rstrip().rstrip("~").rsplit("~", 1)[-1].strip()
+    if state.claims and not last.startswith("IEA") and not any(e is None for e, _ in out.problems):
+        # pyx12 gives a claim when the next loop begins: a file cut short loses its last claim unsaid
+        after = f"claim {excerpt(state.last, 40)}" if state.last else f"claim {state.claims}"
+        out.problems.append(
+            (
+                None,
+                f"{name}: the file does not end with its IEA trailer (cut short?): the claims after {after} "
+                "were not read",
+            )
+        )
     if not state.claims and not out.problems:
         out.problems.append((None, f"{name}: no 837 claim (loop 2300) found"))
     return out
+
+
+def _clm01s(text: str) -> list[str]:
+    """CLM01 of every CLM segment in the file, split with the delimiters its ISA declares: what the file
+    claims to hold, to account for every claim whatever pyx12 made of the structure around it."""
+    start = text.find("ISA")
+    isa = text[start : start + 106]
+    element, terminator = (isa[3], isa[105]) if len(isa) == 106 else ("*", "~")
+    found = []
+    for segment in text.split(terminator):
+        fields = segment.strip().split(element)
+        if fields[0] == "CLM" and len(fields) > 1 and fields[1].strip() and len(fields[1].strip()) <= 38:
+            found.append(fields[1].strip())
+    return found
 
 
 _SEGMENT_ID = re.compile(r"Segment ([A-Z0-9]{2,3})\b")
