@@ -473,3 +473,4 @@ def test_a_mar_file_without_the_columns_ends_the_batch_with_exit_2(tmp_path: Pat
     path.write_text("encounter,drug\nE1,x\n")
     run = batch(str(path), "--from", "mar", "--out", str(tmp_path / "o"))
     assert run.exit_code == 2 and "required column 'encounter_id'" in run.output
+    assert not (tmp_path / "o").exists()  # refused before the folder is made: a rerun needs no --resume

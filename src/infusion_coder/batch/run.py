@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from ..api import Coder, Result
 from ..formats import FORMATS as IMPORT_FORMATS
-from ..formats import ImportOptions, Source, UnusableInput, reader
+from ..formats import ImportOptions, Source, UnusableInput, read_eagerly
 from ..formats.jsonio import MAX_RECORD_BYTES, UnreadableInput
 from ..formats.jsonio import read as read_json
 from ..formats.tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
@@ -102,19 +102,23 @@ def input_format(path: Path, forced: str | None) -> str:
 def read_records(
     paths: Sequence[Path], forced: str | None, options: ImportOptions, coder: Coder, batch_rows: int = 1000
 ) -> Iterator[Record]:
-    """Every record of every input, in order. Raises BatchError for an input that cannot be read at all."""
+    """Every record of every input, in order. Raises BatchError for an input that cannot be read at all:
+    an importer's format is started at once, so an input it cannot use (a bad mapping, a file without the
+    columns) is refused here, before a caller has made anything."""
     for path in paths:
         if not path.exists():
             raise BatchError(f"cannot read {path}: no such file or folder")
     if forced in IMPORT_FORMATS:
-        read_format = reader(forced)
         sources = [Source(p.name, path=p) for p in paths]
         try:
-            for value in read_format(sources, options, coder.reference.latest):
-                yield Record(value)
-        except UnusableInput as exc:  # a bad mapping, a missing column: nothing could be imported
+            values = read_eagerly(forced, sources, options, coder.reference.latest)
+        except UnusableInput as exc:
             raise BatchError(str(exc)) from None
-        return
+        return (Record(value) for value in values)
+    return _file_records(paths, forced, batch_rows)
+
+
+def _file_records(paths: Sequence[Path], forced: str | None, batch_rows: int) -> Iterator[Record]:
     for path in paths:
         kind = input_format(path, forced)
         try:
@@ -513,6 +517,7 @@ def run_batch(
     parts = out / "_parts"
     manifest = _manifest(paths, settings)
     done: dict[int, ChunkStats] = {}
+    options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
     if resume:
         if (out / "summary.json").exists() and not parts.exists():
             raise BatchError(f"{out} holds a finished run: nothing to resume")
@@ -523,6 +528,7 @@ def run_batch(
         reason = _why_not_resumable(saved, manifest)
         if reason:
             raise BatchError(f"cannot resume: {reason}; start again in an empty folder")
+        records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
         for entry in parts.iterdir():
             if entry.name.startswith(".tmp-"):
                 shutil.rmtree(entry, ignore_errors=True)
@@ -533,11 +539,11 @@ def run_batch(
         if out.exists() and any(out.iterdir()):
             hint = " (an interrupted run: add --resume)" if (parts / "manifest.json").exists() else ""
             raise BatchError(f"{out} is not empty{hint}; give an empty or new folder")
+        # read before the folder is made: an input an importer cannot use leaves nothing behind
+        records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
         parts.mkdir(parents=True, exist_ok=True)
         (parts / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
-    options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
-    records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
     resumed = len(done)
     resumed_records = sum(stats.records for stats in done.values())
     if progress and resumed_records:
