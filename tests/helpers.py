@@ -25,6 +25,8 @@ def admin(index: int, spec: dict[str, Any]) -> dict[str, Any]:
     for key in ("start", "end"):
         if key in record and record[key] is not None:
             record[key] = at(record[key])
+    if isinstance(record.get("segments"), list):
+        record["segments"] = [{k: at(v) for k, v in piece.items()} for piece in record["segments"]]
     return record
 
 

@@ -315,3 +315,162 @@ def test_the_progress_total_is_known_for_parquet_only(inputs: dict[str, Path]) -
 
     assert known_total([inputs["parquet"], inputs["parquet"]], None) == 2 * len(RECORDS)
     assert known_total([inputs["parquet"], inputs["jsonl"]], None) is None
+
+
+# --- any contract-valid record, in any output format (issue 16) ------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["parquet", "csv", "jsonl"])
+def test_an_integer_encounter_id_is_written_in_every_format(tmp_path: Path, format: str) -> None:
+    records = [dict(RECORDS[0], encounter_id=123), dict(RECORDS[1], encounter_id=-(2**63) + 1), RECORDS[2]]
+    source = tmp_path / "in.jsonl"
+    write_encounters(records, source, "jsonl")
+    run = batch(str(source), "--out", str(tmp_path / "o"), "--format", format)
+    assert run.exit_code == 0, run.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["coded"] == 3
+    if format == "parquet":
+        rows = results(tmp_path / "o")
+        assert [r["encounter_id"] for r in rows] == ["123", str(-(2**63) + 1), RECORDS[2]["encounter_id"]]
+        assert json.loads(rows[0]["result"])["encounter_id"] == 123  # the result keeps the integer
+
+
+def test_code_csv_out_takes_an_integer_encounter_id(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(dict(RECORDS[0], encounter_id=7)) + "\n")
+    run = runner.invoke(app, ["code", str(source), "--format", "csv", "--out", str(tmp_path / "o")])
+    assert run.exit_code == 0, run.output
+    assert '"7"' in (tmp_path / "o" / "results.csv").read_text().splitlines()[1]
+
+
+@pytest.mark.parametrize("layout", ["parquet", "csv"])
+def test_integer_ids_go_through_write_encounters_in_every_layout(tmp_path: Path, layout: str) -> None:
+    path = tmp_path / f"in.{layout}"
+    write_encounters([dict(RECORDS[0], encounter_id=42)], path, layout)
+    run = batch(str(path), "--out", str(tmp_path / "o"))
+    assert run.exit_code == 0, run.output
+    assert results(tmp_path / "o")[0]["encounter_id"] == "42"
+
+
+def deep_record(depth: int = 600) -> dict[str, Any]:
+    nested: list[Any] = []
+    for _ in range(depth):
+        nested = [nested]
+    return dict(RECORDS[1], encounter_id="deep", note=nested)
+
+
+def test_a_record_that_cannot_cross_to_a_worker_is_coded_in_the_parent(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in [RECORDS[0], deep_record(), RECORDS[2]]))
+    one = batch(str(source), "--out", str(tmp_path / "one"), "--chunk-size", "1")
+    assert one.exit_code == 0, one.output
+    two = batch(str(source), "--out", str(tmp_path / "two"), "--chunk-size", "1", "--jobs", "2")
+    assert two.exit_code == 0, two.output
+    assert outputs(tmp_path / "two") == outputs(tmp_path / "one")
+    assert [r["encounter_id"] for r in results(tmp_path / "two")] == [
+        RECORDS[0]["encounter_id"],
+        "deep",
+        RECORDS[2]["encounter_id"],
+    ]
+
+
+def test_resume_with_workers_codes_a_deep_record(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    records = [*RECORDS[:4], deep_record(), *RECORDS[4:8]]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "o"
+    settings = Settings(chunk_size=2)
+    calls = 0
+
+    def interrupt(count: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([source], out, settings, progress=interrupt)
+    summary = run_batch([source], out, settings, jobs=2, resume=True)
+    assert summary.encounters == len(records) and summary.errors == 0
+    assert [r["encounter_id"] for r in results(out)] == [r["encounter_id"] for r in records]
+
+
+def big_encounter(count: int = 1200) -> dict[str, Any]:
+    admins = [
+        {
+            "id": f"a{i}",
+            "substance": "ondansetron",
+            "route": "intravenous",
+            "method": "push",
+            "start": f"2026-01-{15 + i // 600:02d}T{(i % 600) // 60 + 8:02d}:{i % 60:02d}",
+        }
+        for i in range(count)
+    ]
+    return {"encounter_id": "big", "claim_type": "institutional", "administrations": admins}
+
+
+def test_a_csv_cell_over_131072_characters_is_read(tmp_path: Path, coder: Coder) -> None:
+    record = big_encounter()
+    assert len(json.dumps(record["administrations"])) > 131_072
+    path = tmp_path / "in.csv"
+    write_encounters([RECORDS[0], record, RECORDS[2]], path, "csv")
+    run = batch(str(path), "--out", str(tmp_path / "o"))
+    assert run.exit_code == 0, run.output
+    rows = results(tmp_path / "o")
+    assert [r["status"] for r in rows] == ["coded"] * 3
+    assert json.loads(rows[1]["result"]) == coder.code_record(record).model_dump(mode="json")
+
+
+def test_a_csv_line_that_is_not_utf8_or_too_long_is_its_row_error(tmp_path: Path) -> None:
+    from infusion_coder.formats.jsonio import MAX_RECORD_BYTES
+
+    admins = json.dumps(RECORDS[0]["administrations"]).replace('"', '""')
+    good = f'c1,institutional,"{admins}"\n'.encode()
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        b"encounter_id,claim_type,administrations\n"
+        + good
+        + b"c2,institutional,caf\xe9\n"
+        + b"c3,institutional,"
+        + b"x" * (MAX_RECORD_BYTES + 10)
+        + b"\n"
+        + good.replace(b"c1", b"c4")
+    )
+    run = batch(str(path), "--out", str(tmp_path / "o"))
+    assert run.exit_code == 1, run.output
+    rows = results(tmp_path / "o")
+    assert [r["status"] for r in rows] == ["coded", "error", "error", "coded"]
+    errors = pq.read_table(tmp_path / "o" / "errors.parquet").to_pylist()
+    assert "row 3 is not UTF-8 text" in errors[0]["message"]
+    assert "row 4 is longer than" in errors[1]["message"]
+
+
+def test_a_damaged_parquet_row_group_is_one_error_row_per_row(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from infusion_coder.batch.run import ENCOUNTER_SCHEMA
+
+    path = tmp_path / "in.parquet"
+    with pq.ParquetWriter(path, ENCOUNTER_SCHEMA, compression="none") as writer:
+        for group in (RECORDS[:3], RECORDS[3:5]):
+            writer.write_table(pa.Table.from_pylist(group, schema=ENCOUNTER_SCHEMA))
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(0).column(0)
+    data = bytearray(path.read_bytes())
+    start = column.data_page_offset
+    data[start : start + 8] = b"\xff" * 8  # the first row group's first page header
+    path.write_bytes(bytes(data))
+    run = batch(str(path), "--out", str(tmp_path / "o"))
+    assert run.exit_code == 1, run.output
+    rows = results(tmp_path / "o")
+    assert [r["status"] for r in rows] == ["error"] * 3 + ["coded"] * 2
+    errors = pq.read_table(tmp_path / "o" / "errors.parquet").to_pylist()
+    assert all("row group 0 cannot be read" in e["message"] for e in errors)
+
+
+def test_a_mar_file_without_the_columns_ends_the_batch_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("encounter,drug\nE1,x\n")
+    run = batch(str(path), "--from", "mar", "--out", str(tmp_path / "o"))
+    assert run.exit_code == 2 and "required column 'encounter_id'" in run.output
+    assert not (tmp_path / "o").exists()  # refused before the folder is made: a rerun needs no --resume

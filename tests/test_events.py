@@ -35,10 +35,58 @@ def test_start_stop_is_one_segment() -> None:
     assert result.segments[0].rates == [125.0]
 
 
-def test_pause_and_restart_split_into_segments() -> None:
+def stretches(result: Fold) -> list[list[tuple[int, int | None]]]:
+    def minute(t: datetime | None) -> int | None:
+        return None if t is None else int((t - T0).total_seconds() // 60)
+
+    return [[(minute(a) or 0, minute(b)) for a, b in s.stretches] for s in result.segments]
+
+
+def test_pause_and_restart_are_one_segment_with_two_stretches() -> None:
     result = fold([ev(Action.START, 0), ev(Action.PAUSE, 30), ev(Action.RESTART, 45), ev(Action.STOP, 90)])
-    assert spans(result) == [("a1", 0, 30), ("a1.2", 45, 90)]
-    assert result.problems == []
+    assert spans(result) == [("a1", 0, 90)]
+    assert stretches(result) == [[(0, 30), (45, 90)]]
+    assert result.segments[0].paused and result.problems == []
+    assert [e.action for e in result.segments[0].events] == [
+        Action.START,
+        Action.PAUSE,
+        Action.RESTART,
+        Action.STOP,
+    ]
+
+
+def test_several_pauses_and_a_new_bag_after_a_pause_stay_one_segment() -> None:
+    result = fold(
+        [
+            ev(Action.START, 0),
+            ev(Action.PAUSE, 20),
+            ev(Action.RESTART, 25),
+            ev(Action.PAUSE, 40),
+            ev(Action.START, 50),  # a new bag hung after the pause
+            ev(Action.STOP, 70),
+        ]
+    )
+    assert stretches(result) == [[(0, 20), (25, 40), (50, 70)]]
+    assert result.segments[0].bags == 2
+
+
+def test_a_restart_never_stopped_keeps_the_stretches_before_it_and_opens_its_own_segment() -> None:
+    result = fold(
+        [
+            ev(Action.START, 0, rate_ml_per_hour=100.0),
+            ev(Action.PAUSE, 20),
+            ev(Action.RESTART, 30),
+            ev(Action.PAUSE, 40),
+            ev(Action.RESTART, 50, ref="restart"),
+            ev(Action.GIVEN, 45, ref="bolus"),
+        ]
+    )
+    assert spans(result) == [("a1", 0, 40), ("a1.2", 45, None), ("a1.3", 50, None)]
+    assert stretches(result) == [[(0, 20), (30, 40)], [(45, None)], [(50, None)]]
+    assert [s.rates for s in result.segments] == [[100.0], [], [100.0]]
+    assert kinds(result) == ["start-without-stop"]
+    assert result.problems[0].segment is result.segments[2]
+    assert result.problems[0].refs == ("restart",)
 
 
 def test_restart_resumes_the_rate_before_the_pause() -> None:
@@ -51,7 +99,7 @@ def test_restart_resumes_the_rate_before_the_pause() -> None:
             ev(Action.STOP, 60),
         ]
     )
-    assert [s.rates for s in result.segments] == [[100.0, 150.0], [150.0]]
+    assert [s.rates for s in result.segments] == [[100.0, 150.0]]  # one segment, the first rate first
 
 
 def test_rate_change_does_not_split_and_is_recorded() -> None:
@@ -164,6 +212,17 @@ def test_segments_never_overlap_within_a_key(events: list[Event]) -> None:
             assert end is not None and start <= end <= next_start
 
 
+@given(events_strategy)
+def test_stretches_are_ordered_closed_and_inside_their_segment(events: list[Event]) -> None:
+    for segment in fold(events).segments:
+        assert segment.stretches[0][0] == segment.start and segment.stretches[-1][1] == segment.end
+        if segment.paused:  # what becomes the contract's segments: every stretch closed, in order
+            closed = segment.closed_stretches()
+            assert len(closed) == len(segment.stretches)
+            assert all(a <= b for a, b in closed)
+            assert all(b <= c for (_, b), (c, _) in pairwise(closed))
+
+
 @given(events_strategy, st.randoms(use_true_random=False))
 def test_input_order_does_not_matter(events: list[Event], rnd: object) -> None:
     shuffled = list(events)
@@ -171,7 +230,7 @@ def test_input_order_does_not_matter(events: list[Event], rnd: object) -> None:
 
     def view(result: Fold) -> object:
         return (
-            [(s.id, s.start, s.end, [e.ref for e in s.events]) for s in result.segments],
+            [(s.id, s.start, s.end, s.stretches, [e.ref for e in s.events]) for s in result.segments],
             sorted((p.kind, p.refs) for p in result.problems),
         )
 

@@ -222,3 +222,110 @@ def test_secondary_hydration_units_at_every_minute(coder: Coder) -> None:
         units = 0 if minutes < 31 else 1 + (minutes - 31) // 60
         expected = {"96374": 1, **({"96361": units} if units else {})}
         assert grouped(run(coder, body).lines) == expected, minutes
+
+
+# --- segments: a paused and restarted administration (models.Administration.segments) -----------------
+
+
+@st.composite
+def stretches(draw: st.DrawFn) -> list[tuple[datetime, datetime]]:
+    """1-5 stretches with pauses between them, all on the first day."""
+    count = draw(st.integers(1, 5))
+    moment = BASE + timedelta(minutes=draw(st.integers(0, 120)))
+    found = []
+    for number in range(count):
+        if number:
+            moment += timedelta(minutes=draw(st.integers(1, 90)))  # the pause
+        length = draw(st.integers(1, 150))
+        found.append((moment, moment + timedelta(minutes=length)))
+        moment += timedelta(minutes=length)
+    return found
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
+
+
+@PROPERTY_SETTINGS
+@given(
+    pieces=stretches(),
+    category=st.sampled_from(sorted(SUBSTANCES)),
+    claim=st.sampled_from(["institutional", "professional"]),
+    pushed=st.booleans(),
+)
+def test_segments_code_the_units_of_their_minutes_run_in_one_stretch(
+    coder: Coder, pieces: list[tuple[datetime, datetime]], category: str, claim: str, pushed: bool
+) -> None:
+    """A lone administration paused and restarted codes what the same minutes, unpaused, would code (its
+    time is the segments' minutes, IC203/IC204), beside a push or alone."""
+    total = sum(int((end - start).total_seconds() // 60) for start, end in pieces)
+    drug = {"id": "a", "substance": SUBSTANCES[category][0], "category": category, "route": "intravenous"}
+    paused = dict(drug, segments=[{"start": iso(s), "end": iso(e)} for s, e in pieces])
+    whole = dict(drug, start=iso(pieces[0][0]), end=iso(pieces[0][0] + timedelta(minutes=total)))
+    push = {"id": "p", "substance": "ondansetron", "route": "intravenous", "method": "push"}
+    push["start"] = iso(BASE - timedelta(minutes=30))
+    others = [push] if pushed else []
+    body = {"encounter_id": "s", "claim_type": claim, "administrations": [paused, *others]}
+    same = {"encounter_id": "s", "claim_type": claim, "administrations": [whole, *others]}
+    segmented, unpaused = run(coder, body), run(coder, same)
+    assert grouped(segmented.lines) == grouped(unpaused.lines)
+    timed = [line for line in segmented.lines if "a" in line.administrations and line.minutes is not None]
+    assert all(line.minutes == total for line in timed if line.code not in ("96374", "96375"))
+
+
+@PROPERTY_SETTINGS
+@given(pieces=stretches(), category=st.sampled_from(["hydration", "therapeutic", "chemotherapy"]))
+def test_segments_code_as_the_same_stretches_charted_as_bags_of_one_drug(
+    coder: Coder, pieces: list[tuple[datetime, datetime]], category: str
+) -> None:
+    """Where IC406 adds one drug's bags on a date (and hydration counts its own minutes, IC204), the
+    stretches as segments of one administration and as separate bags code the same units; the segmented
+    one is one administration, so the bags' own findings (same-drug-bags-added) are not there."""
+    long = [(s, e) for s, e in pieces if e - s > timedelta(minutes=15)]  # shorter bags would be pushes
+    drug = {"substance": SUBSTANCES[category][0], "category": category, "route": "intravenous"}
+    paused = dict(drug, id="a", segments=[{"start": iso(s), "end": iso(e)} for s, e in long])
+    bags = [dict(drug, id=f"b{i}", start=iso(s), end=iso(e)) for i, (s, e) in enumerate(long)]
+    if not long:
+        return
+    one = run(coder, {"encounter_id": "s", "claim_type": "institutional", "administrations": [paused]})
+    many = run(coder, {"encounter_id": "s", "claim_type": "institutional", "administrations": bags})
+    assert grouped(one.lines) == grouped(many.lines)
+    assert "same-drug-bags-added" not in {f.id for f in one.findings}
+
+
+@st.composite
+def encounters_with_segments(draw: st.DrawFn) -> dict[str, Any]:
+    """The generated encounters, with some timed administrations paused and restarted."""
+    body = draw(encounters())
+    admins = []
+    for admin in body["administrations"]:
+        start, end = datetime.fromisoformat(admin["start"]), admin.get("end")
+        span = int((datetime.fromisoformat(end) - start).total_seconds() // 60) if end else 0
+        if span >= 3 and draw(st.booleans()):
+            pauses = draw(st.integers(1, min(3, (span - 1) // 2)))
+            cuts = sorted(draw(st.sets(st.integers(1, span - 1), min_size=2 * pauses, max_size=2 * pauses)))
+            edges = [start, *(start + timedelta(minutes=m) for m in cuts), datetime.fromisoformat(end)]
+            kept = list(zip(edges[0::2], edges[1::2], strict=True))  # run, pause, run, ..., run
+            admin = {k: v for k, v in admin.items() if k not in ("start", "end")}
+            admin["segments"] = [{"start": iso(s), "end": iso(e)} for s, e in kept]
+        admins.append(admin)
+    return dict(body, administrations=admins)
+
+
+@PROPERTY_SETTINGS
+@given(body=encounters_with_segments(), seed=st.randoms())
+def test_with_segments_every_administration_ends_in_a_line_or_a_finding_in_any_order(
+    coder: Coder, body: dict[str, Any], seed: Any
+) -> None:
+    result = run(coder, body)
+    accounted = {i for line in result.lines for i in line.administrations}
+    accounted |= {i for finding in result.findings for i in finding.administrations}
+    assert {a["id"] for a in body["administrations"]} <= accounted
+    shuffled = dict(body, administrations=list(body["administrations"]))
+    seed.shuffle(shuffled["administrations"])
+    assert run(coder, shuffled).model_dump() == result.model_dump()
+    codes = coder.reference.latest.codes
+    present = {line.code for line in result.lines}
+    for line in result.lines:
+        if codes.is_addon(line.code):
+            assert present & set(codes[line.code].addon_primaries), (line.code, sorted(present))

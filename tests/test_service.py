@@ -499,6 +499,20 @@ def test_a_mapping_that_is_not_toml_or_yaml_is_422(client: TestClient, lines_for
     assert response.status_code == 422 and response.json()["error"]["field"] == "mapping"
 
 
+def test_a_mapping_naming_a_missing_column_is_422_naming_it(client: TestClient) -> None:
+    mapping = (
+        (ROOT / "examples" / "mar-mapping.toml").read_text().replace("MEDICATION_NAME", "MEDICATION_NAM")
+    )
+    files = [
+        ("file", ("mar-export.csv", (ROOT / "examples" / "mar-export.csv").read_bytes())),
+        ("mapping", ("site.toml", mapping.encode())),
+    ]
+    response = client.post("/v1/import/mar", files=files)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "mapping" and "closest header is 'MEDICATION_NAME'" in error["message"]
+
+
 # --- generated requests against the OpenAPI ---------------------------------------------------------
 
 

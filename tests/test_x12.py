@@ -4,6 +4,7 @@ validator with no error, and reading the file back gives the same lines."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +258,127 @@ def _as_toml(value: dict[str, object], prefix: str = "") -> str:
             simple.append(f"{json.dumps(key)} = {json.dumps(item)}")
     head = f"[{prefix[:-1]}]\n" if prefix else ""
     return head + "\n".join(simple) + "\n\n" + "".join(tables)
+
+
+# --- damaged billed-claim files (issue 16): a problem naming the file and claim, never a traceback ---------
+
+
+@pytest.fixture(scope="module")
+def three_claims() -> str:
+    coder = Coder.default()
+    claims = []
+    for index, record in enumerate(EXAMPLES[:3]):
+        encounter = Encounter.model_validate(
+            dict(record, encounter_id=f"C{index}", claim_type="institutional")
+        )
+        claims.append(claim_for(coder, encounter))
+    return write_837(claims, header(), "837i")
+
+
+def _segments(text: str) -> list[str]:
+    return text.split("~")
+
+
+def test_a_claim_whose_clm_is_damaged_is_a_problem_and_the_others_are_read(three_claims: str) -> None:
+    pieces = _segments(three_claims)
+    clm = next(i for i, s in enumerate(pieces) if s.lstrip().startswith("CLM*C1*"))
+    pieces[clm] = pieces[clm].replace("CLM*C1*", "HI*ABK:R11*", 1)  # pyx12: EngineError on CLM01
+    billed = read_837("~".join(pieces).encode(), "damaged.837")
+    assert set(billed.lines) == {"C0", "C2"}  # C1's lines cannot be placed without its CLM
+    (problem,) = billed.problems
+    assert re.match(r"damaged\.837: \d+ segment\(s\) are not where an 837 allows them", problem[1])
+    assert re.search(r"segment \d+ HI, segment \d+ DTP", problem[1]) and "ABK" not in problem[1]  # ids only
+
+
+def test_a_damaged_trailer_keeps_the_claims_read_before_it(three_claims: str) -> None:
+    damaged = three_claims.replace("GE*1*1~", "GE*1*1~\nGE*1*1~")  # pyx12: IndexError on the second GE
+    billed = read_837(damaged.encode(), "trailer.837")
+    assert set(billed.lines) == {"C0", "C1", "C2"}
+    assert billed.problems == [
+        (
+            None,
+            "trailer.837: the file cannot be read after claim 'C2': a damaged segment or envelope "
+            "(IndexError); any claims after it were not read",
+        )
+    ]
+
+
+def test_a_file_cut_short_says_its_last_claims_were_not_read(three_claims: str) -> None:
+    at = three_claims.index("CLM*C2*")
+    billed = read_837(three_claims[: at + 200].encode(), "cut.837")  # inside C2's lines
+    assert set(billed.lines) == {"C0", "C1"}
+    assert billed.problems == [
+        ("C2", "cut.837: claim 'C2' was not read: the 837's structure is damaged before or in it"),
+        (
+            None,
+            "cut.837: the file does not end with its IEA trailer (cut short?): the claims after claim 'C1' "
+            "were not read",
+        ),
+    ]
+
+
+def test_a_claim_pyx12_passes_over_without_a_word_is_named(three_claims: str) -> None:
+    pieces = _segments(three_claims)
+    clm = next(i for i, s in enumerate(pieces) if s.lstrip().startswith("CLM*C1*"))
+    pieces[clm] = ""  # an empty segment ("~~"): pyx12 stops giving claims there and says nothing
+    billed = read_837("~".join(pieces).encode(), "quiet.837")
+    assert set(billed.lines) == {"C0"}  # C1 has no CLM left; pyx12 gave nothing after it
+    assert billed.problems == [
+        ("C2", "quiet.837: claim 'C2' was not read: the 837's structure is damaged before or in it")
+    ]
+
+
+def test_a_file_pyx12_cannot_start_on_is_a_claim_error(three_claims: str) -> None:
+    damaged = three_claims.replace("005010X223A2", "00501OX223A2")  # GS08: no map (EngineError)
+    with pytest.raises(ClaimError, match=r"damaged\.837: not a readable X12 file: the GS/ST version"):
+        read_837(damaged.encode(), "damaged.837")
+
+
+def test_a_bad_service_line_names_the_claim_and_line(three_claims: str) -> None:
+    damaged = three_claims.replace("*UN*1", "*UN*99999999999", 1)
+    billed = read_837(damaged.encode(), "units.837")
+    (problem,) = billed.problems
+    assert problem[0] == "C0" and "units.837: claim C0: service line 1 (SV2)" in problem[1]
+    assert "1-99,999" in problem[1]
+    assert set(billed.lines) == {"C1", "C2"}
+
+
+def test_billed_csv_row_longer_than_its_header_and_bad_units() -> None:
+    text = "encounter_id,code,units\nE1,96365,1\nE1,96375,1,extra,more\nE2,96374,zero\nE3,96374,2\n"
+    billed = read_billed_csv(text.encode(), "billed.csv")
+    assert [line.code for line in billed.lines["E1"]] == ["96365"]
+    assert [line.units for line in billed.lines["E3"]] == [2]
+    assert billed.problems == [
+        ("E1", "billed.csv row 3: more fields than the header"),
+        ("E2", "billed.csv row 4: units 'zero' is not a whole number"),
+    ]
+
+
+def test_audit_billed_with_a_damaged_claim_file_gives_error_objects(
+    tmp_path: Path, three_claims: str
+) -> None:
+    encounters = tmp_path / "e.jsonl"
+    encounters.write_text(
+        "".join(
+            json.dumps(dict(record, encounter_id=f"C{i}", claim_type="institutional")) + "\n"
+            for i, record in enumerate(EXAMPLES[:3])
+        )
+    )
+    pieces = _segments(three_claims)
+    clm = next(i for i, s in enumerate(pieces) if s.lstrip().startswith("CLM*C1*"))
+    pieces[clm] = "NM1*ZZ"
+    billed = tmp_path / "claims.837"
+    billed.write_text("~".join(pieces))
+    run = subprocess.run(
+        [sys.executable, "-m", "infusion_coder", "audit", str(encounters), "--billed", str(billed)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert {r["encounter_id"] for r in records if "differences" in r} == {"C0", "C2"}
+    errors = [r["error"]["message"] for r in records if "error" in r]
+    assert errors and all("claims.837" in m for m in errors)
+    assert any("not where an 837 allows them" in m for m in errors)  # C1's lines: said, not dropped

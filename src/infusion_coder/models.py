@@ -2,7 +2,8 @@
 
 Field names here are fixed by the contract; the project may add fields, never rename or drop them.
 Additions so far: `Line.rule`, `Line.minutes`, `Finding.rule`, `CodingResult.policy` and
-`CodingResult.reference_version`, so every decision names the rule and data that made it.
+`CodingResult.reference_version`, so every decision names the rule and data that made it; and
+`Administration.segments`, the stretches a paused and restarted administration ran.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -93,6 +95,8 @@ MAX_ID_INT = 2**63 - 1  # an integer encounter id fits a signed 64-bit column
 MAX_VOLUME_ML = 100_000.0  # 100 L: more than any one bag or pump reservoir
 MAX_RATE_ML_PER_HOUR = 100_000.0  # far above any pump's top rate (about 1,000-2,000 mL/h)
 MAX_DOSE = 1e9  # covers unit-dosed drugs (heparin, penicillin G in million-unit doses) in any unit
+MAX_SEGMENTS = 100  # stretches of one administration: a bag paused and restarted 99 times
+MAX_ENCOUNTER_SEGMENTS = 10_000  # all segments of one encounter: two per administration at the bound
 
 
 def excerpt(value: object, limit: int = 60) -> str:
@@ -253,6 +257,16 @@ class EvaluationAndManagement(_Model):
     separately_identifiable: bool | None = None
 
 
+class AdministrationSegment(_Model):
+    """A stretch an administration actually ran (added: a bag paused and restarted is one administration
+    whose segments are the stretches between its pauses)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt "stop" must not pass for a stretch
+
+    start: LocalTime
+    end: LocalTime
+
+
 class Administration(_Model):
     """One record of something given: a drug, a fluid, a mixed bag."""
 
@@ -296,6 +310,27 @@ class Administration(_Model):
         "practice or hospital supplied the pump (Medicare G0498 for chemotherapy), 'supplier' when a "
         "home-infusion supplier did",
     )
+    # Added for MAR pauses: the stretches it ran; start and end are the first's start and the last's end.
+    segments: Annotated[
+        list[AdministrationSegment] | None, _at_most(MAX_SEGMENTS, "segments per administration")
+    ] = Field(
+        default=None,
+        min_length=1,
+        description="the stretches it actually ran, in order, when it was paused and restarted; only "
+        "their minutes count",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _times_from_segments(cls, data: Any) -> Any:
+        # start and end may be left to the segments: the first's start and the last's end
+        if isinstance(data, dict) and isinstance(data.get("segments"), list) and data["segments"]:
+            first, last = data["segments"][0], data["segments"][-1]
+            if data.get("start") is None and isinstance(first, dict) and first.get("start") is not None:
+                data = {**data, "start": first["start"]}
+            if data.get("end") is None and isinstance(last, dict) and last.get("end") is not None:
+                data = {**data, "end": last["end"]}
+        return data
 
     @field_validator("access", "mix")
     @classmethod
@@ -377,6 +412,24 @@ class Encounter(_Model):
         default_factory=list, description="what an importer could not turn into administrations, and why"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _few_segments(cls, data: Any) -> Any:
+        # counted on the raw lists, before a hostile encounter's segments cost anything to validate
+        admins = data.get("administrations") if isinstance(data, dict) else None
+        if isinstance(admins, list) and len(admins) <= MAX_ADMINISTRATIONS:
+            total = sum(
+                len(a["segments"])
+                for a in admins
+                if isinstance(a, dict) and isinstance(a.get("segments"), list)
+            )
+            if total > MAX_ENCOUNTER_SEGMENTS:
+                raise FieldError(
+                    "administrations",
+                    f"at most {MAX_ENCOUNTER_SEGMENTS:,} segments in one encounter (got {total:,})",
+                )
+        return data
+
     @field_validator("place_of_service", mode="before")
     @classmethod
     def _pos_as_text(cls, value: Any) -> Any:
@@ -400,7 +453,7 @@ class Encounter(_Model):
     def _read_times(self) -> Encounter:
         """Convert offsets and the facility zone into engine times (times.py), and check their order and
         spans on real instants."""
-        times = (t for a in self.administrations for t in (a.start, a.end))
+        times = (t for a in self.administrations for t in (a.start, a.end, *_segment_times(a)))
         frame = FLOATING if floating_as_given(times, self.timezone) else self._convert_times()
         first: tuple[datetime, str] | None = None
         last: tuple[datetime, str] | None = None
@@ -408,6 +461,8 @@ class Encounter(_Model):
             start, end = admin.start, admin.end
             if start is None:
                 continue
+            if admin.segments:
+                _check_segments(admin, index, frame)
             if end is not None and end < start:
                 raise FieldError(
                     f"administrations[{index}].end",
@@ -431,21 +486,26 @@ class Encounter(_Model):
         return self
 
     def _convert_times(self) -> TimeFrame:
-        slots: list[tuple[Administration, str]] = []
         triples: list[tuple[str, str, datetime]] = []
+        slots: list[tuple[Administration | AdministrationSegment, str]] = []
         for index, admin in enumerate(self.administrations):
             for name in ("start", "end"):
                 value = getattr(admin, name)
                 if value is not None:
                     slots.append((admin, name))
                     triples.append((f"administrations[{index}].{name}", admin.id, value))
+            for number, segment in enumerate(admin.segments or ()):
+                for name in ("start", "end"):
+                    slots.append((segment, name))
+                    path = f"administrations[{index}].segments[{number}].{name}"
+                    triples.append((path, admin.id, getattr(segment, name)))
         try:
             frame, converted, notes = read_times(triples, self.timezone)
         except TimeError as exc:
             raise FieldError(exc.field, str(exc)) from None
         if frame is not FLOATING:
-            for (admin, name), value in zip(slots, converted, strict=True):
-                setattr(admin, name, value)
+            for (owner, name), value in zip(slots, converted, strict=True):
+                setattr(owner, name, value)
         self._frame, self._time_notes = frame, notes
         return frame
 
@@ -457,6 +517,43 @@ class Encounter(_Model):
     @property
     def time_notes(self) -> list[TimeNote]:
         return self._time_notes
+
+
+def _segment_times(admin: Administration) -> Iterator[datetime]:
+    for segment in admin.segments or ():
+        yield segment.start
+        yield segment.end
+
+
+def _check_segments(admin: Administration, index: int, frame: TimeFrame) -> None:
+    """Segments in order, not overlapping, and spanning the administration: start is the first's start
+    and end the last's end (checked on real instants, after offsets are converted)."""
+    segments = admin.segments or []
+    where = f"administrations[{index}].segments"
+    for number, segment in enumerate(segments):
+        if segment.end < segment.start:
+            raise FieldError(
+                f"{where}[{number}].end",
+                f"segment {number + 1} ends at {frame.shown(segment.end).isoformat()}, before it starts at "
+                f"{frame.shown(segment.start).isoformat()}",
+            )
+        if number and segment.start < segments[number - 1].end:
+            raise FieldError(
+                f"{where}[{number}].start",
+                f"segment {number + 1} starts at {frame.shown(segment.start).isoformat()}, before segment "
+                f"{number} ends at {frame.shown(segments[number - 1].end).isoformat()}: segments are the "
+                "stretches it ran, in order, without overlap",
+            )
+    if admin.start != segments[0].start:
+        raise FieldError(
+            f"administrations[{index}].start",
+            "start must be the first segment's start (or be left out and taken from it)",
+        )
+    if admin.end != segments[-1].end:
+        raise FieldError(
+            f"administrations[{index}].end",
+            "end must be the last segment's end (or be left out and taken from it)",
+        )
 
 
 Severity = Literal["error", "warning", "info"]

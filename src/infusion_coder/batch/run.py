@@ -30,18 +30,19 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..api import Coder, Result
 from ..formats import FORMATS as IMPORT_FORMATS
-from ..formats import ImportOptions, Source, reader
-from ..formats.jsonio import UnreadableInput
+from ..formats import ImportOptions, Source, UnusableInput, read_eagerly
+from ..formats.jsonio import MAX_RECORD_BYTES, UnreadableInput
 from ..formats.jsonio import read as read_json
 from ..formats.tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
 from ..models import Encounter, ErrorDetail, ErrorResult
@@ -101,16 +102,23 @@ def input_format(path: Path, forced: str | None) -> str:
 def read_records(
     paths: Sequence[Path], forced: str | None, options: ImportOptions, coder: Coder, batch_rows: int = 1000
 ) -> Iterator[Record]:
-    """Every record of every input, in order. Raises BatchError for an input that cannot be read at all."""
+    """Every record of every input, in order. Raises BatchError for an input that cannot be read at all:
+    an importer's format is started at once, so an input it cannot use (a bad mapping, a file without the
+    columns) is refused here, before a caller has made anything."""
     for path in paths:
         if not path.exists():
             raise BatchError(f"cannot read {path}: no such file or folder")
     if forced in IMPORT_FORMATS:
-        read_format = reader(forced)
         sources = [Source(p.name, path=p) for p in paths]
-        for value in read_format(sources, options, coder.reference.latest):
-            yield Record(value)
-        return
+        try:
+            values = read_eagerly(forced, sources, options, coder.reference.latest)
+        except UnusableInput as exc:
+            raise BatchError(str(exc)) from None
+        return (Record(value) for value in values)
+    return _file_records(paths, forced, batch_rows)
+
+
+def _file_records(paths: Sequence[Path], forced: str | None, batch_rows: int) -> Iterator[Record]:
     for path in paths:
         kind = input_format(path, forced)
         try:
@@ -160,26 +168,87 @@ def arrow_records(batch: pa.RecordBatch | pa.Table) -> Iterator[Record]:
 
 def _parquet_records(path: Path, batch_rows: int) -> Iterator[Record]:
     file = pq.ParquetFile(path)
-    for batch in file.iter_batches(batch_size=batch_rows):
-        yield from arrow_records(batch)
+    for group in range(file.metadata.num_row_groups):
+        rows = file.metadata.row_group(group).num_rows
+        read = 0
+        try:
+            for batch in file.iter_batches(batch_size=batch_rows, row_groups=[group]):
+                for record in arrow_records(batch):
+                    read += 1
+                    yield record
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            # a damaged row group: each of its rows not read is an error row, and the next group goes on
+            reason = f"row group {group} cannot be read ({type(exc).__name__})"
+            for _ in range(max(rows - read, 0)):
+                yield Record(problem=f"{path.name}: {reason}")
+
+
+class _BadLine(Exception):
+    """A CSV input line that cannot be a row (not UTF-8, or longer than a record may be)."""
+
+
+class _CsvLines:
+    """The lines of a CSV input for csv.reader, read as bytes with a ceiling: a line longer than
+    MAX_RECORD_BYTES is skipped without being held, and it or a line that is not UTF-8 raises _BadLine,
+    after which reading goes on with the next line (an iterator class, so it survives raising)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.first = True
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.stream.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            while (rest := self.stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            raise _BadLine(f"longer than {MAX_RECORD_BYTES:,} bytes")
+        encoding = "utf-8-sig" if self.first else "utf-8"
+        self.first = False
+        try:
+            return line.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise _BadLine(f"not UTF-8 text (byte {exc.start + 1} is not valid)") from None
 
 
 def _csv_records(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8", newline="") as stream:
-        rows = csv.DictReader(stream, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        if rows.fieldnames is None:
-            return
-        for number, row in enumerate(rows, start=2):  # line 1 is the header
-            yield _csv_record(row, number)
+    with path.open("rb") as stream:
+        rows = csv.reader(_CsvLines(stream), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        header: list[str] | None = None
+        number = 0  # rows as a spreadsheet counts them: the header is row 1, blank lines are skipped
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except (_BadLine, csv.Error) as exc:
+                reason = str(exc) if isinstance(exc, _BadLine) else "not readable CSV (a stray quote?)"
+                if header is None:
+                    raise UnreadableInput(f"the header line is {reason}") from None
+                number += 1
+                yield Record(problem=f"row {number} is {reason}")
+                continue
+            if not row:
+                continue
+            number += 1
+            if header is None:
+                header = row
+                continue
+            yield _csv_record(header, row, number)
 
 
-def _csv_record(row: dict[str | None, Any], number: int) -> Record:
-    encounter_id = row.get("encounter_id") or None
-    if None in row:
+def _csv_record(header: list[str], row: list[str], number: int) -> Record:
+    named = dict(zip(header, row, strict=False))
+    encounter_id = named.get("encounter_id") or None
+    if len(row) > len(header):
         return Record(problem=f"row {number} has more fields than the header", encounter_id=encounter_id)
     record: dict[str, Any] = {}
-    for name, text in row.items():
-        if name is None or text is None or text == "":
+    for name, text in named.items():
+        if text == "":
             continue
         if name in NESTED_COLUMNS:
             try:
@@ -189,9 +258,23 @@ def _csv_record(row: dict[str | None, Any], number: int) -> Record:
                     problem=f"row {number}: column {name} is not valid JSON: {exc.msg} at column {exc.colno}",
                     encounter_id=encounter_id,
                 )
+            except RecursionError:
+                return Record(
+                    problem=f"row {number}: column {name} is nested too deeply", encounter_id=encounter_id
+                )
+            except ValueError as exc:  # an integer of more than 4,300 digits
+                return Record(
+                    problem=f"row {number}: column {name} cannot be read ({_short(exc)})",
+                    encounter_id=encounter_id,
+                )
         else:
             record[name] = text
     return Record(record)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def write_encounters(
@@ -212,7 +295,8 @@ def write_encounters(
     if format == "parquet":
         with pq.ParquetWriter(path, ENCOUNTER_SCHEMA, compression="zstd") as writer:
             for batch in chunks():
-                writer.write_table(pa.Table.from_pylist(batch, schema=ENCOUNTER_SCHEMA))
+                rows = [_text_id(record) for record in batch]
+                writer.write_table(pa.Table.from_pylist(rows, schema=ENCOUNTER_SCHEMA))
         return
     with path.open("w", encoding="utf-8", newline="") as stream:
         if format == "jsonl":
@@ -230,6 +314,14 @@ def write_encounters(
                     if v is not None
                 }
                 writer_csv.writerow(row)
+
+
+def _text_id(record: dict[str, Any]) -> dict[str, Any]:
+    """The Parquet layout's encounter_id column is text, as in CSV: an integer id is written as its digits."""
+    found = record.get("encounter_id")
+    if isinstance(found, int) and not isinstance(found, bool):
+        return {**record, "encounter_id": str(found)}
+    return record
 
 
 # ------------------------------------------------------------------------------------------------ coding
@@ -251,7 +343,7 @@ def code_one(
         value = record.value
         found = value.get("encounter_id") if isinstance(value, dict) else None
         return ErrorResult(
-            encounter_id=found if isinstance(found, str) else None,
+            encounter_id=found if isinstance(found, str | int) and not isinstance(found, bool) else None,
             error=ErrorDetail(message=f"internal error while coding: {exc!r}", field=None),
         )
 
@@ -425,6 +517,7 @@ def run_batch(
     parts = out / "_parts"
     manifest = _manifest(paths, settings)
     done: dict[int, ChunkStats] = {}
+    options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
     if resume:
         if (out / "summary.json").exists() and not parts.exists():
             raise BatchError(f"{out} holds a finished run: nothing to resume")
@@ -435,6 +528,7 @@ def run_batch(
         reason = _why_not_resumable(saved, manifest)
         if reason:
             raise BatchError(f"cannot resume: {reason}; start again in an empty folder")
+        records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
         for entry in parts.iterdir():
             if entry.name.startswith(".tmp-"):
                 shutil.rmtree(entry, ignore_errors=True)
@@ -445,11 +539,11 @@ def run_batch(
         if out.exists() and any(out.iterdir()):
             hint = " (an interrupted run: add --resume)" if (parts / "manifest.json").exists() else ""
             raise BatchError(f"{out} is not empty{hint}; give an empty or new folder")
+        # read before the folder is made: an input an importer cannot use leaves nothing behind
+        records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
         parts.mkdir(parents=True, exist_ok=True)
         (parts / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
-    options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
-    records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
     resumed = len(done)
     resumed_records = sum(stats.records for stats in done.values())
     if progress and resumed_records:
@@ -465,7 +559,7 @@ def run_batch(
         for number, chunk in todo:
             finished(code_chunk(coder, number, chunk, parts, settings))
     else:
-        _parallel(todo, jobs, parts, settings, finished)
+        _parallel(todo, jobs, parts, settings, finished, coder)
 
     outputs = _join(out, parts, sorted(done), settings.format)
     statuses: Counter[str] = Counter()
@@ -501,22 +595,42 @@ def _parallel(
     parts: Path,
     settings: Settings,
     finished: Callable[[ChunkStats], None],
+    coder: Coder,
 ) -> None:
     # spawn, not fork: the parent may run a progress thread, and a forked lock can hang a worker
     context = get_context("spawn")
-    pending: deque[Future[ChunkStats]] = deque()
+    pending: deque[tuple[Future[ChunkStats], int, list[tuple[int, Record]]]] = deque()
+
+    def settle() -> None:
+        future, number, chunk = pending.popleft()
+        try:
+            stats = future.result()
+        except BrokenProcessPool:
+            raise
+        except Exception as exc:
+            # Most often a record that cannot cross to a worker (pickling a valid record nested some 600
+            # deep raises RecursionError): the parent codes the chunk itself, as --jobs 1 would.
+            print(
+                f"infusion-coder: chunk {number} could not be coded in a worker ({type(exc).__name__}); "
+                "coded in the main process",
+                file=sys.stderr,
+            )
+            stats = code_chunk(coder, number, chunk, parts, settings)
+        finished(stats)
+
     with ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_worker_init, initargs=(settings.reference,)
     ) as pool:
         try:
             for number, chunk in todo:
-                pending.append(pool.submit(_worker_chunk, number, chunk, str(parts), settings))
+                future = pool.submit(_worker_chunk, number, chunk, str(parts), settings)
+                pending.append((future, number, chunk))
                 while len(pending) >= 2 * jobs:  # bounded: the reader never runs far ahead
-                    finished(pending.popleft().result())
+                    settle()
             while pending:
-                finished(pending.popleft().result())
+                settle()
         except BaseException:
-            for future in pending:
+            for future, _number, _chunk in pending:
                 future.cancel()
             raise
 

@@ -14,6 +14,7 @@ from ..rules import (
 )
 from . import identity
 from .context import Context
+from .intervals import minutes as total_minutes
 from .intervals import span_minutes
 
 _HYDRATION_CODES = {"96360", "96361"}
@@ -186,11 +187,17 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
     if admin.start is None or admin.end is None or admin.mix or admin.pump:
         return
     minutes = span_minutes(admin.start, admin.end)
+    charted = f"{ctx.clock(admin.start)}-{ctx.clock(admin.end)}"
+    if admin.segments:  # paused: only the segments count, and a later stop extends the last one
+        minutes = total_minutes([(s.start, s.end) for s in admin.segments])
+        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in admin.segments)
     hydration = ctx.families.get(admin.id) == "hydration"
     mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
     if mark is None:
         return
     when = admin.start + timedelta(minutes=mark)
+    if admin.segments:
+        when = admin.end + timedelta(minutes=mark - minutes)
     if mark == 16 and codes & _PUSH_CODES:
         gain = "an infusion code instead of a push"
     elif mark == 31 and hydration:
@@ -202,6 +209,6 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
         "what-would-change",
         "info",
         [admin.id],
-        f"{admin.substance} is charted {ctx.clock(admin.start)}-{ctx.clock(admin.end)} ({minutes} minutes): a stop at or "
+        f"{admin.substance} is charted {charted} ({minutes} minutes): a stop at or "
         f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ..models import Administration, Device, Method, excerpt
+from ..models import Administration, AdministrationSegment, Device, Method, excerpt
 from ..reference import Substance
 from ..rules import (
     ic101_category,
@@ -30,7 +30,8 @@ from ..rules import (
 )
 from . import identity
 from .context import Context
-from .intervals import span_minutes
+from .intervals import Interval, span_minutes, union
+from .intervals import minutes as total_minutes
 from .services import Service
 
 # Words in a substance text that state a push; whole words, so "IVPB" (a piggyback infusion) is not "IVP".
@@ -83,7 +84,7 @@ def prepare(ctx: Context) -> list[Service]:
         and r.route in ("iv", "ia")
         and r.admin.start is not None
         and r.admin.end is not None
-        and not ic201_push_or_infusion.is_push(span_minutes(r.admin.start, r.admin.end))
+        and not ic201_push_or_infusion.is_push(counted_minutes(r.admin))
     }
     services: list[Service] = []
     for record in merged:
@@ -298,11 +299,15 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
     starts = [a.start for a in admins if a.start]
     ends = [a.end for a in admins if a.end]
     first = admins[0]
+    timed = len(ends) == len(admins)
+    paused = timed and any(a.segments for a in admins)
     merged = first.model_copy(
         update={
             "substance": " + ".join(a.substance for a in admins),
             "start": min(starts) if starts else None,
-            "end": max(ends) if len(ends) == len(admins) else None,
+            "end": max(ends) if timed else None,
+            # one bag: it ran whenever any of its records says it ran
+            "segments": _joined_segments(admins) if paused else None,
             "access": next((a.access for a in admins if a.access), None),
             "separate_access_required": _combined_flag([a.separate_access_required for a in admins]),
             "method": next((a.method for a in admins if a.method), None),
@@ -331,6 +336,27 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
     return record
 
 
+def counted_minutes(admin: Administration) -> int:
+    """The minutes an administration ran: its segments' when it was paused, else start to end."""
+    assert admin.start is not None and admin.end is not None
+    if admin.segments:
+        return total_minutes([(s.start, s.end) for s in admin.segments])
+    return span_minutes(admin.start, admin.end)
+
+
+def _spans(admin: Administration) -> list[Interval]:
+    if admin.segments:
+        return [(s.start, s.end) for s in admin.segments]
+    return [(admin.start, admin.end)] if admin.start is not None and admin.end is not None else []
+
+
+def _joined_segments(admins: list[Administration]) -> list[AdministrationSegment]:
+    return [
+        AdministrationSegment(start=start, end=end)
+        for start, end in union(i for a in admins for i in _spans(a))
+    ]
+
+
 def _combined_flag(flags: list[bool | None]) -> bool | None:
     if any(flag is True for flag in flags):
         return True
@@ -357,6 +383,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         access_label=admin.access,
         home_pump=admin.home_pump.value if admin.home_pump else None,
         pump=admin.pump.value if admin.pump else None,
+        segments=tuple((s.start, s.end) for s in admin.segments) if admin.segments else (),
     )
     if record.route == "port_flush":
         service.technique, service.route = "port_flush", "iv"
@@ -405,7 +432,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
                 "infusion-coded-as-push",
                 "info",
                 ids,
-                f"{admin.substance} ran {minutes} minutes ({ctx.clock(service.start)}-{ctx.clock(service.end)}): "
+                f"{admin.substance} ran {minutes} minutes ({service.span_text(ctx.clock)}): "
                 "15 minutes or less is a push, whatever the container.",
             )
         service.technique = prefix + "push"

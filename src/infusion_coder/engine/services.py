@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from ..rules import Rule
-from .intervals import span_minutes
+from .intervals import Interval, minutes, span_minutes
 
 
 @dataclass
@@ -27,18 +28,34 @@ class Service:
     access_label: str | None = None  # the access as documented
     home_pump: str | None = None  # whose pump carries the infusion on at home: provider | supplier
     pump: str | None = None  # portable | implantable, as recorded
+    segments: tuple[Interval, ...] = ()  # the stretches it ran, when paused and restarted (else empty)
 
     @property
     def minutes(self) -> int | None:
         if self.start is None or self.end is None:
             return None
+        if self.segments:
+            return minutes(self.segments)  # a pause is not infusion time
         return span_minutes(self.start, self.end)
 
     @property
     def interval(self) -> tuple[datetime, datetime] | None:
+        """From start to end, pauses included: for ordering and references, never for counting."""
         if self.start is None or self.end is None:
             return None
         return (self.start, self.end)
+
+    @property
+    def spans(self) -> list[Interval]:
+        """The time it ran, to be counted: its segments, else start to end, else nothing."""
+        if self.segments:
+            return list(self.segments)
+        return [(self.start, self.end)] if self.start is not None and self.end is not None else []
+
+    def span_text(self, clock: Callable[[datetime | None], str]) -> str:
+        """09:40-10:50, 11:05-11:45 for a paused administration; 09:40-11:45 otherwise."""
+        pieces = self.segments or ((self.start, self.end),)
+        return ", ".join(f"{clock(start)}-{clock(end)}" for start, end in pieces)
 
     @property
     def order(self) -> tuple[datetime, str]:

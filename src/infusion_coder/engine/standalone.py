@@ -22,7 +22,7 @@ from .services import Service, Unit
 
 
 def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datetime | None = None) -> Unit:
-    counted = service.interval or ((service.start, service.start) if service.start else None)
+    counted = service.spans or ([(service.start, service.start)] if service.start else [])
     return Unit(
         code,
         when or service.start,
@@ -30,7 +30,7 @@ def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datet
         rule,
         explanation,
         service.minutes,
-        intervals=(counted,) if counted else (),
+        intervals=tuple(counted),
     )
 
 
@@ -170,7 +170,7 @@ def _sc_infusions(ctx: Context, infusions: list[Service]) -> list[Unit]:
             "96369",
             first,
             rule,
-            f"Initial SC infusion: {first.label} {ctx.clock(first.start)}-{ctx.clock(first.end)}, {minutes} minutes.",
+            f"Initial SC infusion: {first.label} {first.span_text(ctx.clock)}, {minutes} minutes.",
         )
     )
     hours = ic203_hour_units.added_hours_after_first(minutes)
@@ -267,7 +267,7 @@ def _intra_arterial(ctx: Context, service: Service) -> list[Unit]:
             "96422",
             service,
             rule,
-            f"Intra-arterial chemo infusion: {service.label} {ctx.clock(service.start)}-{ctx.clock(service.end)}, {minutes} minutes.",
+            f"Intra-arterial chemo infusion: {service.label} {service.span_text(ctx.clock)}, {minutes} minutes.",
         )
     ]
     units += [

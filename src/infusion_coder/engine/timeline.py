@@ -46,7 +46,7 @@ ADDED_HOUR = ic401_sequential_infusion.ADDED_HOUR_CODE
 def _point(service: Service) -> list[Interval]:
     """A push's own time: its documented minutes, or the moment it was given."""
     if service.interval is not None:
-        return [service.interval]
+        return service.spans
     return [(service.start, service.start)] if service.start is not None else []
 
 
@@ -64,7 +64,7 @@ class Bucket:
     # and precedence asks for these on every comparison. Callers must not mutate `raw`.
     @cached_property
     def raw(self) -> list[Interval]:
-        return union(r.interval for r in self.runs if r.interval)
+        return union(span for r in self.runs for span in r.spans)  # segments: a pause is not counted
 
     @cached_property
     def raw_minutes(self) -> int:
@@ -75,7 +75,7 @@ class Bucket:
         return tuple(sorted(i for r in self.runs for i in r.ids))
 
     def span(self, ctx: Context) -> str:
-        return ", ".join(f"{ctx.clock(r.start)}-{ctx.clock(r.end)}" for r in self.runs)
+        return ", ".join(r.span_text(ctx.clock) for r in self.runs)
 
 
 @dataclass
@@ -336,10 +336,8 @@ class _ScopeCoder:
         """Hydration minutes left after other infusions and documented pushes, grouped for counting."""
         if not self.hydrations:
             return []
-        raw = union(h.interval for h in self.hydrations if h.interval)
-        taken = [i.interval for i in self.infusions if i.interval] + [
-            p.interval for p in pushes if p.interval
-        ]
+        raw = union(span for h in self.hydrations for span in h.spans)
+        taken = [span for s in (*self.infusions, *pushes) for span in s.spans]
         own = subtract(raw, taken)
         alongside = minutes(raw) - minutes(own)
         ids = tuple(i for h in self.hydrations for i in h.ids)

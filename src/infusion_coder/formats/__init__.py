@@ -12,6 +12,7 @@ through `reader(name)`, so a format is added here once.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import itertools
 import zlib
@@ -62,6 +63,10 @@ class Source:
 
 
 MAX_SOURCE_BYTES = 256 * 2**20  # one source file, after decompression (docs/robustness.md)
+# One CSV cell (MAR, batch and billed-claim CSV): Python's default of 131,072 characters is less than one
+# valid encounter's administrations column can hold; this is the JSON Lines reader's record bound.
+MAX_CSV_FIELD = 16 * 2**20
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
 _GZIP_MAGIC = b"\x1f\x8b"
 
 

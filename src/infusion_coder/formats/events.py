@@ -3,29 +3,34 @@
 A MAR does not record "an infusion from 10:05 to 11:20"; it records actions: New Bag at 10:05, Paused at
 10:40, Restarted at 10:50, Stopped at 11:20. `fold` turns the actions of each key (the administration or
 order they belong to) into segments, each of which becomes one contract administration, and reports
-every action it could not place as a problem (a source finding on the encounter).
+every action it could not place as a problem (a source finding on the encounter). A segment runs in one or
+more stretches: a pause ends a stretch and a restart opens the next of the same segment, so a paused and
+restarted bag is one administration whose contract `segments` are its stretches (10:05-10:40,
+10:50-11:20), and only they are counted.
 
 The fold, per key, in time order:
 
 | action | nothing running | running | paused |
 |---|---|---|---|
-| start (New Bag, Started) | opens a segment | same infusion continues (a new bag) | opens a new segment |
-| restart | after a stop: opens a segment; never started: opens one, problem | problem, ignored | opens a new segment |
-| pause | problem, ignored | closes the segment | problem (duplicate pause), ignored |
+| start (New Bag, Started) | opens a segment | same infusion continues (a new bag) | resumes the segment: a new stretch (a new bag) |
+| restart | after a stop: opens a segment; never started: opens one, problem | problem, ignored | resumes the segment: a new stretch |
+| pause | problem, ignored | ends the stretch | problem (duplicate pause), ignored |
 | rate_change | opens a segment at the change, problem (no bag) | rate recorded | problem, ignored |
-| stop (Stopped, Completed) | problem (no start), ignored | closes the segment | ends the pause |
+| stop (Stopped, Completed) | problem (no start), ignored | ends the segment | ends the pause: the segment ended when it paused |
 | given (single-time) | a segment with a start only, whatever the state | | |
 | not_given | problem (info): nothing was given | | |
 | check (Confirmed) | not an event: ignored | | |
 
 A restart with no rate of its own resumes the last rate charted before it. A segment still running when
 the key's actions end has no end time and a problem says so; the policy decides what a missing stop time
-means. Two actions with the same key, action, time and payload are one
-action charted twice: the second is a problem and is dropped.
+means. When that segment had been paused and restarted, its stretches up to the last pause stay one
+administration and the open stretch becomes its own segment with no end (the contract's segments all
+have an end; the missing stop is a separate question). Two actions with the same key, action, time and
+payload are one action charted twice: the second is a problem and is dropped.
 
-Segment ids: the first segment of key `K` is `K`, the next `K.2`, `K.3`, ... in time order (a pause
-splits an infusion; every single-time dose is its own segment). Readers may use another id (MIMIC uses
-the id of the event that starts the segment).
+Segment ids: the first segment of key `K` is `K`, the next `K.2`, `K.3`, ... in time order (a stop and a
+later restart, and every single-time dose, make a new segment). Readers may use another id (MIMIC uses the
+id of the event that starts the segment).
 
 The result does not depend on the order of the input: actions are sorted by time, then by a fixed rank
 at equal times (stops and pauses close before starts open), then by source reference.
@@ -34,7 +39,7 @@ at equal times (stops and pauses close before starts open), then by source refer
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -102,10 +107,28 @@ class Segment:
     events: list[Event]  # the actions that made it, in time order; events[0] opened it
     rates: list[float] = field(default_factory=list)  # rates charted on start and rate changes
     bags: int = 1  # starts charted while it ran (New Bag on a running infusion)
+    # (start, end) of each stretch it ran: more than one when paused and restarted; the last open if running
+    stretches: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+    # for each stretch after the first: where its opening sits in events and in rates
+    resumed: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
         return segment_id(self.key, self.index)
+
+    @property
+    def paused(self) -> bool:
+        """Paused and restarted: the stretches it ran are the contract administration's `segments`."""
+        return len(self.stretches) > 1
+
+    def closed_stretches(self) -> list[tuple[datetime, datetime]]:
+        return [(start, end) for start, end in self.stretches if end is not None]
+
+    def contract_segments(self, iso: Callable[[datetime], str]) -> list[dict[str, str]] | None:
+        """The contract administration's `segments` (the stretches it ran), or None when it ran in one."""
+        if not self.paused:
+            return None
+        return [{"start": iso(start), "end": iso(end)} for start, end in self.closed_stretches()]
 
     @property
     def opening(self) -> Event:
@@ -183,11 +206,28 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
 
     def open_segment(event: Event, single: bool = False) -> Segment:
         segment = Segment(key, len(segments) + 1, event.time, None, single, [event])
+        segment.stretches.append((event.time, None))
         rate = _rate(event)
         if rate is not None:
             segment.rates.append(rate)
         segments.append(segment)
         return segment
+
+    def resume(segment: Segment, event: Event) -> Segment:
+        """A restart (or a new bag) after a pause: the next stretch of the same segment."""
+        segment.resumed.append((len(segment.events), len(segment.rates)))
+        segment.events.append(event)
+        segment.stretches.append((event.time, None))
+        segment.end = None
+        rate = _rate(event)
+        if rate is not None:
+            segment.rates.append(rate)
+        return segment
+
+    def close(segment: Segment, event: Event) -> None:
+        segment.end = event.time
+        segment.events.append(event)
+        segment.stretches[-1] = (segment.stretches[-1][0], event.time)
 
     for event in events:
         identity = (event.action, _comparable(event.time), event._payload_key())
@@ -218,6 +258,9 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
                 rate = _rate(event)
                 if rate is not None:
                     running.rates.append(rate)
+            elif paused and last_closed is not None:
+                running = resume(last_closed, event)  # a new bag hung after a pause: the same infusion
+                running.bags += 1
             else:
                 running = open_segment(event)
             paused = False
@@ -231,6 +274,10 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
                     f"restart at {_when(event.time)} while the infusion was running: ignored",
                     running,
                 )
+                continue
+            if paused and last_closed is not None:
+                running = resume(last_closed, event)  # a restart after a pause: one administration
+                paused = False
                 continue
             running = open_segment(event)
             if not running.rates and last_closed is not None and last_closed.rates:
@@ -255,8 +302,7 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
                     f"pause at {_when(event.time)} with no running infusion: ignored",
                 )
                 continue
-            running.end = event.time
-            running.events.append(event)
+            close(running, event)
             last_closed, running = running, None
             paused = True
         elif action is Action.RATE_CHANGE:
@@ -285,8 +331,7 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
                 )
         elif action is Action.STOP:
             if running is not None:
-                running.end = event.time
-                running.events.append(event)
+                close(running, event)
                 last_closed, running = running, None
             elif paused:
                 paused = False  # a stop after a pause ends the pause; the segment already ended
@@ -300,6 +345,8 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
                     f"stop at {_when(event.time)} with no start before it: nothing billed from it",
                 )
     if running is not None:
+        if running.paused:  # restarted and never stopped: the open stretch is its own segment
+            running = _split_open_stretch(running, segments)
         problems.append(
             Problem(
                 "start-without-stop",
@@ -311,3 +358,21 @@ def _fold_key(key: str, events: list[Event]) -> tuple[list[Segment], list[Proble
             )
         )
     return segments, problems
+
+
+def _split_open_stretch(segment: Segment, segments: list[Segment]) -> Segment:
+    """The last, open stretch of a paused segment as a segment of its own (no stop time); the stretches
+    before it stay the segment's. Segments are renumbered in time order."""
+    cut, rates = segment.resumed.pop()
+    tail = Segment(segment.key, 0, segment.stretches[-1][0], None, False, segment.events[cut:])
+    tail.stretches.append((tail.start, None))
+    tail.rates = segment.rates[rates:] or segment.rates[rates - 1 : rates]  # else the rate in effect
+    segment.rates = segment.rates[:rates]
+    segment.events = segment.events[:cut]
+    segment.stretches.pop()
+    segment.end = segment.stretches[-1][1]
+    segments.append(tail)
+    segments.sort(key=lambda s: (_comparable(s.start), s.index or len(segments) + 1))
+    for number, item in enumerate(segments, start=1):
+        item.index = number
+    return tail

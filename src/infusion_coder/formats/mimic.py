@@ -603,6 +603,8 @@ def _administration(segment: Segment, routes: dict[str, _Route]) -> dict[str, An
         administration["method"] = method
     if segment.end is not None:
         administration["end"] = _iso(segment.end)
+    if stretches := segment.contract_segments(_iso):
+        administration["segments"] = stretches  # paused and restarted: one administration (events.fold)
     if segment.rates:
         administration["rate_ml_per_hour"] = segment.rates[0]
     for name in ("dose", "dose_unit"):

@@ -157,6 +157,8 @@ class Rows:
         """Add one result's rows; returns its `results` row."""
         data, text = result_json(result)
         encounter_id = data.get("encounter_id")
+        if isinstance(encounter_id, int):  # the column is text; the result itself keeps the integer
+            encounter_id = str(encounter_id)
         keys = {"seq": seq, "encounter_id": encounter_id}
         if isinstance(result, ErrorResult):
             self.rows["errors"].append({**keys, **data["error"]})

@@ -13,12 +13,16 @@ import datetime as dt
 import io
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from ..claims import Claim, ClaimError, ClaimHeader, Person
 from ..models import BilledLine
-from .billed import BilledClaims
+from . import excerpt
+from .billed import BilledClaims, validation_message
 
 Variant = Literal["837i", "837p"]
 VERSIONS: dict[Variant, str] = {"837i": "005010X223A2", "837p": "005010X222A1"}
@@ -285,72 +289,206 @@ def read_837(data: bytes, name: str) -> BilledClaims:
     """Billed lines of every claim (CLM01 is the encounter id) in an 837I or 837P file, read with pyx12.
 
     A claim whose lines cannot be read becomes a problem entry naming the claim and the segment, never an
-    exception; the file's own structural errors are left to a validator (x12valid)."""
+    exception, and the next claim is read. When pyx12 cannot follow the file past some segment (a damaged
+    envelope or trailer), the claims read before it are kept and one problem says where reading stopped;
+    a file it cannot start on at all is a ClaimError. The file's own structural errors are left to a
+    validator (x12valid)."""
     import pyx12.error_handler
-    import pyx12.errors
     import pyx12.params
     import pyx12.x12context
 
+    class Dropped(pyx12.error_handler.errh_null):  # type: ignore[misc]  # pyx12 is untyped here
+        """Notes the segments pyx12 could not place in the 837's structure: it leaves them out."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.segments: list[tuple[int | None, str]] = []
+
+        def seg_error(
+            self, err_cde: str, err_str: str, err_value: str | None = None, src_line: int | None = None
+        ) -> None:
+            super().seg_error(err_cde, err_str, err_value, src_line)
+            if err_cde == "1":  # "Segment XX*... not found": only its id is kept (the text quotes data)
+                found = _SEGMENT_ID.match(err_str)
+                self.segments.append((src_line, found.group(1) if found else "?"))
+
     out = BilledClaims()
     text = data.decode("ascii", errors="replace")
+    state = _ReadState()
+    dropped = Dropped()
     try:
-        reader = pyx12.x12context.X12ContextReader(
-            pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text)
+        reader = pyx12.x12context.X12ContextReader(pyx12.params.params(), dropped, io.StringIO(text))
+        _read_claims(reader, name, out, state)
+    except RecursionError:
+        _stopped(name, out, state, "nested too deeply")
+    except Exception as exc:  # pyx12 raises X12Error, EngineError, IndexError... on damaged files
+        _stopped(name, out, state, _x12_reason(exc))
+    if dropped.segments:
+        shown = ", ".join(f"segment {line} {seg}" for line, seg in dropped.segments[:5])
+        more = f" and {len(dropped.segments) - 5} more" if len(dropped.segments) > 5 else ""
+        out.problems.append(
+            (
+                None,
+                f"{name}: {len(dropped.segments)} segment(s) are not where an 837 allows them and were not "
+                f"read ({shown}{more}); a claim whose CLM segment is damaged or missing loses its lines",
+            )
         )
-        found_claim = _read_claims(reader, name, out)
-    except pyx12.errors.X12Error as exc:
-        raise ClaimError(f"{name}: not a readable X12 file: {exc}") from exc
-    if not found_claim:
+    named = set(out.lines) | {claim for claim, _ in out.problems if claim}
+    for claim in _clm01s(text):  # pyx12 may also stop without a word (an HL loop that lost its CLM)
+        if claim not in named:
+            named.add(claim)
+            out.problems.append(
+                (
+                    claim,
+                    f"{name}: claim {excerpt(claim, 40)} was not read: the 837's structure is damaged before or in it",
+                )
+            )
+    last = text.rstrip().rstrip("~").rsplit("~", 1)[-1].strip()
+    if state.claims and not last.startswith("IEA") and not any(e is None for e, _ in out.problems):
+        # pyx12 gives a claim when the next loop begins: a file cut short loses its last claim unsaid
+        after = f"claim {excerpt(state.last, 40)}" if state.last else f"claim {state.claims}"
+        out.problems.append(
+            (
+                None,
+                f"{name}: the file does not end with its IEA trailer (cut short?): the claims after {after} "
+                "were not read",
+            )
+        )
+    if not state.claims and not out.problems:
         out.problems.append((None, f"{name}: no 837 claim (loop 2300) found"))
     return out
 
 
-def _read_claims(reader: Any, name: str, out: BilledClaims) -> bool:
-    found_claim = False
+def _clm01s(text: str) -> list[str]:
+    """CLM01 of every CLM segment in the file, split with the delimiters its ISA declares: what the file
+    claims to hold, to account for every claim whatever pyx12 made of the structure around it."""
+    start = text.find("ISA")
+    isa = text[start : start + 106]
+    element, terminator = (isa[3], isa[105]) if len(isa) == 106 else ("*", "~")
+    found = []
+    for segment in text.split(terminator):
+        fields = segment.strip().split(element)
+        if fields[0] == "CLM" and len(fields) > 1 and fields[1].strip() and len(fields[1].strip()) <= 38:
+            found.append(fields[1].strip())
+    return found
+
+
+_SEGMENT_ID = re.compile(r"Segment ([A-Z0-9]{2,3})\b")
+
+
+@dataclass
+class _ReadState:
+    claims: int = 0  # claims (loop 2300) met so far
+    last: str | None = None  # the last claim's CLM01
+
+
+def _stopped(name: str, out: BilledClaims, state: _ReadState, reason: str) -> None:
+    if state.claims == 0:
+        raise ClaimError(f"{name}: not a readable X12 file: {reason}")
+    after = f"claim {excerpt(state.last, 40)}" if state.last else f"claim {state.claims}"
+    out.problems.append(
+        (None, f"{name}: the file cannot be read after {after}: {reason}; any claims after it were not read")
+    )
+
+
+def _x12_reason(exc: Exception) -> str:
+    """pyx12's complaint in our words: its texts may quote the file's bytes."""
+    text = str(exc)
+    if "Map not found" in text:
+        return "the GS/ST version is not an 837I or 837P version pyx12 knows"
+    if "ISA" in text or "Interchange" in text:
+        return "the ISA envelope is damaged"
+    return f"a damaged segment or envelope ({type(exc).__name__})"
+
+
+def _read_claims(reader: Any, name: str, out: BilledClaims, state: _ReadState) -> None:
     for node in reader.iter_segments("2300"):
         if node.id != "2300":
             continue
-        found_claim = True
-        encounter_id = (node.get_value("CLM01") or "").strip()
+        state.claims += 1
+        encounter_id = _clm01(node)
         if not encounter_id:
-            out.problems.append((None, f"{name}: a claim (CLM) without CLM01"))
+            out.problems.append(
+                (
+                    None,
+                    f"{name}: claim {state.claims} (loop 2300) has no readable CLM01: its lines were not read",
+                )
+            )
+            continue
+        state.last = encounter_id
+        if len(encounter_id) > 38:  # CLM01's maximum length: longer is not an id this file can carry
+            out.problems.append((None, f"{name}: claim {state.claims}: CLM01 is longer than 38 characters"))
             continue
         lines: list[BilledLine] = []
         try:
-            for service in node.select("2400"):
-                lines.append(_line(service))
+            for number, service in enumerate(node.select("2400"), start=1):
+                lines.append(_line(service, number))
         except ValueError as exc:
             out.problems.append((encounter_id, f"{name}: claim {encounter_id}: {exc}"))
+            continue
+        except Exception as exc:
+            out.problems.append(
+                (
+                    encounter_id,
+                    f"{name}: claim {encounter_id}: its service lines (loop 2400) cannot be read "
+                    f"({type(exc).__name__}); the claim is left out",
+                )
+            )
             continue
         if encounter_id in out.lines:
             out.problems.append((encounter_id, f"{name}: claim {encounter_id} appears twice; lines joined"))
         out.lines.setdefault(encounter_id, []).extend(lines)
-    return found_claim
 
 
-def _line(service: Any) -> BilledLine:
+def _clm01(node: Any) -> str:
+    """CLM01 of a 2300 loop, or "" when its first segment is not a CLM (a damaged or missing segment)."""
+    try:
+        return str(node.get_value("CLM01") or "").strip()
+    except Exception:
+        return ""
+
+
+def _line(service: Any, number: int) -> BilledLine:
     get = service.get_value
-    institutional = bool(get("SV201"))
+    institutional = bool(_value(get, "SV201"))
     prefix = "SV202" if institutional else "SV101"
-    code = (get(f"{prefix}-2") or "").strip().upper()
+    where = f"service line {number} ({'SV2' if institutional else 'SV1'})"
+    code = _value(get, f"{prefix}-2").strip().upper()
     if not code:
-        raise ValueError(f"service line {get('LX01')}: no procedure code ({prefix}-2)")
-    modifiers = [m.strip().upper() for i in range(3, 7) if (m := get(f"{prefix}-{i}"))]
-    raw_units = get("SV205" if institutional else "SV104") or "1"
+        raise ValueError(f"{where}: no procedure code ({prefix}-2)")
+    modifiers = [m.strip().upper() for i in range(3, 7) if (m := _value(get, f"{prefix}-{i}"))]
+    raw_units = _value(get, "SV205" if institutional else "SV104") or "1"
     try:
         units = Decimal(raw_units)
     except InvalidOperation:
         units = Decimal(0)
-    if units != units.to_integral_value() or units <= 0:
-        raise ValueError(f"{code}: units {raw_units!r} are not a positive whole number")
-    served = get("DTP[472]03")
-    day = dt.datetime.strptime(served[:8], "%Y%m%d").date() if served else None
-    ndc = get("2410/LIN03") or None
-    return BilledLine(
-        code=code,
-        units=int(units),
-        modifiers=modifiers,
-        date=day,
-        revenue_code=get("SV201") or None,
-        ndc=ndc,
-    )
+    if not units.is_finite() or units != units.to_integral_value() or units <= 0 or units > 99_999:
+        raise ValueError(
+            f"{where}: {excerpt(code, 10)} units {excerpt(raw_units, 20)} are not a whole number of 1-99,999"
+        )
+    served = _value(get, "DTP[472]03")
+    try:
+        day = dt.datetime.strptime(served[:8], "%Y%m%d").date() if served else None
+    except ValueError:
+        raise ValueError(f"{where}: date of service {excerpt(served, 20)} is not CCYYMMDD") from None
+    try:
+        return BilledLine(
+            code=code,
+            units=int(units),
+            modifiers=modifiers,
+            date=day,
+            revenue_code=_value(get, "SV201") or None,
+            ndc=_value(get, "2410/LIN03") or None,
+        )
+    except ValidationError as exc:
+        raise ValueError(f"{where}: {validation_message(exc)}") from None
+
+
+def _value(get: Any, path: str) -> str:
+    """An element as text: pyx12 raises EngineError for a path into a segment that is not there as
+    expected (a damaged or misplaced segment), which is read as absent here."""
+    try:
+        value = get(path)
+    except Exception:
+        return ""
+    return value if isinstance(value, str) else ""

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..api import Coder, Result
-from ..formats import FORMATS, ImportOptions, Source, reader
+from ..formats import FORMATS, ImportOptions, Source, UnusableInput, reader
 from ..models import AuditResult, CodingResult, Encounter, ErrorResult
 from ..rules import CATALOG
 from .body import BadBody, Records, read_records
@@ -374,6 +374,8 @@ def create_app(
                 options = replace(options, mapping=path)
             try:
                 return await run_in_threadpool(lambda: list(read(sources, options, coder.reference.latest)))
+            except UnusableInput as exc:  # a bad mapping, a column the file lacks: the reader's own words
+                raise ApiError(422, str(exc)[:500], "mapping" if mapping is not None else None) from exc
             except Exception as exc:  # a reader should not raise; if it does, the client still answers
                 log.error("the %s reader raised %s", format, type(exc).__name__)
                 raise ApiError(
