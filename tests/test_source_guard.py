@@ -94,3 +94,25 @@ def test_recursion_is_reported_as_too_deep() -> None:
     read = guarded("test", _reader(RecursionError("maximum recursion depth exceeded")))
     out = list(read([Source("deep.json", data=b"")], ImportOptions(), PACK))
     assert "too deeply nested" in out[1]["error"]["message"]
+
+
+# ---- Source.open: the same guard for readers that go record by record
+
+
+def test_open_streams_gzip_members_and_padding() -> None:
+    data = gzip.compress(b"one\n") + b"\0\0\0" + gzip.compress(b"two\n")
+    with Source("x.ndjson.gz", data=data).open() as stream:
+        assert stream.read() == b"one\ntwo\n"
+
+
+def test_open_refuses_a_bomb_or_a_damaged_file_before_any_record(tmp_path: Path) -> None:
+    bomb = gzip.compress(b"{}\n" * (3 * 2**20))
+    with pytest.raises(SourceError, match="expands to more than"):
+        Source("bomb.ndjson.gz", data=bomb).open(limit=2**20)
+    path = tmp_path / "cut.ndjson.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:-30])
+    with pytest.raises(SourceError, match="ends early"):
+        Source(path.name, path=path).open()
+    path.write_bytes(b" " * 2048)
+    with pytest.raises(SourceError, match="larger than"):
+        Source(path.name, path=path).open(limit=1024)
