@@ -116,22 +116,32 @@ def could_bill(routes: Iterable[str], pack: ReferencePack) -> bool:
     return False
 
 
+_ORDER = {"info": 0, "warning": 1, "error": 2}
+
+
+def worse(one: str, other: str) -> str:
+    return one if _ORDER.get(one, 0) >= _ORDER.get(other, 0) else other
+
+
+def more_findings(count: int, worst: str, ids: Iterable[str]) -> dict[str, Any]:
+    """The one finding that stands for `count` findings left out, with their highest severity (an error
+    among them still holds the claim)."""
+    names = sorted(set(ids))
+    shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    return finding(
+        "more-source-findings",
+        worst,
+        f"{count} more findings on this encounter's source records ({shown}) are not listed",
+        None,
+    )
+
+
 def capped(findings: list[dict[str, Any]], limit: int = 1_000) -> list[dict[str, Any]]:
-    """At most `limit` findings for one encounter: the rest are counted in a last one that keeps their
-    highest severity (an error among them still holds the claim)."""
+    """At most `limit` findings for one encounter: the rest are counted in a last one."""
     if len(findings) <= limit:
         return findings
     kept, rest = findings[: limit - 1], findings[limit - 1 :]
-    order = {"info": 0, "warning": 1, "error": 2}
-    worst = max((f["severity"] for f in rest), key=lambda s: order.get(s, 0))
-    ids = sorted({f["id"] for f in rest})
-    shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
-    return [
-        *kept,
-        finding(
-            "more-source-findings",
-            worst,
-            f"{len(rest)} more findings on this encounter's source records ({shown}) are not listed",
-            None,
-        ),
-    ]
+    worst = "info"
+    for item in rest:
+        worst = worse(worst, item["severity"])
+    return [*kept, more_findings(len(rest), worst, (f["id"] for f in rest))]
