@@ -621,3 +621,11 @@ def test_no_exception_text_reaches_the_user(coder: Coder) -> None:
         assert not any(
             t in text for t in ("Traceback", "invalid literal", "codec", "object has no", "Error:")
         )
+
+
+def test_a_bad_extra_value_costs_that_value_not_the_encounter(coder: Coder) -> None:
+    """Found by the fuzz suite: an OBX category "-1" made the whole encounter an error object."""
+    bad = message("C1", *PUSH, "OBX|1|ST|category^category^99IC||-1||||||F", *INFUSION)
+    [record] = imported(bad, coder)
+    assert list(by_id(record)) == ["ORD1", "ORD2"] and "category" not in by_id(record)["ORD1"]
+    assert finding_ids(record) == ["hl7-extra-unreadable"]

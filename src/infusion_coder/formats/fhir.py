@@ -158,6 +158,7 @@ class _Held:
     data: bytes
     where: str
     kind: str
+    file: str = ""  # the source it came from: its errors are counted against MAX_FILE_ERRORS
 
 
 @dataclass
@@ -209,9 +210,19 @@ class _Group:
 
 
 def _short(value: object, limit: int = 60) -> str:
-    """A source value in a label or message, unquoted: at most `limit` characters."""
-    text = str(value)
+    """A source value in a label or message, unquoted: at most `limit` characters (a lone surrogate, which
+    UTF-8 cannot hold, shown as its escape)."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(value: object) -> str:
+    """An id as the contract takes it: valid Unicode, at most 200 characters (a longer one is cut and keeps a
+    hash of the whole, so two stay two)."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) <= 200:
+        return text
+    return f"{text[:180]}~{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
 def _json(value: Any) -> str:
@@ -427,6 +438,7 @@ class _Gathered:
         self.count = 0
         self.size = 0
         self.full: str | None = None  # where reading stopped at the bounds
+        self.file = ""
 
     def read(self, sources: Sequence[Source]) -> Iterator[Json]:
         for source in sources:
@@ -442,6 +454,7 @@ class _Gathered:
                 yield from self._file(source)
 
     def _file(self, source: Source) -> Iterator[Json]:
+        self.file = source.name
         if self.full is not None:
             yield error_record(None, f"{source.name}: not read: {self.full}")
             return
@@ -504,6 +517,14 @@ class _Gathered:
                 return
             if kind not in KEPT_TYPES:
                 return  # Patient, Observation, ...: not needed to code or to resolve a reference
+        if kind == "MedicationAdministration" and not {"status", "_status", "subject", "_subject"} & set(
+            value
+        ):
+            # refused at once, like any resource both versions would refuse for it: junk holds no room
+            label = f"{kind}/{_short(value['id'], 60)}" if isinstance(value.get("id"), str) else kind
+            _, problem, element = _validate(value)
+            yield error_record(None, f"{where}: {label} is {problem}; it is not coded", element)
+            return
         problem = _shape_problem(value)
         if problem is not None and kind == "Bundle":
             problem = _prune(value)
@@ -515,7 +536,7 @@ class _Gathered:
                 yield error_record(None, f"{where}: {label} is {problem}; it is not read")
                 return
         data = json.dumps(value, separators=(",", ":")).encode()  # ASCII: a lone surrogate stays escaped
-        held = _Held(data, where, kind)
+        held = _Held(data, where, kind, self.file)
         self.count += 1
         self.size += len(data)
         if self.count > MAX_HELD_RESOURCES or self.size > MAX_HELD_BYTES:
@@ -696,22 +717,43 @@ def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack)
     yield from gathered.read(sources)
     own = _Scope(0)
     reader = _Reader(gathered, own, options, pack)
+    errors: dict[str, int] = {}  # per file: past MAX_FILE_ERRORS, the rest of its records are given up
     for unit in gathered.units:
-        value = json.loads(unit.data)
-        if unit.kind == "Bundle":
-            for found in reader.bundle(value, unit.where):
-                if isinstance(found, _Item):
-                    yield from reader.guarded(found)
-                else:
-                    yield found
-        else:
-            yield from reader.guarded(_Item(value, unit.where, None, own))
+        count = errors.get(unit.file, 0)
+        if count > MAX_FILE_ERRORS:
+            continue
+        for record in _answers(reader, own, unit):
+            if "error" in record:
+                count += 1
+                if count > MAX_FILE_ERRORS:
+                    yield error_record(
+                        None,
+                        f"{unit.where}: more than {MAX_FILE_ERRORS:,} records of {unit.file} cannot be read; the "
+                        "rest of it is not read (is it a FHIR export?)",
+                    )
+                    break
+            yield record
+        errors[unit.file] = count
     for group in reader.groups.values():
         try:
             record = reader.encounter(group)
         except Exception as exc:  # one encounter's error object, never the end of the import
             record = error_record(group.encounter_id, f"could not be built ({type(exc).__name__})")
         yield record
+
+
+def _answers(reader: _Reader, own: _Scope, unit: _Held) -> Iterator[Json]:
+    """The error objects of one held Bundle or MedicationAdministration (its administrations go to their
+    encounters)."""
+    value = json.loads(unit.data)
+    if unit.kind == "Bundle":
+        for found in reader.bundle(value, unit.where):
+            if isinstance(found, _Item):
+                yield from reader.guarded(found)
+            else:
+                yield found
+    else:
+        yield from reader.guarded(_Item(value, unit.where, None, own))
 
 
 class _Reader:
@@ -867,14 +909,17 @@ class _Reader:
         raw = item.raw
         version = _guess_version(raw) or "R4"
         link = _dict(raw.get("context" if version == "R4" else "encounter"))
-        reference = _str(link.get("reference"))
+        reference = _str(_str(link.get("reference")) and link["reference"].strip())  # blank: none
         scope = item.scope
         local = scope.number if scope is not None else 0
         if reference is not None and reference.split("/")[-2:-1] != ["EpisodeOfCare"]:
             target = self.resolve(reference, item)
             if target is not None and target.raw.get("resourceType") == "Encounter":
                 ours = _our_identifier(target.raw, ENCOUNTER_ID_SYSTEM)
-                encounter_id = ours or _short(target.raw.get("id") or reference.rsplit("/", 1)[-1], 200)
+                rid = target.raw.get("id")
+                encounter_id = _key(
+                    ours or (rid if isinstance(rid, str) and rid.strip() else reference.rsplit("/", 1)[-1])
+                )
                 # an id is a server's unless the Bundle names the resource by a urn:uuid of its own
                 bundle_local = (
                     not ours and (target.full_url or "").startswith("urn:") and target.scope is not None
@@ -883,18 +928,18 @@ class _Reader:
                 return self._group(key, encounter_id, target)
             match = _REFERENCE.search(reference)
             tail = match[2] if match else reference.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-            key = ("visit", local if reference.startswith("urn:") else 0, _short(tail, 200))
+            key = ("visit", local if reference.startswith("urn:") else 0, _key(tail.strip() or reference))
             return self._group(key, key[2], None)
         logical = _dict(link.get("identifier"))
-        value = _str(logical.get("value"))
+        value = _str(_str(logical.get("value")) and logical["value"].strip())
         if value is not None:
             # a logical reference (the visit number, no resource): the number is the encounter id
-            return self._group(("visit", 0, _short(value, 200)), _short(value, 200), None)
-        who = _str(_dict(raw.get("subject")).get("reference"))
+            return self._group(("visit", 0, _key(value)), _key(value), None)
+        who = _str(_str(_dict(raw.get("subject")).get("reference")) and raw["subject"]["reference"].strip())
         if who is None:
             return None
         match = _REFERENCE.search(who)
-        patient = _short(match[2] if match else who.rsplit("/", 1)[-1], 100)
+        patient = _key(match[2] if match else who.rsplit("/", 1)[-1] or who)[:100]
         start = _first_time(raw, version)
         day = start[:10] if start else "undated"
         key = ("subject", local if who.startswith("urn:") else 0, f"{patient}|{day}")
@@ -1332,7 +1377,11 @@ class _Reader:
             Encounter.model_validate(record)
         except pydantic.ValidationError as error:
             message, element = _validation_message(error, 1)
-            return error_record(group.encounter_id, message, element)
+            listed = ", ".join(_short(i, 40) for i in ids[:5]) + (
+                f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+            )
+            left = f"; its {len(ids)} administration(s) ({listed}) are not coded" if ids else ""
+            return error_record(group.encounter_id, f"{message}{left}", element)
         return record
 
 
@@ -1502,12 +1551,9 @@ def _number(value: Any) -> bool:
 
 def _our_identifier(raw: Json, system: str) -> str | None:
     for identifier in _as_list(raw.get("identifier")):
-        if (
-            isinstance(identifier, dict)
-            and identifier.get("system") == system
-            and _str(identifier.get("value"))
-        ):
-            return str(identifier["value"])
+        value = _dict(identifier).get("value")
+        if _dict(identifier).get("system") == system and isinstance(value, str) and value.strip():
+            return value
     return None
 
 
@@ -1530,10 +1576,7 @@ def _is_inpatient_category(raw: Json) -> bool:
 
 
 def _encounter_extensions(resource: Json) -> Json:
-    found: Json = {}
-    encounter_id = _our_identifier(resource, ENCOUNTER_ID_SYSTEM)
-    if encounter_id:
-        found["encounter_id"] = encounter_id
+    found: Json = {}  # the encounter id is the group's (our identifier first, as a valid id)
     primary = _extension_value(resource.get("extension"), EXT_PRIMARY, "valueString")
     if _str(primary):
         found["primary_administration"] = primary

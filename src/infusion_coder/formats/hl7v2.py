@@ -44,7 +44,7 @@ from hl7apy.core import Group, Message, Segment
 from hl7apy.parser import parse_message, parse_segment
 from pydantic import ValidationError
 
-from ..models import VASCULAR_ROUTES, Encounter
+from ..models import VASCULAR_ROUTES, Administration, Encounter
 from ..reference import ReferencePack, load_library
 from . import ImportOptions, Source, SourceError, error_record, excerpt, holds, unreadable
 
@@ -1042,6 +1042,8 @@ class _Builder:
                 [admin_id],
             )
             return
+        if not _valid(encounter, admin, set(extras), where):
+            return
         self.held += admin_id not in encounter.administrations
         if admin_id in encounter.administrations:
             encounter.forget(admin_id)
@@ -1054,6 +1056,39 @@ class _Builder:
             encounter.finding(
                 finding_id, severity, f"Administration {_shown(admin_id)}: {text}.", where, [admin_id]
             )
+
+
+def _valid(encounter: _Encounter, admin: dict[str, Any], extras: set[str], where: str) -> bool:
+    """Whether the administration is one the contract takes. A value from our OBX extras that it does not
+    take (category "-1") is left out with a warning and the administration kept; any other problem leaves
+    the administration out with an error finding, so one bad value never costs the encounter."""
+    for _ in range(len(extras) + 1):
+        try:
+            Administration.model_validate(admin)
+            return True
+        except ValidationError as error:
+            problem = error.errors()[0]
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            text = str(problem["msg"]).split("\n", 1)[0][:120]
+            if name in extras and name in admin:
+                value = admin.pop(name)
+                encounter.finding(
+                    "hl7-extra-unreadable",
+                    "warning",
+                    f"Administration {_shown(admin['id'])}: OBX {name} {excerpt(value, 30)} is left out ({text}).",
+                    where,
+                    [admin["id"]],
+                )
+                continue
+            encounter.finding(
+                "unreadable-administration",
+                "error",
+                f"Administration {_shown(admin['id'])}: {excerpt(name, 30)[1:-1]}: {text}; not imported.",
+                where,
+                [admin["id"]],
+            )
+            return False
+    return False
 
 
 def _admin_id(order: _Order, give: str, sub: str) -> str:
