@@ -377,11 +377,11 @@ def _validate(raw: Json) -> tuple[Version, str | None, str | None]:
         except (RecursionError, MemoryError):
             problems.append((version, "too deeply nested or too large to check", None))
             continue
-        except Exception as error:  # fhir-core raises TypeError, KeyError, ... for a contained oddity
+        except Exception:  # fhir-core raises TypeError, KeyError, ... for a contained oddity
             problems.append(
                 (
                     version,
-                    f"a contained resource or element has an unexpected shape ({type(error).__name__})",
+                    "a contained resource or element has a shape the FHIR library cannot check",
                     None,
                 )
             )
@@ -738,7 +738,10 @@ def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack)
         try:
             record = reader.encounter(group)
         except Exception as exc:  # one encounter's error object, never the end of the import
-            record = error_record(group.encounter_id, f"could not be built ({type(exc).__name__})")
+            record = error_record(
+                group.encounter_id,
+                f"could not be built (an internal error: {type(exc).__name__}); it was not coded",
+            )
         yield record
 
 
@@ -963,7 +966,9 @@ class _Reader:
             problem = self.administration(item)
         except Exception as exc:  # a shape no check foresaw must not end the import
             problem = error_record(
-                None, f"{item.where}: {item.label} could not be read ({type(exc).__name__})"
+                None,
+                f"{item.where}: {item.label} could not be read (an internal error: {type(exc).__name__}); "
+                "it is not coded",
             )
         if problem is not None:
             yield problem

@@ -704,11 +704,11 @@ class _Builder:
         except _Unreadable as exc:
             self.error(where, control, f"not readable as HL7 v2: {exc}; it starts {excerpt(er7, 40)}", "MSH")
             return
-        except Exception as exc:  # hl7apy's own exceptions: their text may quote the message
+        except Exception:  # hl7apy's own exceptions: their text may quote the message
             self.error(
                 where,
                 control,
-                f"not readable as HL7 v2 ({type(exc).__name__}); it starts {excerpt(er7, 40)}",
+                f"not readable as HL7 v2 (hl7apy refused it); it starts {excerpt(er7, 40)}",
                 "MSH",
             )
             return
