@@ -906,3 +906,15 @@ def test_an_encounter_reference_or_id_the_contract_cannot_take_never_costs_the_e
         assert [f["id"] for f in record["source_findings"]] == ["invalid-resource"]
     else:
         assert [a["id"] for a in record["administrations"]] == ["a1"]
+
+
+def test_a_bulk_folder_does_not_open_files_of_types_the_reader_does_not_use(
+    coder: Coder, tmp_path: Path
+) -> None:
+    (tmp_path / "MedicationAdministration.ndjson").write_text(GOOD)
+    (tmp_path / "Observation.ndjson").write_text("not even JSON\n" * 10)  # the biggest file of an export
+    (tmp_path / "Patient.000.ndjson.gz").write_bytes(b"\x1f\x8b damaged")
+    (tmp_path / "Encounter.ndjson").write_text("{broken\n" + json.dumps(ENCOUNTER_E1) + "\n")
+    records = list(reader("fhir")([Source("bulk", path=tmp_path)], ImportOptions(), coder.reference.latest))
+    assert _good_one_survives(records) == ["bulk/Encounter.ndjson line 1 is not valid JSON: Expecting property "
+                                           "name enclosed in double quotes at column 2"]  # fmt: skip
