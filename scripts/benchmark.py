@@ -33,6 +33,9 @@ tree, start-up excluded (the issue: "10,000 encounters/s on one core through bat
                 order, with its encounter id
 --million-code  the same count of mixed good and malformed records through `infusion-coder code -` on a pipe:
                 wall time, records/s, the CLI's peak RSS (VmHWM), and a check of count, order and ids
+--hl7           the HL7 v2 reader (issue 16): one RAS message with 1,000 .. 20,000 NTE segments (CPU seconds,
+                best of 3, and the growth against 1,000: linear is the segment ratio, quadratic its square),
+                then a feed of the gold cases as RAS messages (messages/s of CPU)
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ from infusion_coder import Coder
 from infusion_coder.batch.run import write_encounters
 from infusion_coder.formats import jsonio
 from infusion_coder.models import Encounter
+
+GOLD = Path(__file__).resolve().parents[2] / "shared" / "cases" / "dev.jsonl"
 
 CLI = [sys.executable, "-m", "infusion_coder"]
 
@@ -425,6 +430,58 @@ def million_code(count: int, folder: Path) -> None:
         sys.exit(1)
 
 
+# ------------------------------------------------------------------------------------------------- HL7
+
+
+def hl7_part(coder: Coder) -> None:
+    """HL7 import time against segments per message, and messages per CPU second on a feed."""
+    from infusion_coder.formats import ImportOptions, Source, hl7v2  # the reader's own imports are heavy
+
+    pack = coder.reference.latest
+    head = [
+        "MSH|^~\\&|EHR|HOSP|||20260115120000||RAS^O17^RAS_O17|C1|P|2.5.1",
+        "PID|||MRN1^^^HOSP^MR",
+        "PV1||E|ED^1^1||||||||||||||||V1",
+        "ORC|RE|ORD1",
+        "RXA|0|1|20260115100500|20260115100500|^ondansetron|4|mg||||||||||||||CP|A",
+        "RXR|IV^Intravenous^HL70162",
+    ]
+
+    def cpu(data: bytes) -> float:
+        best = float("inf")
+        for _ in range(3):
+            began = time.process_time()
+            list(hl7v2.read([Source("feed.hl7", data=data)], ImportOptions(), pack))
+            best = min(best, time.process_time() - began)
+        return best
+
+    heading("HL7 v2: one RAS message with N NTE segments (CPU s, best of 3)")
+    print(f"  {'segments':>9} {'CPU s':>8} {'us/segment':>11} {'x of 1,000':>11}")
+    base = 0.0
+    for count in (1_000, 2_000, 5_000, 10_000, 20_000):
+        text = "\r".join([*head, *(f"NTE|{n}||note {n}" for n in range(count))])
+        seconds = cpu(text.encode())
+        base = base or seconds
+        print(f"  {count:>9,} {seconds:>8.3f} {seconds / count * 1e6:>11.1f} {seconds / base:>11.1f}")
+    print("  (linear: 20,000 segments cost 20 times 1,000; quadratic, as before issue 16: 400 times)")
+
+    cases = (
+        [json.loads(line)["encounter"] for line in GOLD.read_text().splitlines()] if GOLD.is_file() else []
+    )
+    if not cases:
+        return
+    messages = []
+    for copy in range(40):
+        for case in cases:
+            encounter = Encounter.model_validate({**case, "encounter_id": f"{case['encounter_id']}-{copy}"})
+            messages.append(hl7v2.write_ras(encounter, "2.5.1", pack))
+    seconds = cpu("\r".join(messages).encode())
+    heading("HL7 v2: a feed of the gold cases as RAS^O17 messages")
+    print(
+        f"  {len(messages):,} messages in {seconds:.2f} s of CPU: {len(messages) / seconds:,.0f} messages/s"
+    )
+
+
 # ------------------------------------------------------------------------------------------------- main
 
 
@@ -442,11 +499,14 @@ def main() -> None:
     parser.add_argument("--million-code", action="store_true", help="1,000,000 mixed records through `code`")
     parser.add_argument("--million-count", type=int, default=1_000_000, help="records for --million(-code)")
     parser.add_argument("--million-jobs", type=int, default=1, help="batch --jobs for --million (1)")
+    parser.add_argument("--hl7", action="store_true", help="HL7 import: 1,000 .. 20,000 segments, a feed")
     parser.add_argument("--keep", type=Path, help="work in this folder instead of a temporary one")
     args = parser.parse_args()
     jobs_list = [int(j) for j in args.jobs_list.split(",") if j.strip()]
     chosen = {
-        p for p in ("stages", "batch", "library", "curve", "million", "million_code") if getattr(args, p)
+        p
+        for p in ("stages", "batch", "library", "curve", "million", "million_code", "hl7")
+        if getattr(args, p)
     }
     parts = chosen or {"stages", "batch", "library", "curve"}
 
@@ -457,6 +517,8 @@ def main() -> None:
             million(args.million_count, folder, args.million_jobs)
         if "million_code" in parts:
             million_code(args.million_count, folder)
+        if "hl7" in parts:
+            hl7_part(Coder.default())
         if not parts & {"stages", "batch", "library", "curve"}:
             return
 

@@ -279,9 +279,9 @@ def test_unreadable_lines_and_files_are_error_objects(coder: Coder, tmp_path: Pa
     records = imported(coder, paths=[path, junk])
     messages = [r["error"]["message"] for r in records if "error" in r]
     assert messages == [
-        "export.ndjson line 2: not valid JSON (Expecting property name enclosed in double quotes)",
+        "export.ndjson line 2 is not valid JSON: Expecting property name enclosed in double quotes at column 2",
         "export.ndjson line 3: not a FHIR resource (no resourceType)",
-        "junk.json: not JSON, nor NDJSON (one resource a line)",
+        "junk.json: not JSON, nor NDJSON (no JSON in its first lines)",
     ]
     (record,) = [r for r in records if "error" not in r]
     assert len(record["administrations"]) == 3
@@ -322,11 +322,18 @@ def test_inpatient_encounter_belongs_to_the_inpatient_claim(coder: Coder, versio
     (record,) = imported(coder, bundle)
     assert record["administrations"] == []
     (finding,) = record["source_findings"]
-    assert finding["id"] == "inpatient-claim" and "--include-inpatient" in finding["message"]
-    assert finding["source"] == "a1, a2, a3"
+    assert (finding["id"], finding["severity"], finding["source"]) == (
+        "inpatient-stay",
+        "info",
+        "Encounter/E1",
+    )
+    assert finding["message"].startswith("Encounter/E1 has class IMP: an inpatient stay")
+    assert "3 administration(s) (a1, a2, a3) are left out" in finding["message"]
+    assert "--include-inpatient" in finding["message"]
     (asked,) = imported(coder, bundle, options=ImportOptions(include_inpatient=True))
     assert len(asked["administrations"]) == 3
-    assert asked["source_findings"][0]["severity"] == "warning"
+    (warning,) = asked["source_findings"]
+    assert (warning["id"], warning["severity"]) == ("inpatient-stay", "warning")
     emergency = fhir.write_bundle(
         Encounter.model_validate(_encounter_of(coder, version)), version, encounter_class="EMER"
     )
@@ -554,3 +561,360 @@ def test_a_folder_reads_only_json_and_ndjson_and_a_foreign_file_is_one_error(
     (empty / "admissions.csv.gz").write_bytes(gzip.compress(b"a\n1\n"))
     [only] = imported(coder, paths=[empty])
     assert only["error"]["message"] == "csv-only: no .json or .ndjson files (gzipped or not) to read"
+
+
+# ------------------------------------------------------------------ Bundles as scopes (issue 15)
+
+
+def _reuse_ids(bundle: dict[str, Any], local: bool = False) -> dict[str, Any]:
+    """As an interface engine writes one Bundle per encounter: administration ids a1, a2, ... in every
+    Bundle (and with `local`, urn:uuid fullUrls and the Encounter always "enc", without our identifier)."""
+    bundle = copy.deepcopy(bundle)
+    tag = random.Random(json.dumps(bundle, sort_keys=True)).getrandbits(64)
+    number = 0
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "MedicationAdministration":
+            number += 1
+            resource["id"] = f"a{number}"
+        elif local:
+            resource["id"] = "enc"
+        if local:
+            entry["fullUrl"] = f"urn:uuid:{tag:016x}-{resource['id']}"
+            for key in ("context", "encounter"):
+                if key in resource:
+                    resource[key] = {"reference": f"urn:uuid:{tag:016x}-enc"}
+        else:
+            entry["fullUrl"] = f"{fhir.BASE_URL}{resource['resourceType']}/{resource['id']}"
+    return bundle
+
+
+@needs_gold
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_file_of_bundles_reusing_ids_keeps_every_encounter_apart(
+    coder: Coder, tmp_path: Path, version: fhir.Version
+) -> None:
+    """One Bundle per line, each with administrations a1, a2, ...: every gold case comes back with its own
+    administrations and codes as it does alone (before: mixed, then "min() arg is an empty sequence")."""
+    by_context: dict[tuple[str, str | None], list[Encounter]] = {}
+    for case in GOLD:
+        encounter = Encounter.model_validate(case["encounter"])
+        by_context.setdefault((encounter.claim_type.value, encounter.place_of_service), []).append(encounter)
+    for (claim_type, place), encounters in by_context.items():
+        path = tmp_path / f"{claim_type}-{place}.ndjson"
+        bundles = [_reuse_ids(fhir.write_bundle(e, version, pack=coder.reference.latest)) for e in encounters]
+        path.write_text("".join(json.dumps(b) + "\n" for b in bundles))
+        options = ImportOptions(claim_type=claim_type, place_of_service=place)
+        records = imported(coder, paths=[path], options=options)
+        assert [r["encounter_id"] for r in records] == [e.encounter_id for e in encounters]
+        for encounter, record in zip(encounters, records, strict=True):
+            assert [a["substance"] for a in record["administrations"]] == [
+                a.substance for a in encounter.administrations
+            ], encounter.encounter_id
+            assert lines_of(coder.code(Encounter.model_validate(record))) == lines_of(coder.code(encounter))
+
+
+def test_bundles_with_bundle_local_ids_are_separate_encounters(coder: Coder) -> None:
+    """urn:uuid fullUrls and the same Encounter id "enc" in every Bundle: the ids are the Bundle's own, so
+    each Bundle is its own encounter, and a warning says the id is used for several."""
+    first, second = (
+        _reuse_ids(
+            fhir.write_bundle(Encounter.model_validate(case["encounter"]), pack=coder.reference.latest), True
+        )
+        for case in (GOLD[0], GOLD[1])
+    )
+    for bundle in (first, second):
+        bundle["entry"][0]["resource"].pop("identifier")
+    data = (json.dumps(first) + "\n" + json.dumps(second) + "\n").encode()
+    records = list(fhir.read([Source("b.ndjson", data=data)], ImportOptions(), coder.reference.latest))
+    assert [r["encounter_id"] for r in records] == ["enc", "enc"]
+    assert [len(r["administrations"]) for r in records] == [
+        len(GOLD[0]["encounter"]["administrations"]),
+        len(GOLD[1]["encounter"]["administrations"]),
+    ]
+    assert all("encounter-id-reused" in [f["id"] for f in r["source_findings"]] for r in records)
+
+
+def _one_ma(rid: str = "a1", **more: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "MedicationAdministration",
+        "id": rid,
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "context": {"reference": "Encounter/e1"},
+        "medicationCodeableConcept": {"text": "ondansetron 4 mg"},
+        "effectiveDateTime": "2026-01-15T09:00:00-05:00",
+        "dosage": {"route": {"text": "intravenous"}, "method": {"text": "IV push"}},
+    }
+    resource.update(more)
+    return resource
+
+
+ENCOUNTER_E1 = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+                "class": {"system": fhir.ACT_CODE, "code": "EMER"}}  # fmt: skip
+
+
+def _bundle_of(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def test_a_duplicate_id_in_one_bundle_is_a_finding_never_a_crash(coder: Coder) -> None:
+    same = _bundle_of(ENCOUNTER_E1, _one_ma(), _one_ma())
+    (record,) = imported(coder, same)
+    assert [a["id"] for a in record["administrations"]] == ["a1"]
+    assert [(f["id"], f["severity"]) for f in record["source_findings"]] == [("duplicate-resource", "info")]
+    other = _one_ma(medicationCodeableConcept={"text": "ketorolac 15 mg"})
+    (record,) = imported(coder, _bundle_of(ENCOUNTER_E1, _one_ma(), other))
+    assert [a["substance"] for a in record["administrations"]] == ["ondansetron 4 mg"]
+    (finding,) = record["source_findings"]
+    assert (finding["id"], finding["severity"]) == ("duplicate-resource", "error")  # held: which is right?
+    assert "different content" in finding["message"]
+    assert coder.code_record(record).readiness == "hold"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("contained", [5, "x", {"resourceType": "Encounter"}, [1, None], [{"id": 3}]])
+def test_a_duplicate_with_an_odd_contained_is_read_without_a_crash(coder: Coder, contained: Any) -> None:
+    """Before: TypeError out of the reader (a duplicate's encounter looked up in `contained`)."""
+    odd = _one_ma(contained=contained, context={"reference": "#enc"})
+    records = imported(coder, _bundle_of(ENCOUNTER_E1, _one_ma(), odd, _one_ma("a2")))
+    assert all(("error" in r) != ("administrations" in r) for r in records)
+    assert not any("internal error" in r["error"]["message"] for r in records if "error" in r)
+    (record,) = [r for r in records if r.get("encounter_id") == "e1"]
+    assert [a["id"] for a in record["administrations"]] == ["a1", "a2"]
+    odd_answer = [r for r in records if r is not record] + [
+        f for f in record["source_findings"] if "a1" in f["message"]
+    ]
+    assert odd_answer  # the odd copy is answered for: an error object or a finding
+
+
+# ------------------------------------------------------------------ the route and the setting (issue 15)
+
+
+@pytest.mark.parametrize(
+    ("method", "named"),
+    [({"text": "IV push"}, "96374"), ({"text": "injection"}, "96372"), (None, "96365")],
+)
+def test_a_record_with_no_route_is_one_held_finding_naming_the_candidates(
+    coder: Coder, method: Any, named: str
+) -> None:
+    resource = _one_ma()
+    resource["dosage"] = {"method": method} if method else {}
+    (record,) = imported(coder, _bundle_of(ENCOUNTER_E1, resource))
+    (admin,) = record["administrations"]
+    assert admin["route"] == "unspecified"  # imported, so a coder can set it and code it
+    (finding,) = record["source_findings"]
+    assert (finding["id"], finding["severity"], finding["administrations"]) == (
+        "route-missing",
+        "error",
+        ["a1"],
+    )
+    assert "documents no route" in finding["message"] and "a coder must confirm" in finding["message"]
+    assert named in finding["message"]
+    result = coder.code_record(record)
+    assert isinstance(result, CodingResult)
+    about = [f for f in result.findings if "a1" in f.administrations]
+    assert [f.id for f in about] == ["route-missing"]  # one fact, one finding: no route-unresolved beside it
+    assert "routes.csv" not in " ".join(f.message for f in result.findings)
+    assert result.readiness == "hold" and result.lines == []
+
+
+@pytest.mark.parametrize(
+    ("code", "kept", "finding"),
+    [
+        ("AMB", True, None),
+        ("EMER", True, None),
+        ("OBSENC", True, None),
+        ("IMP", False, "inpatient-stay"),
+        ("ACUTE", False, "inpatient-stay"),
+        ("NONAC", False, "inpatient-stay"),
+        ("SS", True, "setting-unknown"),
+        (None, True, "setting-unknown"),
+    ],
+)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_setting_comes_from_encounter_class_only(
+    coder: Coder, version: fhir.Version, code: str | None, kept: bool, finding: str | None
+) -> None:
+    bundle = _bundle(coder, version)
+    encounter = bundle["entry"][0]["resource"]
+    if code is None:
+        del encounter["class"]
+    elif version == "R4":
+        encounter["class"] = {"system": fhir.ACT_CODE, "code": code}
+    else:
+        encounter["class"] = [{"coding": [{"system": fhir.ACT_CODE, "code": code}]}]
+    (record,) = imported(coder, bundle)
+    assert (len(record["administrations"]) == 3) is kept and (record["administrations"] == []) is not kept
+    found = [(f["id"], f["severity"]) for f in record["source_findings"]]
+    expected = {None: [], "inpatient-stay": [("inpatient-stay", "info")],
+                "setting-unknown": [("setting-unknown", "error")]}[finding]  # fmt: skip
+    assert found == expected
+    if finding == "inpatient-stay":
+        assert f"class {code}" in record["source_findings"][0]["message"]
+        assert "3 administration(s)" in record["source_findings"][0]["message"]
+    if finding == "setting-unknown":
+        result = coder.code_record(record)
+        assert result.readiness == "hold"  # type: ignore[union-attr]
+        # a professional claim carries the setting in its place of service: nothing to hold
+        (professional,) = imported(coder, bundle, options=ImportOptions(claim_type="professional"))
+        assert professional["source_findings"] == []
+
+
+def test_an_encounter_not_in_the_input_is_held_unless_nothing_could_be_billed(coder: Coder) -> None:
+    (record,) = imported(coder, _one_ma())  # Encounter/e1 is only referenced
+    (finding,) = record["source_findings"]
+    assert (finding["id"], finding["severity"]) == ("setting-unknown", "error")
+    assert "'e1' is not in the input" in finding["message"]
+    oral = _one_ma(dosage={"route": {"text": "oral"}})
+    (record,) = imported(coder, oral)
+    assert record["source_findings"] == []  # an oral dose gives no line: no reason to hold
+
+
+# ------------------------------------------------------------------ hostile files (issue 16)
+
+
+GOOD = json.dumps(_one_ma("good")) + "\n" + json.dumps(ENCOUNTER_E1) + "\n"
+
+
+def _read_bytes(coder: Coder, name: str, data: bytes) -> list[dict[str, Any]]:
+    return list(reader("fhir")([Source(name, data=data)], ImportOptions(), coder.reference.latest))
+
+
+def _good_one_survives(records: list[dict[str, Any]]) -> list[str]:
+    (encounter,) = [r for r in records if "error" not in r]
+    assert [a["id"] for a in encounter["administrations"]] == ["good"]
+    return [r["error"]["message"] for r in records if "error" in r]
+
+
+@pytest.mark.parametrize("depth", [150, 5_000])
+def test_deep_nesting_is_an_error_for_that_record_and_the_rest_imports(coder: Coder, depth: int) -> None:
+    """Before: RecursionError, and with it the whole import, lost."""
+    deep = json.dumps(_one_ma("deep")).replace(
+        '"dosage"', '"extension": ' + "[" * depth + "]" * depth + ', "dosage"'
+    )
+    (message,) = _good_one_survives(_read_bytes(coder, "x.ndjson", (deep + "\n" + GOOD).encode()))
+    assert "nested" in message and "x.ndjson line 1" in message
+
+
+@pytest.mark.parametrize("digits", [400, 5_000])
+def test_a_huge_number_is_an_error_for_that_record_and_the_rest_imports(coder: Coder, digits: int) -> None:
+    """Before: ValueError (5,000 digits) or OverflowError (400) ended the import."""
+    huge = json.dumps(_one_ma("huge")).replace('"status"', '"dose": ' + "9" * digits + ', "status"')
+    (message,) = _good_one_survives(_read_bytes(coder, "x.ndjson", (huge + "\n" + GOOD).encode()))
+    assert "x.ndjson line 1" in message and "digits" in message
+
+
+def test_a_corrupt_gzip_file_is_one_error_and_the_folder_goes_on(coder: Coder, tmp_path: Path) -> None:
+    data = gzip.compress(GOOD.replace("good", "lost").encode() * 50)
+    (tmp_path / "a-broken.ndjson.gz").write_bytes(
+        data[:20] + bytes(b ^ 0x5A for b in data[20:60]) + data[60:]
+    )
+    (tmp_path / "b-good.ndjson").write_text(GOOD)
+    records = list(reader("fhir")([Source("export", path=tmp_path)], ImportOptions(), coder.reference.latest))
+    (message,) = _good_one_survives(records)
+    assert message == "export/a-broken.ndjson.gz: damaged gzip data (not a readable .gz file)"
+
+
+@pytest.mark.parametrize("kind", ["bundle", "Bundle ", "BUNDLE", "Bundel"])
+def test_a_bundle_whose_resource_type_is_not_exactly_bundle_is_an_error(coder: Coder, kind: str) -> None:
+    """Before: its administrations were lost with exit 0."""
+    bundle = {**_bundle_of(ENCOUNTER_E1, _one_ma("lost")), "resourceType": kind}
+    records = _read_bytes(coder, "b.json", json.dumps(bundle).encode())
+    (record,) = records
+    assert "is not a FHIR resource type" in record["error"]["message"]
+    assert record["error"]["message"].startswith("b.json: resourceType")
+
+
+def test_entries_that_are_not_objects_or_hold_no_resource_are_errors(coder: Coder) -> None:
+    bundle = _bundle_of(ENCOUNTER_E1, _one_ma("good"))
+    bundle["entry"] += [
+        5,
+        "text",
+        None,
+        {"fullUrl": "urn:uuid:x"},
+        {"request": {"method": "DELETE", "url": "X/1"}},
+    ]
+    messages = _good_one_survives(_read_bytes(coder, "b.json", json.dumps(bundle).encode()))
+    assert messages == [
+        "b.json entry 3: not an entry (5, not an object)",
+        "b.json entry 4: not an entry ('text', not an object)",
+        "b.json entry 5: not an entry (null, not an object)",
+        "b.json entry 6: an entry with no resource",
+    ]  # the DELETE request has no resource to read, rightly
+
+
+def test_ndjson_lines_split_on_line_feeds_only(coder: Coder) -> None:
+    """U+2028, U+2029, U+0085 and a lone CR inside a string split nothing (before: U+2028 made 3 lines of 2)."""
+    weird = _one_ma("weird", medicationCodeableConcept={"text": "ondansetron\u2028 4 mg\u2029\x85 \r x"})
+    data = (json.dumps(weird, ensure_ascii=False) + "\r\n" + GOOD).encode()
+    records = _read_bytes(coder, "x.ndjson", data)
+    assert all("error" not in r for r in records)
+    (record,) = records
+    assert [a["substance"] for a in record["administrations"]] == [
+        "ondansetron\u2028 4 mg\u2029\x85 \r x",
+        "ondansetron 4 mg",
+    ]
+
+
+def test_findings_echo_no_more_than_an_excerpt(coder: Coder) -> None:
+    """Before: an invalid contained resource put a whole element's repr in the finding (a planted name 30
+    times in 2,396 characters), and a 5,000-character id went into messages whole."""
+    name = "PLANTED-PATIENT-NAME"
+    bad = _one_ma("a1", contained=[{"resourceType": "Patient", "id": "p", "name": [{"text": name}] * 30,
+                                      "gender": 12}])  # fmt: skip
+    long_id = "X" * 5_000
+    records = imported(coder, _bundle_of(ENCOUNTER_E1, bad, _one_ma(long_id, dosage={})))
+    texts = [json.dumps(r) for r in records]
+    for text in texts:
+        assert text.count(name) <= 1
+        assert "X" * 61 not in text.replace(long_id, "")  # only the record's own id field carries it whole
+    messages = [f["message"] for r in records for f in r.get("source_findings", [])]
+    messages += [r["error"]["message"] for r in records if "error" in r]
+    assert messages and all(len(m) < 700 and "X" * 61 not in m for m in messages)
+    assert any(f["id"] == "invalid-resource" for r in records for f in r.get("source_findings", []))
+
+
+def test_python_texts_never_reach_the_user(coder: Coder) -> None:
+    latin = '{"resourceType": "MedicationAdministration", "id": "Jos\xe9"}'.encode("latin-1")
+    records = _read_bytes(coder, "x.json", latin) + _read_bytes(coder, "y.json", b"\x00\x01\x02")
+    messages = [r["error"]["message"] for r in records]
+    assert messages[0] == "x.json line 1 is not UTF-8 text (byte 56 is not valid)"
+    for message in messages:
+        assert not any(
+            t in message for t in ("codec", "decode byte", "invalid literal", "Error", "Traceback")
+        )
+
+
+# The gzip bombs (a 1 MB .json.gz took the reader to 2.2 GB) are read in a capped child process by
+# tests/test_fuzz_fhir_hl7.py::test_gzip_bombs_are_answered_within_a_gigabyte_and_the_next_file_is_read.
+
+
+@pytest.mark.parametrize("junk", ["\u2028", " ", "\ud800", "E" * 5_000])
+def test_an_encounter_reference_or_id_the_contract_cannot_take_never_costs_the_encounter(
+    coder: Coder, junk: str
+) -> None:
+    """Found by the fuzz suite: a blank, surrogate or 5,000-character encounter id made the encounter an error
+    object and its administrations were lost with it."""
+    data = json.dumps(_one_ma(context={"reference": f"Encounter/{junk}"})).encode("utf-8", "surrogatepass")
+    records = _read_bytes(coder, "x.ndjson", data)
+    (record,) = records
+    assert "error" not in record
+    Encounter.model_validate(record)
+    if (
+        junk == "\ud800"
+    ):  # not valid FHIR (a string must be Unicode): the finding says so, the encounter stands
+        assert [f["id"] for f in record["source_findings"]] == ["invalid-resource"]
+    else:
+        assert [a["id"] for a in record["administrations"]] == ["a1"]
+
+
+def test_a_bulk_folder_does_not_open_files_of_types_the_reader_does_not_use(
+    coder: Coder, tmp_path: Path
+) -> None:
+    (tmp_path / "MedicationAdministration.ndjson").write_text(GOOD)
+    (tmp_path / "Observation.ndjson").write_text("not even JSON\n" * 10)  # the biggest file of an export
+    (tmp_path / "Patient.000.ndjson.gz").write_bytes(b"\x1f\x8b damaged")
+    (tmp_path / "Encounter.ndjson").write_text("{broken\n" + json.dumps(ENCOUNTER_E1) + "\n")
+    records = list(reader("fhir")([Source("bulk", path=tmp_path)], ImportOptions(), coder.reference.latest))
+    assert _good_one_survives(records) == ["bulk/Encounter.ndjson line 1 is not valid JSON: Expecting property "
+                                           "name enclosed in double quotes at column 2"]  # fmt: skip

@@ -202,11 +202,15 @@ def test_rate_from_administered_per_time_unit_or_rate_units(coder: Coder) -> Non
 
 def test_inpatient_class_and_missing_visit_number_are_marked(coder: Coder) -> None:
     [inpatient] = imported(message("C1", *PUSH, patient_class="I"), coder)
-    assert "inpatient-claim" in finding_ids(inpatient)
-    # an inpatient visit's administrations wait for --include-inpatient, and say so
-    assert inpatient["administrations"] == [] and "inpatient-not-coded" in finding_ids(inpatient)
+    # an inpatient visit's administrations wait for --include-inpatient, and one finding says so
+    assert inpatient["administrations"] == []
+    [finding] = inpatient["source_findings"]
+    assert (finding["id"], finding["severity"]) == ("inpatient-stay", "info")
+    assert finding["message"].startswith("PV1-2 patient class I: an inpatient stay")
+    assert "1 administration(s) (ORD1) are left out" in finding["message"]
     [asked] = imported(message("C1", *PUSH, patient_class="I"), coder, include_inpatient=True)
-    assert len(asked["administrations"]) == 1 and "inpatient-not-coded" not in finding_ids(asked)
+    assert len(asked["administrations"]) == 1
+    assert [(f["id"], f["severity"]) for f in asked["source_findings"]] == [("inpatient-stay", "warning")]
     [no_visit] = imported(message("C2", *PUSH, visit=""), coder)
     assert no_visit["encounter_id"] == "MRN1-2026-01-15"
     assert "hl7-no-visit-number" in finding_ids(no_visit)
@@ -322,9 +326,9 @@ def test_rde_samples_are_reported_as_orders_not_administrations(coder: Coder) ->
     assert [r["encounter_id"] for r in records] == ["10012589", "101105-2016-04-05"]
     cerner, epic = records
     assert cerner["administrations"] == [] and epic["administrations"] == []
-    assert finding_ids(cerner) == ["inpatient-claim", "hl7-not-administration"]
+    assert finding_ids(cerner) == ["hl7-not-administration", "inpatient-stay"]
     assert finding_ids(epic) == ["hl7-no-visit-number", "hl7-not-administration"]
-    assert "31320845" in cerner["source_findings"][1]["message"]
+    assert "31320845" in cerner["source_findings"][0]["message"]
     for record in records:
         result = coder.code_record(record)
         assert isinstance(result, CodingResult) and result.lines == []
@@ -466,6 +470,162 @@ def test_route_from_text_unknown_route_and_missing_rxr(coder: Coder) -> None:
     [record] = imported(text, coder)
     admins = by_id(record)
     assert admins["T1"]["route"] == "subcutaneous"
-    assert admins["T2"]["route"] == "by strange way"
-    assert "T3" not in admins
-    assert finding_ids(record) == ["hl7-route-unknown", "hl7-no-route"]
+    assert admins["T2"]["route"] == "by strange way"  # the engine says it is not in the route table
+    assert admins["T3"]["route"] == "unspecified"  # imported and held: a coder confirms the route
+    assert finding_ids(record) == ["route-missing"]
+    [missing] = record["source_findings"]
+    assert missing["severity"] == "error" and missing["administrations"] == ["T3"]
+    result = coder.code_record(record)
+    assert isinstance(result, CodingResult)
+    assert [f.id for f in result.findings if "T3" in f.administrations] == ["route-missing"]
+    assert [f.id for f in result.findings if "T2" in f.administrations] == ["route-unresolved"]
+
+
+# --- orders without administrations, administrations without orders (issue 16) --------------------------
+
+
+def test_an_order_with_no_rxa_is_a_finding(coder: Coder) -> None:
+    """Before: the ORC group disappeared without a word."""
+    [record] = imported(message("C1", "ORC|RE|EMPTY1", "RXE|^heparin", *PUSH), coder)
+    assert list(by_id(record)) == ["ORD1"]
+    [finding] = record["source_findings"]
+    assert (finding["id"], finding["severity"]) == ("hl7-order-without-administration", "warning")
+    assert "EMPTY1" in finding["message"]
+
+
+def test_an_rxa_before_any_orc_takes_its_id_from_the_control_id_and_the_next_orc_is_read(
+    coder: Coder,
+) -> None:
+    """Before: its id was made from the file name ("feed.hl7 message 1 (MSH-10 C1) order")."""
+    orphan = rxa("202601151000", "202601151000", "^ketorolac 15 mg", "15", "mg")
+    [record] = imported(message("C1", orphan, "RXR|IV", *PUSH), coder)
+    assert list(by_id(record)) == ["C1", "ORD1"]
+    assert finding_ids(record) == ["hl7-no-order"]
+    assert "feed.hl7" not in json.dumps(record["administrations"])
+
+
+# --- the setting from PV1-2 (issue 15) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patient_class", "kept", "finding"),
+    [("E", True, None), ("O", True, None), ("I", False, "inpatient-stay"), ("R", True, "setting-unknown"),
+     ("B", True, "setting-unknown"), ("", True, "setting-unknown")],
+)  # fmt: skip
+def test_the_setting_comes_from_the_patient_class(
+    coder: Coder, patient_class: str, kept: bool, finding: str | None
+) -> None:
+    [record] = imported(message("C1", *PUSH, patient_class=patient_class), coder)
+    assert bool(record["administrations"]) is kept
+    assert finding_ids(record) == ([finding] if finding else [])
+    if finding == "setting-unknown":
+        assert record["source_findings"][0]["severity"] == "error"
+        assert coder.code_record(record).readiness == "hold"  # type: ignore[union-attr]
+        [professional] = imported(
+            message("C1", *PUSH, patient_class=patient_class), coder, claim_type="professional"
+        )
+        assert professional["source_findings"] == []  # the place of service carries the setting there
+
+
+def test_an_admission_from_the_emergency_department_is_an_inpatient_stay(coder: Coder) -> None:
+    ed = message("C1", *PUSH, patient_class="E")
+    admitted = message("C2", *INFUSION, patient_class="I")
+    [record] = imported(ed + "\r" + admitted, coder)
+    assert record["administrations"] == []
+    [finding] = record["source_findings"]
+    assert finding["id"] == "inpatient-stay" and "2 administration(s) (ORD1, ORD2)" in finding["message"]
+
+
+# --- hostile files (issue 16) -------------------------------------------------------------------------
+
+
+def test_segments_per_message_are_bounded_and_the_next_message_is_read(coder: Coder) -> None:
+    from infusion_coder.formats import hl7v2
+
+    big = message("BIG", *PUSH, *(f"NTE|{n}||note" for n in range(hl7v2.MAX_SEGMENTS)), visit="V1")
+    records = imported(big + "\r" + message("C2", *PUSH, visit="V2"), coder)
+    assert [r.get("encounter_id") for r in records] == [None, "V2"]
+    assert "more than 50,000 segments" in records[0]["error"]["message"]
+    assert "'BIG'" in records[0]["error"]["message"]
+
+
+def test_the_structure_check_sees_a_run_of_segments_as_two(
+    coder: Coder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hl7apy's group finding is quadratic in a run of one segment (10,000 NTE took 27 s): it is given the
+    names with runs folded to two, so its work does not grow with the message."""
+    from infusion_coder.formats import hl7v2
+
+    seen: list[int] = []
+    real = hl7v2.parse_message
+
+    def counting(er7: str, **kwargs: Any) -> Any:
+        seen.append(er7.count("\r") + 1)
+        return real(er7, **kwargs)
+
+    monkeypatch.setattr(hl7v2, "parse_message", counting)
+    hl7v2._MODES.clear()
+    for notes in (10, 1_000, 20_000):
+        [record] = imported(message(f"N{notes}", *PUSH[:2], *(["NTE|||x"] * notes), PUSH[2]), coder)
+        assert list(by_id(record)) == ["ORD1"]
+    assert seen and max(seen) <= 8  # MSH PID PV1 ORC RXA NTE NTE RXR, whatever the number of notes
+
+
+def test_reading_grows_linearly_with_segments(coder: Coder) -> None:
+    """Growth ratio, not a time: 16 times the segments may cost at most 40 times the CPU (quadratic: 256)."""
+    import time
+
+    def cost(notes: int) -> float:
+        text = message("C1", *PUSH[:2], *(f"NTE|{n}||note {n}" for n in range(notes)), PUSH[2])
+        best = float("inf")
+        for _ in range(3):
+            began = time.process_time()
+            imported(text, coder)
+            best = min(best, time.process_time() - began)
+        return best
+
+    assert cost(16_000) < 40 * max(cost(1_000), 1e-3)
+
+
+def test_a_message_sent_twice_byte_for_byte_is_read_once(coder: Coder) -> None:
+    one = message("C1", *PUSH)
+    [record] = imported("\r".join([one, one, one]), coder)
+    assert list(by_id(record)) == ["ORD1"]
+    assert finding_ids(record) == ["hl7-duplicate-message", "hl7-duplicate-message"]
+
+
+def test_long_values_are_cut_to_an_excerpt_and_ids_stay_valid(coder: Coder) -> None:
+    long_order = "O" * 5_000
+    text = message("C" * 5_000, f"ORC|RE|{long_order}", *PUSH[1:], "ORC|RE|" + "E" * 5_000, visit="V" * 5_000)
+    records = imported(text, coder)
+    for record in records:
+        messages = [f["message"] + (f["source"] or "") for f in record.get("source_findings", [])]
+        messages += [record["error"]["message"]] if "error" in record else []
+        assert all("O" * 61 not in m and "E" * 61 not in m and "C" * 61 not in m for m in messages)
+    [record] = records
+    assert len(record["encounter_id"]) <= 200 and len(record["administrations"][0]["id"]) <= 200
+
+
+def test_no_exception_text_reaches_the_user(coder: Coder) -> None:
+    bad = [
+        "MSH|^~\\&|X|Y|||20260115||RAS^O17|C1|P|2.x\rPID|||1",
+        "MSH|^~\\&|X|Y|||20260115||RAS^O17|C2|P|2.5.1\rPID|||1\rPV1||E"
+        + "|" * 17
+        + "V1\rORC|RE|1\rRXA|\x00\x01",
+        "MSH",
+        "MSH|",
+        "MSH|^~\\&|" + "|" * 9 + "\xe9",
+    ]
+    for record in imported("\r".join(bad).encode("latin-1"), coder):
+        text = json.dumps(record)
+        assert not any(
+            t in text for t in ("Traceback", "invalid literal", "codec", "object has no", "Error:")
+        )
+
+
+def test_a_bad_extra_value_costs_that_value_not_the_encounter(coder: Coder) -> None:
+    """Found by the fuzz suite: an OBX category "-1" made the whole encounter an error object."""
+    bad = message("C1", *PUSH, "OBX|1|ST|category^category^99IC||-1||||||F", *INFUSION)
+    [record] = imported(bad, coder)
+    assert list(by_id(record)) == ["ORD1", "ORD2"] and "category" not in by_id(record)["ORD1"]
+    assert finding_ids(record) == ["hl7-extra-unreadable"]

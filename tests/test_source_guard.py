@@ -117,3 +117,25 @@ def test_unusable_input_after_records_is_that_files_error() -> None:
     out = list(guarded("test", _unusable_after(2))([Source("feed.csv", data=b"")], ImportOptions(), PACK))
     assert [r["encounter_id"] for r in out] == ["E0", "E1", None]
     assert "MEDICATION_NAM" in out[2]["error"]["message"]
+
+
+# ---- Source.open: the same guard for readers that go record by record
+
+
+def test_open_streams_gzip_members_and_padding() -> None:
+    data = gzip.compress(b"one\n") + b"\0\0\0" + gzip.compress(b"two\n")
+    with Source("x.ndjson.gz", data=data).open() as stream:
+        assert stream.read() == b"one\ntwo\n"
+
+
+def test_open_refuses_a_bomb_or_a_damaged_file_before_any_record(tmp_path: Path) -> None:
+    bomb = gzip.compress(b"{}\n" * (3 * 2**20))
+    with pytest.raises(SourceError, match="expands to more than"):
+        Source("bomb.ndjson.gz", data=bomb).open(limit=2**20)
+    path = tmp_path / "cut.ndjson.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:-30])
+    with pytest.raises(SourceError, match="ends early"):
+        Source(path.name, path=path).open()
+    path.write_bytes(b" " * 2048)
+    with pytest.raises(SourceError, match="larger than"):
+        Source(path.name, path=path).open(limit=1024)

@@ -147,6 +147,11 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
         found = ctx.pack.routes.resolve(admin.route, system)
         if found is not None and found.route is not None:
             return found.route, found.method
+    if any(
+        n.id == "route-missing" and n.severity == "error" and admin.id in n.administrations
+        for n in ctx.encounter.source_findings
+    ):
+        return None  # the importer's own error says the record documents no route and holds the claim (IC505)
     ctx.find(
         ic104_route_without_code.RULE,
         "route-unresolved",

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import itertools
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..models import excerpt as models_excerpt
 from ..reference import ReferencePack
@@ -60,6 +61,29 @@ class Source:
         if len(raw) > limit:
             raise SourceError(f"{self.name}: larger than the {limit // 2**20:,} MiB a source file may be")
         return raw
+
+    def open(self, limit: int | None = None) -> BinaryIO:
+        """The source as a stream of bytes, gunzipped when it is gzip, for readers that go record by record
+        and hold no whole file. The size (after decompression) and a gzip stream's integrity are checked
+        before the stream is returned, so a bomb or a damaged file is one SourceError before any record."""
+        limit = MAX_SOURCE_BYTES if limit is None else limit
+        with self._raw() as raw:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+        if not gzipped:
+            size = len(self.data) if self.data is not None else self.path.stat().st_size  # type: ignore[union-attr]
+            if size > limit:
+                raise SourceError(f"{self.name}: larger than the {limit // 2**20:,} MiB a source file may be")
+            return self._raw()
+        with self._raw() as raw:
+            for _ in _gunzip(raw, limit, self.name, piece=_COUNTED):
+                pass  # a first pass only counts: nothing is held
+        return io.BufferedReader(_Chunks(_gunzip(self._raw(), limit, self.name)), _CHUNK)
+
+    def _raw(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return self.path.open("rb")
 
 
 MAX_SOURCE_BYTES = 256 * 2**20  # one source file, after decompression (docs/robustness.md)
@@ -104,6 +128,69 @@ def inflate(data: bytes, limit: int, name: str) -> bytes:
     return bytes(out)
 
 
+def _gunzip(raw: BinaryIO, limit: int, name: str, piece: int = 1 << 16) -> Iterator[bytes]:
+    """The decompressed chunks of a gzip stream (members one after another, zero padding between them),
+    at most `limit` bytes in all; a damaged or truncated stream, or one larger, is a SourceError."""
+    too_large = f"{name}: expands to more than the {limit // 2**20:,} MiB a source file may be"
+    total = 0
+    inflater = zlib.decompressobj(wbits=31)
+    pending = b""
+    try:
+        with raw:
+            while True:
+                data = pending or raw.read(_CHUNK)
+                pending = b""
+                if not data:
+                    break
+                if inflater.eof:  # the next member, after any zero padding
+                    data = data.lstrip(b"\0")
+                    if not data:
+                        continue
+                    inflater = zlib.decompressobj(wbits=31)
+                while True:
+                    out = inflater.decompress(data, piece)
+                    total += len(out)
+                    if total > limit:
+                        raise SourceError(too_large)
+                    if out:
+                        yield out
+                    if inflater.eof:
+                        pending = inflater.unused_data
+                        break
+                    data = inflater.unconsumed_tail
+                    if not data and not out:
+                        break  # the member goes on in the next chunk
+    except zlib.error:
+        raise SourceError(f"{name}: damaged gzip data (not a readable .gz file)") from None
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot be read ({exc.strerror or 'input/output error'})") from None
+    if not inflater.eof:
+        raise SourceError(f"{name}: the gzip data ends early (a truncated or damaged file)")
+
+
+class _Chunks(io.RawIOBase):
+    """A read-only raw stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            self._left = next(self._chunks, b"")
+            if not self._left:
+                return 0
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+
+_CHUNK = 1 << 16
+_COUNTED = 1 << 22  # output pieces of the counting pass: larger ones, fewer calls
 Reader = Callable[[Sequence[Source], ImportOptions, ReferencePack], Iterator[dict[str, Any]]]
 
 # name -> (module, what it reads); modules import lazily, since some pull in large libraries.
@@ -173,6 +260,17 @@ def read_eagerly(
 def error_record(encounter_id: str | None, message: str, field: str | None = None) -> dict[str, Any]:
     """An error object in an import stream: the record could not become an encounter."""
     return {"encounter_id": encounter_id, "error": {"message": message, "field": field}}
+
+
+def unreadable(name: str, exc: OSError) -> str:
+    """Why a file cannot be opened, in our words (the system's own text may be in another language)."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{name}: no such file"
+    if isinstance(exc, PermissionError):
+        return f"{name}: not allowed to read it"
+    if isinstance(exc, IsADirectoryError):
+        return f"{name}: a folder, not a file"
+    return f"{name}: cannot be read (an input/output error)"
 
 
 def excerpt(value: object, limit: int = 60) -> str:

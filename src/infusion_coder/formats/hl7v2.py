@@ -1,15 +1,19 @@
 """HL7 v2 pharmacy administration messages (RAS^O17, RAS^O01, RGV^O15) in, RAS^O17 out.
 
 Reading, in short (docs/import-hl7.md has the field table):
-- A file holds one or more messages, MLLP-framed (0x0B ... 0x1C 0x0D) or not; segments may be separated by
-  CR, LF or CRLF. Segment separators become CR, and a new message starts at every MSH.
-- hl7apy parses each message against its version's structure (`find_groups=True`, tolerant); if that
-  raises, without groups; if that raises too, segment by segment, leaving out the segments it cannot
-  read (a finding). Segments hl7apy did not place in its groups make an info finding. Field values are
-  then read by position from the accepted segment text (hl7apy's v2.8 field names are shifted), and
-  groups off the segment order, the same in every version: ORC opens an order, RXA (or RXG) opens an
-  administration (consecutive RXAs before their RXR are the components of one mix), the RXR, OBX and
-  NTE that follow belong to it.
+- A file is read as a stream and split into messages as it comes: MLLP-framed (0x0B ... 0x1C 0x0D) or
+  not, segments separated by CR, LF or CRLF, a new message at every MSH; batch envelopes (FHS, BHS, BTS,
+  FTS) are framing. A message is at most MAX_SEGMENTS segments and MAX_MESSAGE_BYTES; a larger one is an
+  error object, and the next goes on.
+- hl7apy checks each message's sequence of segment names against its version's structure
+  (`find_groups=True`, tolerant), one segment name at a time and never the field contents, so the check
+  costs the same for every message of a feed: runs of one segment are folded to two (10,000 NTE check as
+  two), the answer is remembered per sequence, and a message of more than MAX_CHECKED names after folding
+  is read unchecked. Segments hl7apy did not place in its groups make an info finding. Field values are
+  read by position from the segment text (hl7apy's v2.8 field names are shifted), and groups off the
+  segment order, the same in every version: ORC opens an order, RXA (or RXG) opens an administration
+  (consecutive RXAs before their RXR are the components of one mix), the RXR, OBX and NTE that follow
+  belong to it. Reading is linear in segments.
 - Messages are gathered per encounter (PV1-19 visit number) across messages and files, in the order the
   encounters first appear. An RXA sent again with the same id replaces the earlier one; RXA-21 = D
   removes it.
@@ -27,20 +31,22 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Group, Message, Segment
 from hl7apy.parser import parse_message, parse_segment
+from pydantic import ValidationError
 
-from ..models import VASCULAR_ROUTES, Encounter
+from ..models import VASCULAR_ROUTES, Administration, Encounter
 from ..reference import ReferencePack, load_library
-from . import ImportOptions, Source, error_record, excerpt
+from . import ImportOptions, Source, SourceError, error_record, excerpt, holds, unreadable
 
 LOCAL_SYSTEM = "99IC"  # our local coding system for OBX extras ("99zzz" is HL7's local-system pattern)
 ADMINISTRATION_TYPES = {"RAS", "RGV"}
@@ -60,31 +66,110 @@ _TIME_UNIT = re.compile(r"^([SMHD])(\d*)$")
 # Splitting a file into messages
 
 
-def split_messages(text: str) -> list[str]:
-    """Messages of a file: MLLP frames (if any) split on MSH, segments joined with CR, blank lines dropped."""
-    chunks = re.split(f"[{_MLLP_START}{_MLLP_END}]", text) if _MLLP_START in text else [text]
-    messages: list[str] = []
-    for chunk in chunks:
-        current: list[str] = []
-        for line in re.split(r"\r\n|\r|\n", chunk):
-            line = line.strip()
-            if not line:
+MAX_SEGMENTS = 50_000  # segments in one message (our writer's 5,000-administration encounter is under it)
+MAX_MESSAGE_BYTES = 16 * 2**20  # bytes in one message
+MAX_CHECKED = 500  # segment names checked against the message structure, runs folded
+MAX_HELD = 100_000  # administrations and error objects held across one import
+MAX_FILE_MESSAGES = 200_000  # messages read from one file
+MAX_FILE_ERRORS = 1_000  # messages of one file that cannot be read before the rest of it is given up
+_ENVELOPE = {b"FHS", b"BHS", b"BTS", b"FTS"}  # batch and file envelopes: framing, not message content
+_READ = 1 << 20
+
+
+@dataclass
+class _Raw:
+    """One message as split from the file: its segment lines, or why it is not read (its first line kept,
+    for the control id)."""
+
+    lines: list[bytes]
+    too_large: str | None = None
+
+
+_TOO_LARGE = (
+    f"more than {MAX_SEGMENTS:,} segments or {MAX_MESSAGE_BYTES // 2**20} MiB, the most one message may hold"
+)
+_STARTS = (b"\rMSH", b"\nMSH", b"\x0b", b"\x1c")  # where the next message may start
+
+
+def _next_start(buffer: bytearray, at: int) -> int:
+    """Where the next message may start in `buffer` (at or after `at`), or -1: found at C speed."""
+    found = [i for i in (buffer.find(mark, at) for mark in _STARTS) if i >= 0]
+    return min(found) if found else -1
+
+
+def _messages(stream: BinaryIO) -> Iterator[_Raw]:
+    """The messages of a stream, split as they come, a megabyte at a time: lines are split and blank
+    ones dropped at C speed (bytes.splitlines), so floods of line ends cost what their bytes cost, and the
+    rest of a message too large to read is skipped to the next MSH or frame without being split."""
+    buffer = bytearray()
+    current: list[bytes] = []
+    size = 0
+    too_large: str | None = None
+    while True:
+        chunk = stream.read(_READ)
+        eof = not chunk
+        buffer += chunk
+        if too_large is not None and current:  # skip to where the next message may start
+            at = _next_start(buffer, 0)
+            if at < 0 and not eof:
+                del buffer[: max(len(buffer) - 4, 0)]
                 continue
-            if line.startswith("MSH") and current:
-                messages.append("\r".join(current))
-                current = []
-            current.append(line)
-        if current:
-            messages.append("\r".join(current))
-    return messages
+            yield _Raw(current, too_large)
+            current, size, too_large = [], 0, None
+            del buffer[: at + 1 if at >= 0 and buffer[at] in b"\r\n" else at if at >= 0 else len(buffer)]
+        end = len(buffer) if eof else max(buffer.rfind(b) for b in (b"\r", b"\n", b"\x0b", b"\x1c")) + 1
+        parts = _SPLIT.split(bytes(buffer[:end]))  # separators, and the blank around them, found in C
+        for index in range(0, len(parts), 2):
+            if index and parts[index - 1] is not None:  # a frame boundary (0x0B or 0x1C)
+                if current:
+                    yield _Raw(current, too_large)
+                current, size, too_large = [], 0, None
+            piece = parts[index].strip(b" \t")
+            if not piece:
+                continue
+            if piece.startswith(b"MSH"):
+                if current:
+                    yield _Raw(current, too_large)
+                current, size, too_large = [], 0, None
+            elif piece[:3] in _ENVELOPE and not piece[3:4].isalnum():
+                continue
+            if too_large is not None:
+                continue
+            if len(current) >= MAX_SEGMENTS or size + len(piece) > MAX_MESSAGE_BYTES:
+                too_large = _TOO_LARGE
+                del current[1:]
+                continue
+            current.append(piece)
+            size += len(piece) + 1
+        del buffer[:end]
+        if eof:
+            if current:
+                yield _Raw(current, too_large)
+            return
+        if len(buffer) > MAX_MESSAGE_BYTES:  # one line longer than a message may be
+            if not current:
+                current = [bytes(buffer[:200])]
+            del current[1:]
+            too_large = f"a segment longer than {MAX_MESSAGE_BYTES // 2**20} MiB"
+            del buffer[: max(len(buffer) - 4, 0)]
+
+
+# A frame mark (captured) with the blank and marks after it, or a line end with the blank after it.
+_SPLIT = re.compile(rb"([\x0b\x1c])[\x0b\x1c \t\r\n]*|[\r\n][ \t\r\n]*")
 
 
 def _decode(data: bytes) -> str:
-    # MSH-18 often says 8859/1; UTF-8 first, Latin-1 never fails.
+    # MSH-18 often says 8859/1; UTF-8 first, Latin-1 never fails. Decided per message.
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def split_messages(text: str) -> list[str]:
+    """Messages of a text: MLLP frames (if any) split on MSH, segments joined with CR, blank lines dropped."""
+    data = text.encode("utf-8", "surrogatepass")
+    return [_decode(b"\r".join(raw.lines)) for raw in _messages(io.BytesIO(data))]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -130,31 +215,45 @@ class _Seg:
     names of the fields after them."""
 
     name: str
-    fields: dict[int, list[str]]
+    fields: dict[int, str]
     chars: _Chars
+    _split: dict[tuple[int, int], list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, line: str, chars: _Chars) -> _Seg:
         parts = line.split(chars.field)
         name = parts[0]
-        fields: dict[int, list[str]] = {}
         if name == "MSH":  # MSH-1 is the field separator itself, MSH-2 the encoding characters
-            fields[1], fields[2] = [chars.field], [parts[1] if len(parts) > 1 else ""]
-            numbered = enumerate(parts[2:], 3)
+            fields = {1: chars.field, 2: parts[1] if len(parts) > 1 else ""}
+            fields.update(enumerate(parts[2:], 3))
         else:
-            numbered = enumerate(parts[1:], 1)
-        for number, text in numbered:
-            fields[number] = text.split(chars.repetition)
+            fields = dict(enumerate(parts[1:], 1))
         return cls(name, fields, chars)
 
+    def components(self, number: int, repetition: int = 0) -> list[str]:
+        """The components of one repetition of a field, split once."""
+        key = (number, repetition)
+        found = self._split.get(key)
+        if found is None:
+            text = self.fields.get(number, "")
+            if number == 2 and self.name == "MSH":
+                found = [text]  # the encoding characters are not split on themselves
+            else:
+                reps = (
+                    text.split(self.chars.repetition)
+                    if repetition
+                    else [text.split(self.chars.repetition, 1)[0]]
+                )
+                found = reps[repetition].split(self.chars.component) if repetition < len(reps) else []
+            self._split[key] = found
+        return found
+
     def get(self, number: int, component: int = 1, repetition: int = 0) -> str:
-        reps = self.fields.get(number, [])
-        if repetition >= len(reps):
-            return ""
-        parts = reps[repetition].split(self.chars.component)
-        if component > len(parts):
-            return ""
-        value = parts[component - 1].split(self.chars.subcomponent)[0]
+        parts = self.components(number, repetition)
+        return self.value(parts[component - 1]) if component <= len(parts) else ""
+
+    def value(self, component: str) -> str:
+        value = component.split(self.chars.subcomponent, 1)[0]
         return "" if value == '""' else self.chars.unescape(value).strip()
 
 
@@ -182,10 +281,11 @@ class _Coded:
 
     @classmethod
     def of(cls, seg: _Seg, number: int, repetition: int = 0) -> _Coded:
-        code, text, system, alt_code, alt_text, alt_system = (
-            seg.get(number, c, repetition) for c in range(1, 7)
+        parts = seg.components(number, repetition)
+        code, text, system, alt_code, alt_text, alt_system, _, _, original = (
+            seg.value(parts[c]) if c < len(parts) else "" for c in range(9)
         )
-        return cls(code, text, system, alt_code, alt_text, alt_system, seg.get(number, 9, repetition))
+        return cls(code, text, system, alt_code, alt_text, alt_system, original)
 
     def label(self) -> str:
         return self.original_text or self.text or self.alt_text or self.code or self.alt_code
@@ -275,10 +375,11 @@ class _Order:
     rxrs: list[_Seg] = field(default_factory=list)
     rxcs: list[_Seg] = field(default_factory=list)
     runs: list[_Run] = field(default_factory=list)
+    fallback: str = ""  # the id of administrations that come before any ORC
 
     def number(self) -> str:
         if self.orc is None:
-            return ""
+            return self.fallback
         return self.orc.get(2) or self.orc.get(3)
 
 
@@ -326,8 +427,12 @@ def _orders(segments: list[_Seg]) -> list[_Order]:
 @dataclass
 class _Parsed:
     segments: list[_Seg]
-    mode: str  # groups | segments | segment-by-segment
+    mode: str  # groups | segments | segment-by-segment | unchecked
     dropped: list[str]  # segments left out, by name and position
+
+
+class _Unreadable(ValueError):
+    """A message that cannot be read at all, in the project's words."""
 
 
 def _placed(node: Message | Group) -> Iterator[str]:
@@ -339,18 +444,61 @@ def _placed(node: Message | Group) -> Iterator[str]:
             yield from _placed(child)
 
 
-def _parse(er7: str) -> _Parsed:
-    """Lines shaped like segments, checked by hl7apy: with groups, then flat, then segment by segment.
+def _folded(names: list[str]) -> list[str]:
+    """Runs of one segment name cut to two: the structure takes a run of two as it takes a run of any
+    length (a segment repeats or it does not), and hl7apy's check is quadratic in the length of a run."""
+    out: list[str] = []
+    for name in names:
+        if len(out) < 2 or not (out[-1] == out[-2] == name):
+            out.append(name)
+    return out
 
-    hl7apy reads the MSH (version, encoding characters, message structure) and finds the groups on the
-    sequence of segment names. Its tolerant parse of field contents accepts anything and costs about
-    20 ms a segment, while the values are read by position anyway, so the other segments go to it as
-    bare names. It drops what does not fit rather than failing, so the segments it placed are compared
-    with those sent; Z-segments are expected to be dropped when it finds groups."""
+
+_MODES: dict[tuple[str, ...], str] = {}  # a checked sequence of names -> its mode (or "bad-msh")
+
+
+def _structure(msh: str, chars: _Chars, version: str, names: list[str]) -> str:
+    """How hl7apy takes a sequence of segment names: "groups" (it fits the structure), "segments" (it
+    does not, or the message type has none), "bad-msh" (hl7apy refuses the MSH: its version, its
+    encoding characters). hl7apy sees an MSH of only its encoding characters, type and version, and bare
+    segment names, so the answer holds for every message of the same shape and is remembered."""
+    parts = msh.split(chars.field)
+    kind = parts[8][:100] if len(parts) > 8 else ""
+    key = (chars.field, parts[1] if len(parts) > 1 else "", kind, version, *names)
+    mode = _MODES.get(key)
+    if mode is not None:
+        return mode
+    header = chars.field.join(["MSH", key[1], "", "", "", "", "", "", kind, "", "", version])
+    mode = "bad-msh"
+    for find_groups in (True, False):
+        try:
+            message = parse_message(
+                "\r".join([header, *names[1:]]),
+                validation_level=VALIDATION_LEVEL.TOLERANT,
+                find_groups=find_groups,
+            )
+        except Exception:  # hl7apy raises many types on bad input; the next level decides
+            continue
+        if not find_groups:
+            mode = "segments"
+        else:
+            placed = list(_placed(message))
+            mode = "groups" if placed == [n for n in names if not n.startswith("Z")] else "segments"
+        break
+    if len(_MODES) >= 4_096:
+        _MODES.clear()
+    _MODES[key] = mode
+    return mode
+
+
+def _parse(er7: str) -> _Parsed:
+    """Lines shaped like segments, read by position, and how they fit the message structure (_structure).
+    A message hl7apy cannot take even as bare names is read segment by segment: the segments hl7apy
+    cannot parse are left out (at most MAX_CHECKED are tried; the rest are kept unchecked)."""
     lines = er7.split("\r")
     header = _split_header(lines[0])
     if header is None:
-        raise ValueError("the message does not start with a readable MSH segment")
+        raise _Unreadable("the message does not start with a readable MSH segment")
     chars, version = header
     shaped = re.compile(r"^[A-Z][A-Z0-9]{2}(" + re.escape(chars.field) + "|$)")
     dropped = [
@@ -359,26 +507,18 @@ def _parse(er7: str) -> _Parsed:
         if not shaped.match(line)
     ]
     lines = [line for line in lines if shaped.match(line)]
-    sent = [line[:3] for line in lines]
-    skeleton = "\r".join([lines[0], *sent[1:]])
-    errors: list[str] = []
-    for find_groups in (True, False):
-        try:
-            message = parse_message(
-                skeleton, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=find_groups
-            )
-        except Exception as exc:  # hl7apy raises many types on bad input; the next level decides
-            errors.append(type(exc).__name__)
+    segments = [_Seg.of(line, chars) for line in lines]
+    names = _folded([line[:3] for line in lines])
+    if len(names) > MAX_CHECKED:
+        return _Parsed(segments, "unchecked", dropped)
+    mode = _structure(lines[0], chars, version, names)
+    if mode != "bad-msh":
+        return _Parsed(segments, mode, dropped)
+    kept = []
+    for position, (line, seg) in enumerate(zip(lines, segments, strict=True), 1):
+        if position > MAX_CHECKED:
+            kept.append(seg)
             continue
-        segments = [_Seg.of(line, chars) for line in lines]
-        if not find_groups:
-            return _Parsed(segments, "segments", dropped)
-        placed = list(_placed(message))
-        if placed == [name for name in sent if not name.startswith("Z")]:
-            return _Parsed(segments, "groups", dropped)
-        return _Parsed(segments, "segments", dropped)
-    segments = []
-    for position, line in enumerate(lines, 1):
         try:
             parse_segment(
                 line,
@@ -386,12 +526,15 @@ def _parse(er7: str) -> _Parsed:
                 encoding_chars=_encoding(chars),
                 validation_level=VALIDATION_LEVEL.TOLERANT,
             )
-            segments.append(_Seg.of(line, chars))
+            kept.append(seg)
         except Exception:  # a segment hl7apy cannot read is left out and reported, the rest is read
             if position == 1:
-                raise ValueError(f"its MSH segment cannot be parsed ({'; '.join(errors)})") from None
+                raise _Unreadable(
+                    f"its MSH segment cannot be parsed (version {excerpt(version, 12)}, encoding characters "
+                    f"{excerpt(lines[0][3:8], 8)})"
+                ) from None
             dropped.append(f"segment {position} ({excerpt(line[:3], 10)})")
-    return _Parsed(segments, "segment-by-segment", dropped)
+    return _Parsed(kept, "segment-by-segment", dropped)
 
 
 def _split_header(msh: str) -> tuple[_Chars, str] | None:
@@ -421,38 +564,63 @@ class _Encounter:
     fields: dict[str, Any]
     administrations: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
-    classes: set[str] = field(default_factory=set)
+    classes: dict[str, str] = field(default_factory=dict)  # PV1-2 patient class -> where it was first sent
+    more: int = 0  # findings past the first thousand: counted, not kept
+    worst: str = "info"
+    more_ids: set[str] = field(default_factory=set)
 
     def finding(self, id: str, severity: str, message: str, source: str, admins: Sequence[str] = ()) -> None:
-        self.findings.append(
-            {
-                "id": id,
-                "severity": severity,
-                "administrations": list(admins),
-                "message": message,
-                "source": source,
-            }
-        )
+        if len(self.findings) < _FINDINGS - 1:
+            self.findings.append(holds.finding(id, severity, message, source, admins))
+            return
+        self.more += 1
+        self.worst = holds.worse(self.worst, severity)
+        if len(self.more_ids) < 10:
+            self.more_ids.add(id)
 
-    def record(self, include_inpatient: bool = False) -> dict[str, Any]:
+    def forget(self, admin_id: str) -> bool:
+        """An administration replaced or deleted by a later message: gone, and so is the missing route
+        that held it."""
+        self.findings = [
+            f
+            for f in self.findings
+            if not (f["id"] == "route-missing" and f["administrations"] == [admin_id])
+        ]
+        return self.administrations.pop(admin_id, None) is not None
+
+    def record(self, options: ImportOptions, pack: ReferencePack) -> dict[str, Any]:
         administrations = list(self.administrations.values())
+        ids = [admin["id"] for admin in administrations]
         findings = list(self.findings)
-        if "I" in self.classes and not include_inpatient and administrations:
-            # as the FHIR and MIMIC readers do: an inpatient visit's services belong to the inpatient claim
-            ids = [admin["id"] for admin in administrations]
+        if self.more:
+            findings.append(holds.more_findings(self.more, self.worst, self.more_ids))
+        fields = dict(self.fields)
+        if "I" in self.classes:
+            # an inpatient visit (or the ED visit that led to it): its services belong to the inpatient claim
             findings.append(
-                {
-                    "id": "inpatient-not-coded",
-                    "severity": "info",
-                    "administrations": ids,
-                    "message": f"{len(ids)} administration(s) of an inpatient visit are not coded here "
-                    "(--include-inpatient codes them for review)",
-                    "source": "PV1-2",
-                }
+                holds.inpatient_stay(
+                    "PV1-2 patient class I", ids, options.include_inpatient, self.classes["I"]
+                )
             )
-            administrations = []
-            self.fields.pop("primary_administration", None)
-        return {**self.fields, "administrations": administrations, "source_findings": findings}
+            if not options.include_inpatient:
+                administrations = []
+                fields.pop("primary_administration", None)
+        elif (
+            not {"E", "O"} & set(self.classes)
+            and options.claim_type != "professional"
+            and holds.could_bill((admin["route"] for admin in administrations), pack)
+        ):
+            sent = ", ".join(sorted(self.classes))
+            evidence = (
+                f"PV1-2 patient class {excerpt(sent, 20)} (table 0004) is neither E, O nor I"
+                if sent
+                else "No PV1-2 patient class was sent"
+            )
+            findings.append(holds.setting_unknown(evidence, "PV1-2", ids))
+        return {**fields, "administrations": administrations, "source_findings": findings}
+
+
+_FINDINGS = 1_000  # source findings kept per encounter; the rest are summed up in one
 
 
 class _Builder:
@@ -461,44 +629,106 @@ class _Builder:
         self.pack = pack
         self.encounters: dict[str, _Encounter] = {}
         self.slots: list[str | dict[str, Any]] = []  # encounter ids and error objects, in reading order
+        self.held = 0  # administrations and error objects held: MAX_HELD at most
+        self.errors = 0  # error objects so far
+        self.last_visit: str | None = None  # the encounter the last message was read into
 
     def results(self) -> Iterator[dict[str, Any]]:
         for slot in self.slots:
-            yield (
-                slot
-                if isinstance(slot, dict)
-                else self.encounters[slot].record(self.options.include_inpatient)
-            )
+            if isinstance(slot, dict):
+                yield slot
+                continue
+            record = self.encounters[slot].record(self.options, self.pack)
+            try:
+                Encounter.model_validate(record)
+            except ValidationError as error:
+                problem = error.errors()[0]
+                where = ".".join(str(p) for p in problem["loc"][:4])
+                record = error_record(
+                    excerpt(slot, 60)[1:-1] if len(slot) > 200 else slot,
+                    f"visit {excerpt(slot, 60)}: {where}: {problem['msg'][:200]}",
+                    where,
+                )
+            yield record
 
     def error(self, where: str, control: str, message: str, field: str | None = None) -> None:
         label = f"{where} (control id {excerpt(control, 30)})" if control else where
         self.slots.append(error_record(None, f"{label}: {message}", field))
+        self.held += 1
+        self.errors += 1
 
-    def add(self, file: str, number: int, er7: str) -> None:
+    def file(self, name: str, messages: Iterator[_Raw]) -> None:
+        """The messages of one file, within the bounds: MAX_FILE_MESSAGES messages, MAX_FILE_ERRORS error
+        objects, MAX_HELD administrations and errors in the import. A message sent again byte for byte (a
+        feed replayed, a file repeated) is answered by a finding on its encounter, not read again."""
+        seen: dict[bytes, str] = {}  # a message's digest -> the visit it was read into
+        errors = self.errors
+        count = 0
+        for count, raw in enumerate(messages, 1):
+            where = f"{name} message {count}"
+            if count > MAX_FILE_MESSAGES:
+                self.error(where, "", f"{name} holds more than {MAX_FILE_MESSAGES:,} messages, the most one "
+                           "file may; the rest of it is not read (split the file)")  # fmt: skip
+                return
+            digest = hashlib.sha1(b"\r".join(raw.lines)).digest()
+            visit = seen.get(digest)
+            if visit is not None:
+                self.encounters[visit].finding(
+                    "hl7-duplicate-message", "info", "HL7 message: a byte-for-byte copy of an earlier message; "
+                    "not read again.", where,
+                )  # fmt: skip
+                continue
+            before, self.last_visit = self.errors, None
+            self.add(name, count, raw)
+            if self.errors == before and self.last_visit is not None and len(seen) < MAX_FILE_MESSAGES:
+                seen[digest] = self.last_visit
+            if self.errors - errors > MAX_FILE_ERRORS:
+                self.error(where, "", f"more than {MAX_FILE_ERRORS:,} messages of {name} cannot be read; "
+                           "the rest of it is not read (is it an HL7 v2 feed?)")  # fmt: skip
+                return
+            if self.held > MAX_HELD:
+                self.error(where, "", f"{_FULL}; the rest is not read")
+                return
+        if count == 0:
+            self.error(name, "", "holds no HL7 v2 message (no MSH segment)")
+
+    def add(self, file: str, number: int, raw: _Raw) -> None:
         where = f"{file} message {number}"
+        er7 = _decode(b"\r".join(raw.lines))
         control = _control_id(er7)
-        try:
-            parsed = _parse(er7)
-        except Exception as exc:
-            self.error(where, control, f"not readable as HL7 v2: {exc}; it starts {excerpt(er7, 40)}", "MSH")
+        if raw.too_large is not None:
+            self.error(where, control, f"{raw.too_large}: not read; it starts {excerpt(er7, 40)}", "MSH")
             return
         try:
-            self._read(parsed, where, control)
+            parsed = _parse(er7)
+        except _Unreadable as exc:
+            self.error(where, control, f"not readable as HL7 v2: {exc}; it starts {excerpt(er7, 40)}", "MSH")
+            return
+        except Exception:  # hl7apy's own exceptions: their text may quote the message
+            self.error(
+                where,
+                control,
+                f"not readable as HL7 v2 (hl7apy refused it); it starts {excerpt(er7, 40)}",
+                "MSH",
+            )
+            return
+        try:
+            self._read(parsed, where, control, file, number)
         except Exception as exc:  # one strange message must not end the batch
-            self.error(where, control, f"could not be read: {type(exc).__name__}: {excerpt(exc, 80)}")
+            self.error(where, control, f"could not be read (an internal error: {type(exc).__name__})")
 
-    def _read(self, parsed: _Parsed, where: str, control: str) -> None:
+    def _read(self, parsed: _Parsed, where: str, control: str, file: str, number: int) -> None:
         segments = parsed.segments
         msh = segments[0]
         kind, trigger = msh.get(9, 1).upper(), msh.get(9, 2).upper()
-        source = f"{where} (MSH-10 {control})" if control else where
+        source = f"{where} (MSH-10 {excerpt(control, 30)[1:-1]})" if control else where
         first = {seg.name: seg for seg in reversed(segments)}
         if kind not in ADMINISTRATION_TYPES and kind not in ORDER_TYPES:
             self.error(
                 where,
                 control,
-                f"{kind or '?'}^{trigger or '?'} is not a pharmacy administration message "
-                "(RAS^O17, RAS^O01 or RGV^O15): skipped",
+                f"{excerpt(kind or '?', 10)[1:-1]}^{excerpt(trigger or '?', 10)[1:-1]} is not a pharmacy "
+                "administration message (RAS^O17, RAS^O01 or RGV^O15): skipped",
                 "MSH-9",
             )
             return
@@ -506,37 +736,72 @@ class _Builder:
         sent = msh.get(7)
         when = self._first_date(orders) or (f"{sent[:4]}-{sent[4:6]}-{sent[6:8]}" if len(sent) >= 8 else None)
         encounter = self._encounter(first.get("PID"), first.get("PV1"), when, source)
+        self.last_visit = encounter.fields["encounter_id"] if encounter is not None else None
         if encounter is None:
             self.error(
                 where, control, "names no encounter: no PV1-19 visit number and no PID-3 patient id", "PV1-19"
             )
             return
         if parsed.dropped:
+            shown = ", ".join(parsed.dropped[:5]) + (
+                f" and {len(parsed.dropped) - 5} more" if len(parsed.dropped) > 5 else ""
+            )
             encounter.finding(
                 "hl7-segment-unreadable",
                 "warning",
-                f"HL7 message: {', '.join(parsed.dropped)} could not be read and were left out.",
+                f"HL7 message: {shown} could not be read and were left out.",
                 source,
             )
-        if parsed.mode != "groups":
+        if parsed.mode == "unchecked":
             encounter.finding(
                 "hl7-structure",
                 "info",
-                f"HL7 message: its segments do not fit the {kind}^{trigger} v{msh.get(12) or '?'} structure; "
-                "read in the order sent (ORC opens an order, RXA an administration).",
+                f"HL7 message: {len(segments):,} segments, too many kinds in a row to check against the "
+                f"{excerpt(kind, 10)[1:-1]}^{excerpt(trigger, 10)[1:-1]} structure; read in the order sent.",
+                source,
+            )
+        elif parsed.mode != "groups":
+            encounter.finding(
+                "hl7-structure",
+                "info",
+                f"HL7 message: its segments do not fit the {excerpt(kind, 10)[1:-1]}^{excerpt(trigger, 10)[1:-1]} "
+                f"v{excerpt(msh.get(12) or '?', 12)[1:-1]} structure; read in the order sent (ORC opens an order, "
+                "RXA an administration).",
                 source,
             )
         if kind in ORDER_TYPES:
-            numbers = ", ".join(excerpt(o.number(), 30) for o in orders if o.number()) or "none"
+            numbers = ", ".join(excerpt(o.number(), 30) for o in orders[:10] if o.number()) or "none"
             encounter.finding(
                 "hl7-not-administration",
                 "info",
-                f"{kind}^{trigger} is a pharmacy order message, not an administration record: its orders "
-                f"({numbers}) were not imported; send RAS^O17 (or RGV^O15) for what was given.",
+                f"{kind}^{excerpt(trigger, 10)[1:-1]} is a pharmacy order message, not an administration record: "
+                f"its orders ({numbers}{' ...' if len(orders) > 10 else ''}) were not imported; send RAS^O17 "
+                "(or RGV^O15) for what was given.",
                 source,
             )
             return
+        orphans = [order for order in orders if order.orc is None]
+        for count, order in enumerate(orphans, 1):
+            # no ORC, so no order number: the id comes from the message, never from the file's name
+            base = control or "message-" + hashlib.sha1(f"{file}|{number}".encode()).hexdigest()[:10]
+            order.fallback = f"{base}/{count}" if len(orphans) > 1 or count > 1 else base
+            encounter.finding(
+                "hl7-no-order",
+                "warning",
+                f"RXA before any ORC: it has no order number (ORC-2), so its id {excerpt(order.fallback, 40)} "
+                "is made from the message control id (MSH-10); a correction sent under another control id "
+                "would not replace it.",
+                source,
+            )
         for order in orders:
+            if not order.runs and order.orc is not None:
+                encounter.finding(
+                    "hl7-order-without-administration",
+                    "warning",
+                    f"Order {excerpt(order.number() or '(no number)', 40)} (ORC) has no RXA"
+                    f"{' or RXG' if kind == 'RGV' else ''}: nothing of it is imported; check whether it was given.",
+                    source,
+                )
             for index, run in enumerate(order.runs, 1):
                 self._run(encounter, order, run, index, source)
 
@@ -559,6 +824,7 @@ class _Builder:
             if not patient:
                 return None
             visit = f"{patient}-{(when or 'undated')[:10]}"
+        visit = _id(visit)
         encounter = self.encounters.get(visit)
         if encounter is None:
             fields: dict[str, Any] = {"encounter_id": visit, "claim_type": self.options.claim_type}
@@ -581,16 +847,8 @@ class _Builder:
                 )
         patient_class = (pv1.get(2) if pv1 else "").upper()
         patient_class = PATIENT_CLASS_WORDS.get(patient_class, patient_class)
-        if patient_class and patient_class not in encounter.classes:
-            encounter.classes.add(patient_class)
-            if patient_class == "I":
-                encounter.finding(
-                    "inpatient-claim",
-                    "warning",
-                    "PV1-2 patient class I (inpatient): these administrations belong to an inpatient claim, "
-                    "which does not carry drug-administration codes; code them only for review.",
-                    source,
-                )
+        if patient_class and len(encounter.classes) < 10:
+            encounter.classes.setdefault(patient_class[:10], source)
         return encounter
 
     # --- one administration group ------------------------------------------------------------------
@@ -621,13 +879,7 @@ class _Builder:
                 if match.method:
                     admin["method"] = match.method
             elif route.label():
-                admin["route"] = route.label().lower()
-                problems.append(
-                    (
-                        "hl7-route-unknown",
-                        f"route {excerpt(route.label(), 30)} (RXR-1) is not in the route table",
-                    )
-                )
+                admin["route"] = route.label().lower()[:200]  # the engine says it is not in the route table
             method = _Coded.of(rxr, 4)
             found = self.pack.routes.resolve(method.code, "hl7-0165") if method.code else None
             if found is None and method.label():
@@ -661,15 +913,15 @@ class _Builder:
         mix: str | None,
         source: str,
     ) -> None:
-        admin_id = _admin_id(order, rxa.get(1), rxa.get(2), source)
+        admin_id = _admin_id(order, rxa.get(1), rxa.get(2))
         where = f"{source}, RXA {excerpt(admin_id, 40)}"
         action = rxa.get(21).upper()
         if action == "D":
-            removed = encounter.administrations.pop(admin_id, None) is not None
+            removed = encounter.forget(admin_id)
             encounter.finding(
                 "hl7-deleted",
                 "info",
-                f"RXA-21 action D: administration {admin_id} was deleted by the sender"
+                f"RXA-21 action D: administration {_shown(admin_id)} was deleted by the sender"
                 + (" and removed." if removed else " (it was not imported before)."),
                 where,
                 [admin_id],
@@ -677,11 +929,12 @@ class _Builder:
             return
         status = rxa.get(20).upper()
         if status in NOT_GIVEN:
-            encounter.administrations.pop(admin_id, None)
+            encounter.forget(admin_id)
             encounter.finding(
                 "not-given",
                 "info",
-                f"RXA-20 completion status {status} ({NOT_GIVEN[status]}): administration {admin_id} is not coded.",
+                f"RXA-20 completion status {status} ({NOT_GIVEN[status]}): administration {_shown(admin_id)} "
+                "is not coded.",
                 where,
                 [admin_id],
             )
@@ -719,7 +972,7 @@ class _Builder:
         self, encounter: _Encounter, order: _Order, run: _Run, rxg: _Seg, extras: dict[str, Any], source: str
     ) -> None:
         """RGV^O15: a pharmacy give instruction. Planned times (TQ1-7/8, else RXG-3), not charted ones."""
-        give_id = _admin_id(order, rxg.get(1), "", source)
+        give_id = _admin_id(order, rxg.get(1), "")
         where = f"{source}, RXG {excerpt(give_id, 40)}"
         base, problems = self._common(order, run)
         timing = run.timing[0] if run.timing else None
@@ -731,7 +984,7 @@ class _Builder:
         parts: list[tuple[str, _Coded, str, _Coded]] = []
         if len(components) > 1:
             for number, rxc in enumerate(components, 1):
-                parts.append((f"{give_id}/{number}", _Coded.of(rxc, 2), rxc.get(3), _Coded.of(rxc, 4)))
+                parts.append((_id(f"{give_id}/{number}"), _Coded.of(rxc, 2), rxc.get(3), _Coded.of(rxc, 4)))
         else:
             parts.append((give_id, _Coded.of(rxg, 4), rxg.get(5), _Coded.of(rxg, 7)))
         problems.append(
@@ -773,43 +1026,91 @@ class _Builder:
         for key, value in extras.items():
             admin[key] = value
         admin_id = admin["id"]
-        if "route" not in admin:
-            encounter.finding(
-                "hl7-no-route",
-                "warning",
-                f"Administration {admin_id} has no route (RXR-1): not imported; the route decides the code.",
-                where,
-                [admin_id],
-            )
-            return
+        if "route" not in admin:  # imported, held: a coder confirms the route (formats/holds.py)
+            admin["route"] = holds.NO_ROUTE
+            infused = admin.get("method") == "infusion" or "rate_ml_per_hour" in admin
+            label = f"Administration {_shown(admin_id)} (no RXR-1)"
+            found = holds.route_missing(admin_id, label, where, admin.get("method"), infused)
+            encounter.finding(found["id"], found["severity"], found["message"], where, [admin_id])
         if not has_time and admin["route"] in VASCULAR_ROUTES:
             encounter.finding(
                 "hl7-no-time",
-                "warning",
-                f"Administration {admin_id} has no time of day in {time_field}: an IV administration "
+                "error",
+                f"Administration {_shown(admin_id)} has no time of day in {time_field}: an IV administration "
                 "cannot be coded without its start time.",
                 where,
                 [admin_id],
             )
             return
+        if not _valid(encounter, admin, set(extras), where):
+            return
+        self.held += admin_id not in encounter.administrations
         if admin_id in encounter.administrations:
-            encounter.administrations.pop(admin_id)
+            encounter.forget(admin_id)
             problems.append(("hl7-sent-again", "sent again: the later message replaces the earlier one"))
         encounter.administrations[admin_id] = admin
         if primary:
             encounter.fields["primary_administration"] = admin_id
         for finding_id, text in problems:
             severity = "info" if finding_id in ("hl7-sent-again", "partially-given") else "warning"
-            encounter.finding(finding_id, severity, f"Administration {admin_id}: {text}.", where, [admin_id])
+            encounter.finding(
+                finding_id, severity, f"Administration {_shown(admin_id)}: {text}.", where, [admin_id]
+            )
 
 
-def _admin_id(order: _Order, give: str, sub: str, source: str) -> str:
+def _valid(encounter: _Encounter, admin: dict[str, Any], extras: set[str], where: str) -> bool:
+    """Whether the administration is one the contract takes. A value from our OBX extras that it does not
+    take (category "-1") is left out with a warning and the administration kept; any other problem leaves
+    the administration out with an error finding, so one bad value never costs the encounter."""
+    for _ in range(len(extras) + 1):
+        try:
+            Administration.model_validate(admin)
+            return True
+        except ValidationError as error:
+            problem = error.errors()[0]
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            text = str(problem["msg"]).split("\n", 1)[0][:120]
+            if name in extras and name in admin:
+                value = admin.pop(name)
+                encounter.finding(
+                    "hl7-extra-unreadable",
+                    "warning",
+                    f"Administration {_shown(admin['id'])}: OBX {name} {excerpt(value, 30)} is left out ({text}).",
+                    where,
+                    [admin["id"]],
+                )
+                continue
+            encounter.finding(
+                "unreadable-administration",
+                "error",
+                f"Administration {_shown(admin['id'])}: {excerpt(name, 30)[1:-1]}: {text}; not imported.",
+                where,
+                [admin["id"]],
+            )
+            return False
+    return False
+
+
+def _admin_id(order: _Order, give: str, sub: str) -> str:
     """Order number (ORC-2, else ORC-3), then /RXA-1/RXA-2 unless they are the first give (0) and first
     administration (1): stable across messages, and a coder finds the order in the chart by it."""
-    number = order.number() or f"{source} order"
+    number = order.number() or "no-order-number"
     give = give or "0"
     sub = sub or "1"
-    return number if (give, sub) == ("0", "1") else f"{number}/{give}/{sub}"
+    return _id(number if (give, sub) == ("0", "1") else f"{number}/{give}/{sub}")
+
+
+def _shown(text: str) -> str:
+    """An id or value in a message: at most 60 characters of it."""
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _id(text: str) -> str:
+    """An id as the contract takes it (at most 200 characters): a longer one is cut and keeps a hash of
+    the whole, so two long ids stay two."""
+    if len(text) <= 200:
+        return text
+    return f"{text[:180]}~{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def _amounts(admin: dict[str, Any], amount_text: str, units: _Coded, time_unit: str) -> None:
@@ -874,17 +1175,23 @@ def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack)
     """Contract encounters from HL7 v2 files (error objects for messages that cannot be read)."""
     builder = _Builder(options, pack)
     for source in sources:
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            builder.error(source.name, "", f"cannot be read: {exc.strerror}")
+        if builder.held > MAX_HELD:
+            builder.error(source.name, "", f"not read: {_FULL}")
             continue
-        messages = split_messages(_decode(data))
-        if not messages:
-            builder.error(source.name, "", "holds no HL7 v2 message (no MSH segment)")
-        for number, er7 in enumerate(messages, 1):
-            builder.add(source.name, number, er7)
+        try:
+            with source.open() as stream:
+                builder.file(source.name, _messages(stream))
+        except SourceError as exc:
+            builder.slots.append(error_record(None, str(exc)[:500]))
+        except OSError as exc:
+            builder.slots.append(error_record(None, unreadable(source.name, exc)))
     yield from builder.results()
+
+
+_FULL = (
+    f"the import holds more than {MAX_HELD:,} administrations and errors, the most one import reads; "
+    "import the feed in parts"
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
