@@ -572,6 +572,26 @@ def test_a_reordered_drip_pairs_through_its_pharmacy_dispensing(coder: Coder, tm
     assert not {"mimic-start-without-stop", "mimic-stop-without-start"} & set(findings(record))
 
 
+def test_a_brand_the_table_does_not_know_takes_the_generic_name_of_the_product(
+    coder: Coder, tmp_path: Path
+) -> None:
+    root = write_folder(
+        tmp_path,
+        transfers=[ed_visit()],
+        emar=[event(1, "19:58", "Lantus")],  # nothing scanned but the product's generic name
+        emar_detail=[product("900-1", "", "", "20", "UNIT", product_description_other="Insulin Glargine")],
+        pharmacy=orders("Insulin", SC=20, IV=1),
+    )
+    record = imported(coder, root)["900-ed-31"]
+    (lantus,) = record["administrations"]
+    assert (lantus["substance"], lantus["route"]) == ("Lantus (Insulin Glargine)", "subcutaneous")
+    assert (
+        "insulin (any product): SC in 20, IV in 1 of 21 orders here"
+        in findings(record)["route-inferred"]["message"]
+    )
+    assert lines(coder, record) == Counter({"96372": 1})
+
+
 # --- damaged folders ------------------------------------------------------------------------------------
 
 

@@ -594,9 +594,17 @@ def _event_action(text: str) -> Action | str | None:
 
 
 def _substance(row: dict[str, str], ctx: _Context) -> str | None:
-    """The drug: emar.medication, else the order's MAIN drug, else its BASE (a plain fluid), else the product."""
-    if row.get("medication", "").strip():
-        return row["medication"].strip()
+    """The drug: emar.medication, else the order's MAIN drug, else its BASE (a plain fluid), else the product.
+    A medication charted by a brand the substance table does not know ("Lantus") takes the generic name
+    the scanned product gives ("Lantus (Insulin Glargine)"), as a coder reading the label would."""
+    medication = row.get("medication", "").strip()
+    if medication:
+        if not ctx.pack.substances.match(medication):
+            for product in ctx.products.get(row["emar_id"], []):
+                other = product.get("product_description_other", "").strip()
+                if other.strip("_ ") and ctx.pack.substances.match(other):
+                    return f"{medication} ({other[:60]})"
+        return medication
     order = ctx.order_for(row)
     drugs = ctx.drugs.get(order["pharmacy_id"], {}) if order is not None else {}
     main = [d for d in drugs.get("MAIN", []) if d]
