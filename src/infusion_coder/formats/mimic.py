@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -354,6 +354,7 @@ class _Context:
     history: OrderHistory
     tables: dict[str, Table]
     pack: ReferencePack
+    settled: dict[tuple[Any, ...], Call] = field(default_factory=dict)  # route calls already made
 
     @classmethod
     def build(cls, emar: Table, tables: dict[str, Table], pack: ReferencePack) -> _Context:
@@ -746,7 +747,7 @@ def _pharmacy_key(row: dict[str, str], ctx: _Context) -> str | None:
 def _build(stay: Stay, ctx: _Context, options: ImportOptions, notes: list[dict[str, Any]]) -> Built:
     findings: list[dict[str, Any]] = []
     fate: dict[str, str] = {}
-    events: list[Event] = []
+    pending: list[tuple[str, Action, datetime, str, dict[str, Any]]] = []
     flagged: list[str] = []  # emar_ids given with no event text: a coder confirms them
     rows = {row["emar_id"]: row for row in stay.rows}
     charted: dict[str, Call | None] = {}
@@ -809,8 +810,13 @@ def _build(stay: Stay, ctx: _Context, options: ImportOptions, notes: list[dict[s
             "rate_ml_per_hour": rate_ml,
             "bolus": bolus or None,
         }
-        events.append(Event(key, action, time, f"emar_id {emar_id}", payload))
-    result = fold([replace(e, key=links.find(e.key)) for e in events])
+        payload = {k: v for k, v in payload.items() if v is not None}
+        pending.append((key, action, time, emar_id, payload))
+    events = [
+        Event(links.find(key), action, time, f"emar_id {i}", payload)
+        for key, action, time, i, payload in pending
+    ]
+    result = fold(events)
     for problem in result.problems:
         for ref in problem.refs:
             fate.setdefault(ref.removeprefix("emar_id "), "unpaired")
@@ -1040,7 +1046,10 @@ def _infer(
     names = (medication, *[o for o in others if o])
     at = [name for start, end, name in running if start <= segment.start <= end]
     seen = f"an IV infusion ({at[0]}) was running at {segment.start:%H:%M}" if at else None
-    return settle(names, form, words, ctx.history, seen)
+    key = (names, form, words, seen)
+    if key not in ctx.settled:
+        ctx.settled[key] = settle(names, form, words, ctx.history, seen)
+    return ctx.settled[key]
 
 
 def _is_fluid_type(row: dict[str, str], ctx: _Context) -> bool:

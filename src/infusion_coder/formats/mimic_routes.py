@@ -26,6 +26,7 @@ the time of the dose is).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -196,18 +197,22 @@ def describe_counts(counts: Counter[str], routes: Iterable[str]) -> str:
 def form_of(medication: str, products: list[dict[str, str]], dose_unit: str) -> tuple[str, str]:
     """What the product scanned says: (form, words for the finding). form is a route name for forms
     that say it (oral, ophthalmic, topical, ...), "bag", "injectable" or "none"."""
-    units = {p.get("product_unit", "").strip().lower() for p in products} - {""}
+    units = frozenset(p.get("product_unit", "").strip().lower() for p in products) - {""}
     texts = [
         (p.get("product_description", "") or p.get("product_description_other", "")).strip() for p in products
     ]
     described = " ".join(dict.fromkeys(t for t in texts if t.strip("_ "))).strip()  # "___" is MIMIC's mask
+    return _form(medication, units, described, dose_unit.strip().lower())
+
+
+@functools.lru_cache(maxsize=4096)  # a folder scans the same few hundred products over and over
+def _form(medication: str, units: frozenset[str], described: str, unit: str) -> tuple[str, str]:
     text = f"{medication} {described}".lower()
     for unit in sorted(units):
         if unit in _PRODUCT_UNIT_ROUTES:
             return _PRODUCT_UNIT_ROUTES[unit], f"product unit {unit.upper()}"
     if units & _ORAL_UNITS and not units & {"vial", "amp", "bag"}:
         return "oral", f"product unit {sorted(units & _ORAL_UNITS)[0].upper()}"
-    unit = dose_unit.strip().lower()
     if unit in _DOSE_UNIT_ROUTES:
         return _DOSE_UNIT_ROUTES[unit], f"dose in {unit.upper()}"
     for pattern, route in _NAME_ROUTES:

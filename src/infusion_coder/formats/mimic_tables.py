@@ -30,7 +30,7 @@ from pathlib import Path
 from . import Source, SourceError, excerpt
 
 MAX_CELL = 65_536  # characters in one cell; MIMIC-IV's longest cell is a few hundred
-MAX_ROWS = 1_000_000  # rows per table; a folder beyond it is split by patient before import
+MAX_ROWS = 250_000  # rows per table (the demo's largest has 72,018): a larger extract is split by patient
 _PLACING = ("subject_id", "hadm_id", "emar_id", "pharmacy_id")  # ids that place a damaged row
 _ID = re.compile(r"[\w.\-]{0,40}")  # MIMIC's ids are digits and hyphens; anything else is damage
 
