@@ -1,0 +1,176 @@
+"""`--format table`: a result as a person reads it at a terminal (rich): the readiness first, the lines to
+bill with their units, date and modifiers, the drug lines, then the findings grouped by severity and id
+(errors first, each id once with its count), and for an audit the differences with their money."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from ..api import Result
+
+READINESS = {
+    "ready": ("ready", "bold green"),
+    "ready_with_warnings": ("ready with warnings", "bold yellow"),
+    "hold": ("hold", "bold red"),
+}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+MAX_MESSAGE = 240  # characters of one finding's message in the view (the JSON has it whole)
+MAX_IDS = 6  # administration ids shown per row
+
+
+def console(stream: Any = None) -> Console:
+    """A console on stdout: the terminal's width, or 120 columns into a file or pipe (never squeezed)."""
+    stream = stream or sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 120
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(ids[:MAX_IDS])
+    return shown + (f" +{len(ids) - MAX_IDS}" if len(ids) > MAX_IDS else "")
+
+
+def _short(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _code(code: str, modifiers: list[str]) -> str:
+    return code + "".join(f"-{m}" for m in modifiers)
+
+
+def render(result: Result) -> Group | Panel:
+    from ..models import AuditResult, ErrorResult
+
+    if isinstance(result, ErrorResult):
+        where = f" (field {result.error.field})" if result.error.field else ""
+        body = Text.assemble(("not coded: ", "bold red"), result.error.message + where)
+        return Panel(body, title=f"encounter {result.encounter_id}", title_align="left", border_style="red")
+    label, style = READINESS[result.readiness]
+    head = Text.assemble(
+        ("encounter ", "bold"),
+        (str(result.encounter_id), "bold"),
+        "  ",
+        (label, style),
+        f"  policy {result.policy}, reference {result.reference_version}",
+    )
+    parts: list[Any] = [head]
+    parts.append(_lines(result))
+    if result.drug_lines:
+        parts.append(_drug_lines(result))
+    if isinstance(result, AuditResult):
+        parts.append(_differences(result))
+    parts.append(_findings(result))
+    return Group(*parts, Text(""))
+
+
+def _lines(result: Any) -> Table | Text:
+    if not result.lines:
+        return Text("  no lines to bill", style="italic")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
+    table.add_column("code", no_wrap=True)
+    table.add_column("units", justify="right")
+    table.add_column("date", no_wrap=True)
+    table.add_column("minutes", justify="right")
+    table.add_column("administrations")
+    table.add_column("rule", no_wrap=True)
+    for line in result.lines:
+        table.add_row(
+            _code(line.code, line.modifiers),
+            str(line.units),
+            line.date.isoformat() if line.date else "no date",
+            "" if line.minutes is None else str(line.minutes),
+            _ids(line.administrations),
+            line.rule,
+        )
+    return table
+
+
+def _drug_lines(result: Any) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("drug", no_wrap=True)
+    table.add_column("units", justify="right")
+    table.add_column("date", no_wrap=True)
+    table.add_column("NDC", no_wrap=True)
+    table.add_column("administrations")
+    for line in result.drug_lines:
+        table.add_row(
+            _code(line.hcpcs, line.modifiers),
+            str(line.units),
+            line.date.isoformat() if line.date else "no date",
+            line.ndc or "",
+            _ids(line.administrations),
+        )
+    return table
+
+
+def _differences(result: Any) -> Table | Text:
+    if not result.differences:
+        return Text("  the billed claim matches the record", style="green")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=f"differences: {result.amount_at_stake:,.2f} USD at stake",
+        title_justify="left",
+    )
+    table.add_column("difference", no_wrap=True)
+    table.add_column("code", no_wrap=True)
+    table.add_column("billed", justify="right")
+    table.add_column("supported", justify="right")
+    table.add_column("USD", justify="right")
+    for difference in result.differences:
+        table.add_row(
+            difference.kind,
+            difference.code,
+            _code(str(difference.billed_units), difference.billed_modifiers),
+            _code(str(difference.supported_units), difference.supported_modifiers),
+            "" if difference.amount is None else f"{difference.amount:,.2f}",
+        )
+    return table
+
+
+def _findings(result: Any) -> Table | Text:
+    """One row per (severity, id): the count, the administrations, the first message; errors first."""
+    if not result.findings:
+        return Text("  no findings", style="green")
+    groups: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+    order = {"error": 0, "warning": 1, "info": 2}
+    for finding in sorted(result.findings, key=lambda f: order[f.severity]):
+        groups.setdefault((finding.severity, finding.id), []).append(finding)
+    counts = {s: sum(1 for f in result.findings if f.severity == s) for s in order}
+    title = ", ".join(f"{n} {s}{'s' if n != 1 and s != 'info' else ''}" for s, n in counts.items() if n)
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=f"findings: {title}", title_justify="left"
+    )
+    table.add_column("severity", no_wrap=True)
+    table.add_column("finding", no_wrap=True)
+    table.add_column("n", justify="right")
+    table.add_column("administrations")
+    table.add_column("what", ratio=1)
+    for (severity, finding_id), found in groups.items():
+        ids = sorted({i for f in found for i in f.administrations})
+        first = found[0]
+        extra = [first.rule or ""]
+        if first.denial_risk:
+            extra.append(first.denial_risk)
+        message = _short(first.message) + (f" [{' '.join(x for x in extra if x)}]" if any(extra) else "")
+        if len(found) > 1:
+            message += f" (+{len(found) - 1} more like this)"
+        table.add_row(
+            Text(severity, style=SEVERITY_STYLE[severity]),
+            finding_id,
+            str(len(found)),
+            _ids(ids),
+            message,
+        )
+    return table
