@@ -129,7 +129,7 @@ def check_input(path: Path, forced: str | None) -> None:
     if path.is_dir():
         raise BatchError(f"cannot read {path}: it is a folder; a folder is read with --from fhir or mimic")
     if path.stat().st_size == 0:
-        raise BatchError(f"{path} is empty: expected encounters ({kind}); nothing to code")
+        raise BatchError(f"{path}: the input is empty: expected encounters ({kind}); nothing to code")
     try:
         if kind == "parquet":
             pq.ParquetFile(path)

@@ -90,8 +90,8 @@ ReferenceOption = Annotated[
 PathsArgument = Annotated[
     list[str],
     typer.Argument(
-        help="Encounter file (JSON object, JSON array or JSON Lines; .csv or .parquet in the batch layout) or "
-        "- for stdin; with --from, one or more source files in that format."
+        help="Encounter files (JSON object, JSON array or JSON Lines; .csv or .parquet in the batch layout) "
+        "or - for stdin; with --from, source files in that format."
     ),
 ]
 FromOption = Annotated[
@@ -197,9 +197,9 @@ def code(
     flat tables."""
     view = _view(only, finding, output_format, out, force)
     if from_ is None:
-        if len(paths) != 1:
-            fail("give one encounter file (or -), or name a format with --from")
-        _process(paths[0], policy, reference, audit=False, timezone=timezone, view=view)
+        if len(paths) > 1 and "-" in paths:
+            fail("stdin (-) is read alone: give it as the only input")
+        _process(paths, policy, reference, audit=False, timezone=timezone, view=view)
         return
     from ..formats import ImportOptions
 
@@ -324,7 +324,7 @@ def audit(
     view = _view(only, finding, output_format, out, force)
     ranked: list[tuple[str, float, int, int]] | None = [] if summary else None
     if billed is None:
-        _process(path, policy, reference, audit=True, summary=ranked, view=view)
+        _process([path], policy, reference, audit=True, summary=ranked, view=view)
         return
     from ..claims import ClaimError
     from ..formats.billed import read_billed
@@ -550,7 +550,7 @@ def _batch(path: str) -> Iterator[Batch]:
         try:
             batch: Batch = read(stream)
         except UnreadableInput as exc:
-            fail(str(exc))
+            fail(str(exc) if path == "-" else f"{path}: {exc}")
         except OSError as exc:
             fail(f"cannot read {path}: {exc.strerror}")
         yield batch
@@ -580,7 +580,7 @@ def _tabular(path: Path) -> Batch:
 
 
 def _process(
-    path: str,
+    paths: list[str],
     policy: str | None,
     reference: Path | None,
     *,
@@ -589,10 +589,20 @@ def _process(
     summary: list[tuple[str, float, int, int]] | None = None,
     view: ReviewView,
 ) -> None:
+    """Code the records of one or more encounter files; every file is opened and checked first, so an
+    unusable one stops the command (exit 2) before any result is written."""
+    from contextlib import ExitStack
+
+    from ..formats.jsonio import Batch
+
     coder = _coder(reference)
     checks.policy(policy, coder.policies)
-    with _batch(path) as batch:
-        _emit(coder, batch, policy, audit=audit, timezone=timezone, summary=summary, view=view)
+    with ExitStack() as stack:
+        batches = [stack.enter_context(_batch(path)) for path in paths]
+        if len(batches) == 1:
+            _emit(coder, batches[0], policy, audit=audit, timezone=timezone, summary=summary, view=view)
+        chained = Batch(False, (item for batch in batches for item in batch.items))
+        _emit(coder, chained, policy, audit=audit, timezone=timezone, summary=summary, view=view)
 
 
 def _emit(

@@ -100,5 +100,7 @@ class ReviewView:
             self.sink.close()
         if self.sink is None and not self.filtering:
             return None
+        if not self.filtering:
+            return f"{self.kept} result(s) written as {self.format} tables to {self.out}"
         where = f" as {self.format} tables in {self.out}" if self.sink is not None else ""
         return f"{self.kept} result(s) kept{where}, {self.skipped} left out by the filters"

@@ -24,7 +24,7 @@ READINESS = {
     "hold": ("hold", "bold red"),
 }
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-MAX_MESSAGE = 240  # characters of one finding's message in the view (the JSON has it whole)
+MAX_INFO = 200  # characters of an info finding's message in the view (errors and warnings are whole)
 MAX_IDS = 6  # administration ids shown per row
 
 
@@ -40,7 +40,7 @@ def _ids(ids: list[str]) -> str:
     return shown + (f" +{len(ids) - MAX_IDS}" if len(ids) > MAX_IDS else "")
 
 
-def _short(text: str, limit: int = MAX_MESSAGE) -> str:
+def _short(text: str, limit: int = MAX_INFO) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -74,29 +74,50 @@ def render(result: Result) -> Group | Panel:
 
 
 def _lines(result: Any) -> Table | Text:
+    """The lines, those of one code, modifiers and date together (a long stay has dozens of 96376): units
+    and minutes added, administrations joined, the count of claim lines in `lines`."""
     if not result.lines:
         return Text("  no lines to bill", style="italic")
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
+    groups: OrderedDict[tuple[str, tuple[str, ...], Any], list[Any]] = OrderedDict()
+    for line in result.lines:
+        groups.setdefault((line.code, tuple(line.modifiers), line.date), []).append(line)
+    units = sum(line.units for line in result.lines)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=f"lines to bill: {len(result.lines)} ({units} units)",
+        title_justify="left",
+    )
     table.add_column("code", no_wrap=True)
     table.add_column("units", justify="right")
     table.add_column("date", no_wrap=True)
     table.add_column("minutes", justify="right")
+    table.add_column("lines", justify="right")
     table.add_column("administrations")
     table.add_column("rule", no_wrap=True)
-    for line in result.lines:
+    for (code, modifiers, day), lines in groups.items():
+        minutes = [line.minutes for line in lines if line.minutes is not None]
         table.add_row(
-            _code(line.code, line.modifiers),
-            str(line.units),
-            line.date.isoformat() if line.date else "no date",
-            "" if line.minutes is None else str(line.minutes),
-            _ids(line.administrations),
-            line.rule,
+            _code(code, list(modifiers)),
+            str(sum(line.units for line in lines)),
+            day.isoformat() if day else "no date",
+            str(sum(minutes)) if minutes else "",
+            str(len(lines)) if len(lines) > 1 else "",
+            _ids(list(dict.fromkeys(i for line in lines for i in line.administrations))),
+            ", ".join(dict.fromkeys(line.rule for line in lines)),
         )
     return table
 
 
 def _drug_lines(result: Any) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=f"drug lines: {len(result.drug_lines)}",
+        title_justify="left",
+    )
     table.add_column("drug", no_wrap=True)
     table.add_column("units", justify="right")
     table.add_column("date", no_wrap=True)
@@ -163,7 +184,8 @@ def _findings(result: Any) -> Table | Text:
         extra = [first.rule or ""]
         if first.denial_risk:
             extra.append(first.denial_risk)
-        message = _short(first.message) + (f" [{' '.join(x for x in extra if x)}]" if any(extra) else "")
+        text = first.message if severity != "info" else _short(first.message)
+        message = text + (f" [{' '.join(x for x in extra if x)}]" if any(extra) else "")
         if len(found) > 1:
             message += f" (+{len(found) - 1} more like this)"
         table.add_row(
