@@ -183,6 +183,9 @@ def test_a_misspelt_finding_no_longer_gives_an_empty_queue_but_a_known_one_filte
     assert [json.loads(x)["encounter_id"] for x in kept.stdout.splitlines()] == ["held"]
     # an importer's id is accepted through its pattern (mar-*), and a pattern filters too
     assert invoke("code", "-", "--finding", "mar-stop-without-start", input=lines).exit_code == 0
+    # an id close to none may be another tool's source finding: kept, and said so
+    other = invoke("code", "-", "--finding", "site-42-custom", input=lines)
+    assert other.exit_code == 0 and "no finding id this version writes" in other.stderr
     patterned = invoke("code", "-", "--finding", "assumed-*", input=lines).stdout.splitlines()
     assert [json.loads(x)["encounter_id"] for x in patterned] == ["held"]
 

@@ -221,9 +221,7 @@ def _view(
     output_format = checks.choice("--format", output_format, OUTPUT_FORMATS)
     for wanted in finding or ():
         if "*" not in wanted:
-            from .catalog import find_finding
-
-            find_finding(wanted)  # exit 2 with "did you mean" for an id no code emits
+            _known_finding(wanted)
     try:
         view = ReviewView.of(only, finding or [], output_format, out)
     except ViewError as exc:
@@ -233,6 +231,23 @@ def _view(
     if output_format == "xlsx":
         _need_openpyxl()
     return view
+
+
+def _known_finding(wanted: str) -> None:
+    """A --finding id this code emits; a misspelt one (close to a known id) is exit 2 with "did you mean";
+    one close to none is kept with a note, since a source finding written by another tool may carry it."""
+    from .finding_ids import index
+
+    found = index()
+    if found.knows(wanted):
+        return
+    hint = checks.suggest(wanted, found.ids())
+    if hint:
+        fail(f"unknown finding id {wanted!r}{hint}; 'infusion-coder findings' lists them")
+    say(
+        f"--finding {wanted!r} is no finding id this version writes ('infusion-coder findings' lists them); "
+        "kept as given, for source findings written by another tool"
+    )
 
 
 def _need_openpyxl() -> None:
