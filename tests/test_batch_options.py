@@ -148,7 +148,7 @@ def test_a_run_failing_after_some_chunks_says_how_to_go_on(
     out = tmp_path / "o"
     with monkeypatch.context() as patch:
         patch.setattr(batch_run, "read_records", _failing_reader(25))
-        with pytest.raises(BatchError, match="2 finished chunk.*--resume.*--force"):
+        with pytest.raises(BatchError, match=r"2 finished chunk.*--resume.*--force"):
             run_batch([source], out, Settings(chunk_size=10))
     rerun = invoke("batch", str(source), "--out", str(out), "--chunk-size", "10")
     assert rerun.exit_code == 2
