@@ -25,7 +25,7 @@ READINESS = {
 }
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 MAX_INFO = 200  # characters of an info finding's message in the view (errors and warnings are whole)
-MAX_IDS = 6  # administration ids shown per row
+MAX_IDS = 4  # administration ids shown per row
 
 
 def console(stream: Any = None) -> Console:
@@ -63,14 +63,13 @@ def render(result: Result) -> Group | Panel:
         (label, style),
         f"  policy {result.policy}, reference {result.reference_version}",
     )
-    parts: list[Any] = [head]
-    parts.append(_lines(result))
+    parts: list[Any] = [head, Text(""), _lines(result)]
     if result.drug_lines:
-        parts.append(_drug_lines(result))
+        parts += [Text(""), _drug_lines(result)]
     if isinstance(result, AuditResult):
-        parts.append(_differences(result))
-    parts.append(_findings(result))
-    return Group(*parts, Text(""))
+        parts += [Text(""), _differences(result)]
+    parts += [Text(""), _findings(result), Text("")]
+    return Group(*parts)
 
 
 def _lines(result: Any) -> Table | Text:
