@@ -148,6 +148,7 @@ def _differences(result: Any) -> Table | Text:
     table.add_column("billed", justify="right")
     table.add_column("supported", justify="right")
     table.add_column("USD", justify="right")
+    table.add_column("billed is")
     for difference in result.differences:
         table.add_row(
             difference.kind,
@@ -155,6 +156,7 @@ def _differences(result: Any) -> Table | Text:
             _code(str(difference.billed_units), difference.billed_modifiers),
             _code(str(difference.supported_units), difference.supported_modifiers),
             "" if difference.amount is None else f"{difference.amount:,.2f}",
+            difference.money,
         )
     return table
 
