@@ -527,7 +527,10 @@ def _coder(reference: Path | None) -> Coder:
     if reference is None:
         return Coder.default()
     if not reference.is_dir():
-        fail(f"--reference {reference} is not a folder (make one with 'infusion-coder reference export DIR')")
+        fail(
+            f"cannot load reference data from {reference}: not a folder (make one with "
+            "'infusion-coder reference export DIR')"
+        )
     try:
         return Coder.default(reference)
     except (OSError, ValueError, KeyError) as exc:
