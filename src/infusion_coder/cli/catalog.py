@@ -93,7 +93,7 @@ def _policy_json(profile: Policy, base: Policy, pack: ReferencePack) -> dict[str
         "name": profile.name,
         "description": profile.description,
         "reference_version": pack.version,
-        "differs_from": BASELINE,
+        "differs_from": base.name,
         "options": {
             option: {
                 "value": value.value,
@@ -110,7 +110,7 @@ def _policy_json(profile: Policy, base: Policy, pack: ReferencePack) -> dict[str
 def policies(pack: ReferencePack, name: str | None, as_json: bool) -> None:
     """Without NAME: every profile with only what it changes from cms. With NAME: every option of it."""
     profiles = pack.policies
-    base = profiles[BASELINE]
+    base = profiles.get(BASELINE) or profiles[sorted(profiles)[0]]  # a site's pack may rename the default
     if name is not None and name not in profiles:
         unknown("policy", name, sorted(profiles))
     if as_json:
@@ -122,8 +122,9 @@ def policies(pack: ReferencePack, name: str | None, as_json: bool) -> None:
         profile = profiles[name]
         typer.echo(f"{profile.name}: {profile.description}\n")
         for option, value in sorted(profile.values.items()):
-            differs = name != BASELINE and base.values[option].value != value.value
-            mark = f"  (cms: {_shown(base.values[option].value)})" if differs else ""
+            before = base.values.get(option)
+            differs = name != base.name and before is not None and before.value != value.value
+            mark = f"  ({base.name}: {_shown(before.value)})" if differs and before is not None else ""
             typer.echo(f"  {option} = {_shown(value.value)}{mark}")
             meaning = pack.options.get(option, {}).get("meaning")
             if meaning:
@@ -131,26 +132,24 @@ def policies(pack: ReferencePack, name: str | None, as_json: bool) -> None:
             typer.echo(f"      source: {value.source}")
         return
     typer.echo(
-        f"{BASELINE} (the default): {base.description}\n"
-        f"    {len(base.values)} options; 'infusion-coder policies {BASELINE}' lists them with their sources\n"
+        f"{base.name} (the default): {base.description}\n"
+        f"    {len(base.values)} options; 'infusion-coder policies {base.name}' lists them with their sources\n"
     )
     for profile_name in sorted(profiles):
-        if profile_name == BASELINE:
+        if profile_name == base.name:
             continue
         profile = profiles[profile_name]
         typer.echo(f"{profile_name}: {profile.description}")
         changed = [
-            (option, value)
+            (option, value, base.values.get(option))
             for option, value in sorted(profile.values.items())
-            if base.values[option].value != value.value
+            if option not in base.values or base.values[option].value != value.value
         ]
-        for option, value in changed:
-            typer.echo(
-                f"    {option} = {_shown(value.value)}  (cms: {_shown(base.values[option].value)})  "
-                f"[{value.source}]"
-            )
+        for option, value, before in changed:
+            was = _shown(before.value) if before is not None else "not an option"
+            typer.echo(f"    {option} = {_shown(value.value)}  ({base.name}: {was})  [{value.source}]")
         if not changed:
-            typer.echo("    the same values as cms (it names the payer's own sources)")
+            typer.echo(f"    the same values as {base.name} (it names the payer's own sources)")
         typer.echo("")
     typer.echo("'infusion-coder policies NAME' lists every option of a profile; --json for programs.")
 
