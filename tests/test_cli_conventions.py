@@ -53,6 +53,15 @@ def test_version_flag(flag: str) -> None:
     assert run.output == invoke("version").output
 
 
+def test_the_version_fast_path_says_the_same_without_loading_typer() -> None:
+    run = python(
+        "import sys\nsys.argv = ['infusion-coder', '-V']\nfrom infusion_coder.cli import main\nmain()\n"
+        "print('typer' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    line, loaded = run.stdout.splitlines()
+    assert line == invoke("version").output.strip() and loaded == "False False"
+
+
 HEAVY = ["pydantic", "pyarrow", "numpy", "duckdb", "fastapi", "hl7apy", "fhir", "infusion_coder.engine"]
 
 

@@ -34,21 +34,10 @@ app = typer.Typer(
 EXIT_ENCOUNTER_ERROR, EXIT_UNREADABLE = EXIT_RECORD_ERROR, EXIT_USAGE  # older names
 
 
-def _version_number() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("infusion-coder")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 def _version_text() -> str:
-    from .. import _compiled
+    from .about import version_text
 
-    build = "compiled (mypyc: engine, rules, reference, times)" if _compiled() else "pure Python"
-    return f"infusion-coder {_version_number()}, {build}"
+    return version_text()
 
 
 def _show_version(value: bool) -> None:
