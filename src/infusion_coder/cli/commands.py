@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 import typer
 
 from . import checks
-from .checks import EXIT_INTERNAL, EXIT_OK, EXIT_RECORD_ERROR, EXIT_USAGE, fail, say
+from .checks import EXIT_INTERNAL, EXIT_OK, EXIT_RECORD_ERROR, fail, say
 from .review import ONLY, OUTPUT_FORMATS, ReviewView, ViewError
 
 if TYPE_CHECKING:  # imported where used: `--help` and `--version` load none of these
@@ -31,7 +31,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,  # main() turns an internal failure into one line and exit 3
 )
-EXIT_ENCOUNTER_ERROR, EXIT_UNREADABLE = EXIT_RECORD_ERROR, EXIT_USAGE  # older names
 
 
 def _version_text() -> str:
