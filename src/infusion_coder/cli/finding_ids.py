@@ -421,6 +421,15 @@ class _Collector:
             self.made(file, node, node.args[id_at], arg(severity_at), arg(message_at), rule, where)
 
 
+def _read(path: Path, unresolved: list[str]) -> _File | None:
+    """A source file, or None (noted) when an installation ships none to read."""
+    try:
+        return _File(path)
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        unresolved.append(f"{path.name}: not readable ({type(exc).__name__})")
+        return None
+
+
 @cache
 def index() -> Index:
     """The finding ids of this installation (read once per process)."""
@@ -431,12 +440,15 @@ def index() -> Index:
         PACKAGE / "api.py",
     ]
     for path in engine_files:
-        collector.engine_file(_File(path))
-    for maker, rule in collector.pass_through:
-        if maker == "times":
-            collector.time_notes(_File(PACKAGE / "times.py"), rule)
-        else:
-            for path in sorted((PACKAGE / "formats").glob("*.py")):
-                collector.importer_file(_File(path), rule)
+        if (file := _read(path, collector.unresolved)) is not None:
+            collector.engine_file(file)
+    for maker, rule in dict(collector.pass_through).items():
+        paths = [PACKAGE / "times.py"] if maker == "times" else sorted((PACKAGE / "formats").glob("*.py"))
+        for path in paths:
+            if (file := _read(path, collector.unresolved)) is not None:
+                if maker == "times":
+                    collector.time_notes(file, rule)
+                else:
+                    collector.importer_file(file, rule)
     kinds = dict(sorted(collector.kinds.items()))
     return Index(kinds, collector.unresolved)
