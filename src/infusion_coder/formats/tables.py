@@ -425,6 +425,8 @@ class Workbook:
         if len(value) > EXCEL_CELL:
             note = f" [cut: {len(value):,} characters; the JSON Lines or Parquet output has it whole]"
             value = value[: EXCEL_CELL - len(note)] + note
+        if not value.startswith("="):
+            return value  # plain text is written as text
         cell = WriteOnlyCell(sheet, value=value)
         cell.data_type = "s"  # never a formula
         return cell
