@@ -34,7 +34,9 @@ COMMANDS = [
 def _run(args: list[str], probe: bool = False) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    command = [sys.executable, "-c", PROBE, *args] if probe else [sys.executable, "-m", "infusion_coder", *args]
+    command = (
+        [sys.executable, "-c", PROBE, *args] if probe else [sys.executable, "-m", "infusion_coder", *args]
+    )
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
