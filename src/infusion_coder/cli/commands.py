@@ -154,7 +154,7 @@ OutOption = Annotated[
     Path | None,
     typer.Option(help="Folder for --format csv|parquet|xlsx: results, lines, drug lines, findings, ..."),
 ]
-ForceOption = Annotated[bool, typer.Option(help="Write into --out even when it is not empty.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Write into --out even when it is not empty.")]
 InpatientOption = Annotated[
     bool,
     typer.Option(help="Also code the administrations of inpatient stays (FHIR, HL7, MIMIC), for review."),
@@ -940,7 +940,9 @@ def batch(
     ] = False,
     force: Annotated[
         bool,
-        typer.Option(help="Write into a non-empty --out (an earlier run's tables there are replaced)."),
+        typer.Option(
+            "--force", help="Write into a non-empty --out (an earlier run's tables there are replaced)."
+        ),
     ] = False,
     chunk_size: Annotated[
         int, typer.Option(help="Records per chunk (the unit of work and of resume).", min=1)
