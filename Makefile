@@ -12,8 +12,9 @@ $(BIN)/infusion-coder: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $@
 
+# The bundled examples as a person reads them (the JSON: .venv/bin/infusion-coder code examples/ed-visit.json)
 examples: $(BIN)/infusion-coder
-	@for f in $(filter-out examples/claim-header.json,$(wildcard examples/*.json)); do echo "== $$f"; $(BIN)/infusion-coder code $$f; done
+	@$(BIN)/infusion-coder code --format table $(filter-out examples/claim-header.json,$(wildcard examples/*.json))
 
 lint: $(BIN)/infusion-coder
 	$(BIN)/ruff check src tests scripts

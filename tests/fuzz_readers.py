@@ -272,7 +272,7 @@ def _mar_encounter_ids(path: Path, column: str) -> set[str] | None:
 def check_batch(coder: Any, case: dict[str, Any]) -> tuple[str, list[str]]:
     from infusion_coder.batch.run import BatchError, code_one, read_records
     from infusion_coder.formats import ImportOptions
-    from infusion_coder.formats.tables import FORMATS, Rows, encode
+    from infusion_coder.formats.tables import FORMATS, Rows, Workbook, encode
 
     path = Path(case["path"])
     try:
@@ -296,9 +296,13 @@ def check_batch(coder: Any, case: dict[str, Any]) -> tuple[str, list[str]]:
             if found:
                 failures.append(found)
         rows.add(seq, result)
+    book = Workbook(path.with_suffix(".xlsx"))  # xlsx is one workbook for every table
     for name, table in rows.tables().items():
         for format in FORMATS:
-            encode(name, table, format)  # raises on a value its column cannot hold
+            if format != "xlsx":
+                encode(name, table, format)  # raises on a value its column cannot hold
+        book.write(name, table)
+    book.close()
     return f"{len(records)} records, {errors} errors", failures
 
 
@@ -366,6 +370,14 @@ def _alarm(_signum: int, _frame: Any) -> None:
     raise _Late
 
 
+def _peak_mb() -> int:
+    """This process's own peak RSS: ru_maxrss also counts the parent's pages from before exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def main(job_path: str) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES))
     from infusion_coder import Coder
@@ -390,7 +402,7 @@ def main(job_path: str) -> None:
         failures += [
             {"file": Path(case["path"]).name, "how": case.get("how", ""), "problem": p} for p in found
         ]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    peak = _peak_mb()
     print(
         json.dumps(
             {"checked": len(job["cases"]), "outcomes": outcomes, "failures": failures, "peak_mb": peak}

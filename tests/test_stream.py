@@ -298,7 +298,7 @@ def test_the_reader_itself_failing_ends_the_batch_with_an_error_object(
 
         return jsonio.Batch(False, gen())
 
-    monkeypatch.setattr(cli, "read", failing)
+    monkeypatch.setattr(jsonio, "read", failing)
     result = CliRunner().invoke(cli.app, ["code", "-"], input=b"{}")
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert out[0]["encounter_id"] == "a" and "error" in out[1]

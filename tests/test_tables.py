@@ -84,7 +84,7 @@ def test_writers_round_trip(tmp_path: Path, coded: list[tuple[int, tables.Result
     assert pq.read_table(tmp_path / "l.parquet").equals(lines)
     rows = list(csv.DictReader(io.StringIO(tables.encode("lines", lines, "csv").decode())))
     assert len(rows) == lines.num_rows
-    assert json.loads(rows[0]["modifiers"]) == lines.column("modifiers")[0].as_py()
+    assert rows[0]["modifiers"] == ";".join(lines.column("modifiers")[0].as_py())
     assert rows[0]["date"] == lines.column("date")[0].as_py().isoformat()
     results = [
         json.loads(x) for x in tables.encode("results", built["results"], "jsonl").decode().splitlines()
@@ -93,7 +93,7 @@ def test_writers_round_trip(tmp_path: Path, coded: list[tuple[int, tables.Result
     assert results[3]["seq"] == 3
 
 
-@pytest.mark.parametrize("format", tables.FORMATS)
+@pytest.mark.parametrize("format", ["parquet", "csv", "jsonl"])
 def test_sink_streams_in_chunks_to_the_same_tables(
     tmp_path: Path, coded: list[tuple[int, tables.Result]], format: tables.Format
 ) -> None:

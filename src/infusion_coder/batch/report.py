@@ -3,10 +3,11 @@ queries to run yourself)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
-from ..formats.tables import EXTENSIONS
+from ..formats.tables import EXTENSIONS, WORKBOOK
 
 
 class ReportError(Exception):
@@ -46,10 +47,21 @@ def connect(folder: Path) -> Any:
     """A DuckDB connection with one view per table of the batch output in `folder`."""
     import duckdb
 
+    if not folder.is_dir():
+        raise ReportError(f"{folder} is not a folder: give the --out folder of a finished 'batch' run")
+    if (folder / WORKBOOK).exists() and not (folder / "results.parquet").exists():
+        raise ReportError(
+            f"{folder} holds an xlsx workbook, which report does not read: open it in a spreadsheet, or run "
+            "batch with --format parquet (or csv, jsonl) for report and SQL"
+        )
     con = duckdb.connect()
     for name in ("results", "lines", "drug_lines", "findings", "differences", "errors"):
         path = next(
-            (folder / f"{name}.{ext}" for ext in EXTENSIONS.values() if (folder / f"{name}.{ext}").exists()),
+            (
+                folder / f"{name}.{ext}"
+                for ext in EXTENSIONS.values()
+                if ext != "xlsx" and (folder / f"{name}.{ext}").exists()
+            ),
             None,
         )
         if path is None:
@@ -67,29 +79,54 @@ def connect(folder: Path) -> Any:
     return con
 
 
-def report_text(folder: Path, *, top: int = 10) -> str:
+def tables(folder: Path, *, top: int = 10) -> list[Any]:
+    """The report's sections as rich tables (a caption says when a section is empty)."""
+    from rich import box
+    from rich.table import Table
+
     con = connect(folder)
-    sections = []
+    out = []
     for title, sql in QUERIES:
         cursor = con.execute(sql.format(top=int(top)))
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
-        sections.append(f"## {title}\n" + _table(names, rows))
-    return "\n\n".join(sections)
+        table = Table(
+            title=title,
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            caption="(none)" if not rows else None,
+            caption_justify="left",
+        )
+        numeric = [
+            bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+            for i in range(len(names))
+        ]
+        for name, right in zip(names, numeric, strict=True):
+            table.add_column(name, justify="right" if right else "left")
+        for row in rows:
+            table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+        out.append(table)
+    return out
 
 
-def _table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [names, *[[("" if v is None else str(v)) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
-    lines = [
-        "  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-        for r in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def print_report(folder: Path, *, top: int = 10, console: Any = None) -> None:
+    """Print the report on stdout (or `console`)."""
+    from rich.console import Console
+
+    console = console or Console(highlight=False)
+    for table in tables(folder, top=top):
+        console.print(table)
+        console.print()
 
 
-def _numeric(text: str) -> bool:
-    return text.replace(".", "", 1).isdigit()
+def report_text(folder: Path, *, top: int = 10, width: int = 120) -> str:
+    """The report as plain text."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    print_report(
+        folder, top=top, console=Console(file=buffer, width=width, highlight=False, color_system=None)
+    )
+    return buffer.getvalue()

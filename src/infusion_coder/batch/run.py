@@ -14,6 +14,9 @@ How a run goes (docs/batch.md):
   (DIR/_parts/manifest.json: size, mtime and a hash of the first MiB of every input) and codes only the
   chunks that have no part folder. Chunking does not depend on `--jobs`, so the output bytes do not
   either.
+- Every input is checked before the folder is touched (it exists, is not empty, reads as its format), so
+  an unusable input leaves nothing behind; a run that fails later with no chunk finished removes what it
+  made, and one with finished chunks says how to go on (`--resume`, or `--force` to start again).
 """
 
 from __future__ import annotations
@@ -44,13 +47,24 @@ from ..formats import FORMATS as IMPORT_FORMATS
 from ..formats import ImportOptions, Source, UnusableInput, read_eagerly
 from ..formats.jsonio import MAX_RECORD_BYTES, UnreadableInput
 from ..formats.jsonio import read as read_json
-from ..formats.tables import EXTENSIONS, TABLES, Format, Rows, TableWriter, csv_body, encode, model_fields
+from ..formats.tables import (
+    EXTENSIONS,
+    TABLES,
+    WORKBOOK,
+    Format,
+    Rows,
+    TableWriter,
+    Workbook,
+    csv_body,
+    encode,
+    model_fields,
+)
 from ..models import Encounter, ErrorDetail, ErrorResult
 
 INPUT_FORMATS = ("jsonl", "parquet", "csv")
 # Columns that hold nested values: list<struct> or struct in Parquet, JSON text in CSV.
 NESTED_COLUMNS = ("administrations", "billed_lines", "evaluation_and_management", "source_findings")
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the import options (mapping, claim type, place of service, inpatient) joined
 
 
 # The Parquet input layout, from the contract: scalars as columns, nested models as structs, lists of them
@@ -99,6 +113,44 @@ def input_format(path: Path, forced: str | None) -> str:
     return "jsonl"  # .jsonl, .ndjson, .json and anything else: the JSON reader sniffs the shape
 
 
+# columns that tell a CSV in the encounter layout from a source export (a MAR CSV has none of them)
+ENCOUNTER_COLUMNS = ("encounter_id", "claim_type", "administrations")
+
+
+def check_input(path: Path, forced: str | None) -> None:
+    """Raise BatchError when an input cannot be read at all as its format, before anything is written: no
+    such file, an empty file, JSON that is not JSON, a CSV that is not in the encounter layout (a MAR
+    export given without --from mar), a file that is not Parquet. `code` reads files through the same
+    check, so both commands say the same thing about the same file."""
+    if not path.exists():
+        raise BatchError(f"cannot read {path}: no such file or folder")
+    kind = input_format(path, forced)
+    if kind in IMPORT_FORMATS:
+        return  # the importer reads it (read_eagerly stops at an unusable source)
+    if path.is_dir():
+        raise BatchError(f"cannot read {path}: it is a folder; a folder is read with --from fhir or mimic")
+    if path.stat().st_size == 0:
+        raise BatchError(f"{path}: the input is empty: expected encounters ({kind}); nothing to code")
+    try:
+        if kind == "parquet":
+            pq.ParquetFile(path)
+        elif kind == "csv":
+            with path.open("rb") as raw:  # only the header line: a bad byte further on is its row's error
+                first = raw.readline(MAX_RECORD_BYTES).decode("utf-8-sig", errors="replace")
+            header = next(csv.reader([first], delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
+            if not set(header) & {"administrations", "claim_type"}:
+                raise BatchError(
+                    f"{path} is not a CSV of encounters (it has no {', '.join(ENCOUNTER_COLUMNS)} columns): "
+                    "it looks like a MAR export; read it with --from mar (and --mapping FILE for a site's own "
+                    "column names)"
+                )
+        else:
+            with path.open("rb") as stream:
+                next(iter(read_json(stream).items), None)
+    except (OSError, UnicodeDecodeError, UnreadableInput, pa.ArrowException) as exc:
+        raise BatchError(f"cannot read {path}: {_reason(exc)}") from exc
+
+
 def read_records(
     paths: Sequence[Path], forced: str | None, options: ImportOptions, coder: Coder, batch_rows: int = 1000
 ) -> Iterator[Record]:
@@ -129,8 +181,16 @@ def _file_records(paths: Sequence[Path], forced: str | None, batch_rows: int) ->
             else:
                 yield from _json_records(path)
         except (OSError, UnicodeDecodeError, UnreadableInput, pa.ArrowException) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise BatchError(f"cannot read {path}: {reason}") from exc
+            raise BatchError(f"cannot read {path}: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file cannot be read, in words and short: not Python's codec text, not a file's contents."""
+    if isinstance(exc, UnicodeDecodeError):  # Parquet metadata or a JSON file that is not UTF-8
+        return f"it holds text that is not UTF-8 (byte {exc.start + 1} of a value)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)[:200]
 
 
 def known_total(paths: Sequence[Path], forced: str | None) -> int | None:
@@ -359,6 +419,21 @@ class Settings:
     input_format: str | None = None
     audit: bool = False
     reference: str | None = None
+    # what `code --from` takes besides: for the importers (--from fhir|hl7|mar|mimic)
+    mapping: str | None = None
+    claim_type: str = "institutional"
+    place_of_service: str | None = None
+    include_inpatient: bool = False
+
+    def import_options(self) -> ImportOptions:
+        return ImportOptions(
+            timezone=self.timezone,
+            claim_type=self.claim_type,
+            place_of_service=self.place_of_service,
+            policy=self.policy,
+            mapping=Path(self.mapping) if self.mapping else None,
+            include_inpatient=self.include_inpatient,
+        )
 
 
 @dataclass
@@ -382,6 +457,12 @@ def _worker_chunk(
 ) -> ChunkStats:
     assert _WORKER_CODER is not None
     return code_chunk(_WORKER_CODER, chunk, records, Path(parts), settings)
+
+
+def part_format(format: Format) -> Format:
+    """The format of a chunk's part files: the output's, but Parquet for xlsx (one workbook is written
+    from them at the end)."""
+    return "parquet" if format == "xlsx" else format
 
 
 def chunk_dir(parts: Path, chunk: int) -> Path:
@@ -408,9 +489,10 @@ def code_chunk(
     temporary = parts / f".tmp-c{chunk:06d}-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
+    part = part_format(settings.format)
     for name, table in rows.tables().items():
-        data = csv_body(table) if settings.format == "csv" else encode(name, table, settings.format)
-        (temporary / f"{name}.{EXTENSIONS[settings.format]}").write_bytes(data)
+        data = csv_body(table, name) if part == "csv" else encode(name, table, part)
+        (temporary / f"{name}.{EXTENSIONS[part]}").write_bytes(data)
     (temporary / "stats.json").write_text(json.dumps(asdict(stats)))
     final = chunk_dir(parts, chunk)
     shutil.rmtree(final, ignore_errors=True)
@@ -501,23 +583,25 @@ def run_batch(
     *,
     jobs: int = 1,
     resume: bool = False,
+    force: bool = False,
     coder: Coder | None = None,
     progress: Progress | None = None,
 ) -> Summary:
     """Code every record of `paths` into `out`. Raises BatchError (exit 2); KeyboardInterrupt leaves the
-    finished chunks in place for --resume."""
+    finished chunks in place for --resume. `force` writes into a non-empty folder, dropping an earlier
+    interrupted run's chunks there."""
     began = time.perf_counter()
     coder = coder or (Coder.default(Path(settings.reference)) if settings.reference else Coder.default())
     if settings.policy is not None and settings.policy not in coder.policies:
         raise BatchError(f"unknown policy {settings.policy!r}; known: {', '.join(coder.policies)}")
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--out {out} is a file: name a folder (new or empty) for the tables")
     for path in paths:
-        if not path.exists():
-            raise BatchError(f"cannot read {path}: no such file or folder")
-        input_format(path, settings.input_format)  # an unknown format fails before the folder is made
+        check_input(path, settings.input_format)  # an unusable input fails before the folder is made
     parts = out / "_parts"
     manifest = _manifest(paths, settings)
     done: dict[int, ChunkStats] = {}
-    options = ImportOptions(timezone=settings.timezone, policy=settings.policy)
+    made_folder = not out.exists()
     if resume:
         if (out / "summary.json").exists() and not parts.exists():
             raise BatchError(f"{out} holds a finished run: nothing to resume")
@@ -527,8 +611,13 @@ def run_batch(
             raise BatchError(f"cannot resume: {out} has no readable manifest of an interrupted run") from exc
         reason = _why_not_resumable(saved, manifest)
         if reason:
-            raise BatchError(f"cannot resume: {reason}; start again in an empty folder")
-        records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
+            raise BatchError(
+                f"cannot resume: {reason}; run without --resume and with --force to start again in {out} "
+                "(its finished chunks are dropped), or give another folder"
+            )
+        records = read_records(
+            paths, settings.input_format, settings.import_options(), coder, settings.chunk_size
+        )
         for entry in parts.iterdir():
             if entry.name.startswith(".tmp-"):
                 shutil.rmtree(entry, ignore_errors=True)
@@ -536,11 +625,22 @@ def run_batch(
                 stats = ChunkStats(**json.loads((entry / "stats.json").read_text()))
                 done[stats.chunk] = stats
     else:
-        if out.exists() and any(out.iterdir()):
-            hint = " (an interrupted run: add --resume)" if (parts / "manifest.json").exists() else ""
-            raise BatchError(f"{out} is not empty{hint}; give an empty or new folder")
+        if out.exists() and any(out.iterdir()) and not force:
+            if (parts / "manifest.json").exists():
+                count = sum(1 for p in parts.iterdir() if p.is_dir() and p.name.startswith("c"))
+                raise BatchError(
+                    f"{out} holds an interrupted run ({count} chunk(s) finished): add --resume to finish it "
+                    "with the same inputs and options, or --force to start again"
+                )
+            raise BatchError(
+                f"{out} is not empty: give a new or empty folder, or add --force to write into it"
+            )
         # read before the folder is made: an input an importer cannot use leaves nothing behind
-        records = read_records(paths, settings.input_format, options, coder, settings.chunk_size)
+        records = read_records(
+            paths, settings.input_format, settings.import_options(), coder, settings.chunk_size
+        )
+        if force and parts.exists():
+            shutil.rmtree(parts)
         parts.mkdir(parents=True, exist_ok=True)
         (parts / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
@@ -555,11 +655,14 @@ def run_batch(
             progress(stats.records)
 
     todo = ((n, chunk) for n, chunk in _chunks(records, settings.chunk_size) if n not in done)
-    if jobs <= 1:
-        for number, chunk in todo:
-            finished(code_chunk(coder, number, chunk, parts, settings))
-    else:
-        _parallel(todo, jobs, parts, settings, finished, coder)
+    try:
+        if jobs <= 1:
+            for number, chunk in todo:
+                finished(code_chunk(coder, number, chunk, parts, settings))
+        else:
+            _parallel(todo, jobs, parts, settings, finished, coder)
+    except BatchError as exc:
+        raise BatchError(_failed(exc, out, parts, len(done), made_folder)) from exc
 
     outputs = _join(out, parts, sorted(done), settings.format)
     statuses: Counter[str] = Counter()
@@ -587,6 +690,20 @@ def run_batch(
     (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     shutil.rmtree(parts)
     return summary
+
+
+def _failed(exc: BatchError, out: Path, parts: Path, finished: int, made_folder: bool) -> str:
+    """What a run that could not go on leaves, and what to do: with no chunk finished, nothing at all (the
+    folder is as before, so the same command runs again once the input is fixed)."""
+    if not finished:
+        shutil.rmtree(parts, ignore_errors=True)
+        if made_folder and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        return f"{exc}; nothing was written"
+    return (
+        f"{exc}; {finished} finished chunk(s) are kept in {out}: once the input reads, --resume finishes the "
+        "run if the inputs are unchanged, --force starts it again"
+    )
 
 
 def _parallel(
@@ -636,7 +753,14 @@ def _parallel(
 
 
 def _join(out: Path, parts: Path, chunks: list[int], format: Format) -> dict[str, str]:
-    """Join the chunks' part files, in chunk order, into one file per table."""
+    """Join the chunks' part files, in chunk order, into one file per table (one workbook for xlsx)."""
+    if format == "xlsx":
+        book = Workbook(out / WORKBOOK)
+        for name in TABLES:
+            for chunk in chunks:
+                book.write(name, pq.read_table(chunk_dir(parts, chunk) / f"{name}.parquet"))
+        book.close()
+        return {name: WORKBOOK for name in TABLES}
     outputs = {}
     for name in TABLES:
         target = out / f"{name}.{EXTENSIONS[format]}"

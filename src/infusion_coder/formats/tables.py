@@ -4,8 +4,9 @@ into rows, and writes them as Parquet, CSV or JSON Lines.
 Tables, one row each, every row with `seq` (the record's position in the input, from 0) and
 `encounter_id` (null when the record had none):
 
-- `results`: one row per input record: status (coded, audited, error), readiness, counts, and the whole
-  result as JSON text in `result` (the exact object `infusion-coder code` prints).
+- `results`: one row per input record: status (coded, audited, error), readiness, counts, a summary
+  (dates of service, codes with units, drug codes, finding ids, money at stake, the error message) and the
+  whole result as JSON text in `result` (the exact object `infusion-coder code` prints).
 - `lines`, `drug_lines`, `findings`, `differences`: one row per item of the result's list, with `ordinal`
   (its position in that list) and the model's own fields as columns.
 - `errors`: one row per record that could not be coded (message, field).
@@ -13,8 +14,12 @@ Tables, one row each, every row with `seq` (the record's position in the input, 
 Schemas are declared, never inferred from data: the flat tables' columns are derived from the pydantic
 models' field annotations (so a field added to `Line` or `Difference` becomes a column) and are the same
 whatever the rows hold, empty tables included. Lists of scalars are Arrow lists, nested models structs,
-date-times ISO 8601 text (they may carry an offset). CSV has no lists: there, list and struct columns are
-JSON text.
+date-times ISO 8601 text (they may carry an offset).
+
+CSV and XLSX are for spreadsheets: a list is `;`-joined text (`25;59`), an interval `start/end` (ISO 8601),
+and `results` has no `result` column (a whole result can exceed a spreadsheet cell's 32,767 characters; the
+summary columns say what it holds, and Parquet and JSON Lines keep it whole). XLSX is one workbook,
+`results.xlsx`, with a sheet per table (a table longer than a sheet continues on `lines (2)`, ...).
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ from pydantic import BaseModel
 from ..models import AuditResult, CodingResult, Difference, DrugLine, ErrorDetail, ErrorResult, Finding, Line
 from .jsonio import render
 
-Format = Literal["parquet", "csv", "jsonl"]
-FORMATS: tuple[Format, ...] = ("parquet", "csv", "jsonl")
-EXTENSIONS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
+Format = Literal["parquet", "csv", "jsonl", "xlsx"]
+FORMATS: tuple[Format, ...] = ("parquet", "csv", "jsonl", "xlsx")
+EXTENSIONS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl", "xlsx": "xlsx"}
+WORKBOOK = "results.xlsx"  # the one file of the xlsx format: a sheet per table
 
 KEYS = [pa.field("seq", pa.int64(), nullable=False), pa.field("encounter_id", pa.string())]
 
@@ -103,6 +109,14 @@ RESULTS_SCHEMA = pa.schema(
         pa.field("drug_lines", pa.int32(), nullable=False),
         pa.field("findings", pa.int32(), nullable=False),
         pa.field("error_findings", pa.int32(), nullable=False),
+        # a summary a person reads in a spreadsheet, where `result` is left out
+        pa.field("first_date", pa.date32()),  # dates of service of the lines
+        pa.field("last_date", pa.date32()),
+        pa.field("codes", pa.list_(pa.string()), nullable=False),  # "96365 x1", "96375-59 x2", in line order
+        pa.field("drug_codes", pa.list_(pa.string()), nullable=False),  # "J1885 x1"
+        pa.field("finding_ids", pa.list_(pa.string()), nullable=False),  # distinct, errors first
+        pa.field("amount_at_stake", pa.float64()),  # audit: USD, national unadjusted
+        pa.field("error", pa.string()),  # the error message of a record that could not be coded
         pa.field("result", pa.string(), nullable=False),  # the result object as JSON text
     ]
 )
@@ -118,6 +132,9 @@ SCHEMAS: dict[str, pa.Schema] = {
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 # Columns holding JSON text that JSON Lines output embeds as JSON values, not as strings.
 JSON_COLUMNS = {"results": {"result"}}
+# Columns a spreadsheet (CSV, XLSX) does not get: a whole result may not fit in a cell.
+SPREADSHEET_DROPPED = {"results": {"result"}}
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 Result = CodingResult | AuditResult | ErrorResult
 
@@ -163,7 +180,7 @@ class Rows:
         if isinstance(result, ErrorResult):
             self.rows["errors"].append({**keys, **data["error"]})
             row = {**keys, "status": "error", "readiness": None, "policy": None, "reference_version": None}
-            row.update(lines=0, drug_lines=0, findings=0, error_findings=0, result=text)
+            row.update(lines=0, drug_lines=0, findings=0, error_findings=0, **_summary(data), result=text)
         else:
             for table in ("lines", "drug_lines", "findings", "differences"):
                 target = self.rows[table]
@@ -179,6 +196,7 @@ class Rows:
                 "drug_lines": len(data["drug_lines"]),
                 "findings": len(data["findings"]),
                 "error_findings": sum(1 for f in data["findings"] if f["severity"] == "error"),
+                **_summary(data),
                 "result": text,
             }
         self.rows["results"].append(row)
@@ -186,6 +204,27 @@ class Rows:
 
     def tables(self) -> dict[str, pa.Table]:
         return {name: to_table(name, rows) for name, rows in self.rows.items()}
+
+
+def _with_units(code: str, modifiers: list[str], units: int) -> str:
+    return code + "".join(f"-{m}" for m in modifiers) + f" x{units}"
+
+
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    """The summary columns of a `results` row, from the result's JSON-ready dict."""
+    lines, drugs, findings = data.get("lines") or [], data.get("drug_lines") or [], data.get("findings") or []
+    dates = sorted({line["date"] for line in lines if line.get("date")})
+    ranked = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f["severity"], 3))
+    error = data.get("error")
+    return {
+        "first_date": dates[0] if dates else None,
+        "last_date": dates[-1] if dates else None,
+        "codes": [_with_units(x["code"], x["modifiers"], x["units"]) for x in lines],
+        "drug_codes": [_with_units(x["hcpcs"], x["modifiers"], x["units"]) for x in drugs],
+        "finding_ids": list(dict.fromkeys(f["id"] for f in ranked)),
+        "amount_at_stake": data.get("amount_at_stake"),
+        "error": error.get("message") if isinstance(error, dict) else None,
+    }
 
 
 def to_table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -206,16 +245,36 @@ def tables_of(results: Iterable[tuple[int, Result]]) -> dict[str, pa.Table]:
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def csv_ready(table: pa.Table) -> pa.Table:
-    """CSV holds no lists or structs: those columns become JSON text."""
+def spreadsheet_columns(name: str) -> list[str]:
+    """The columns a spreadsheet gets for table `name` (CSV header, XLSX sheet)."""
+    dropped = SPREADSHEET_DROPPED.get(name, set())
+    return [f.name for f in SCHEMAS[name] if f.name not in dropped]
+
+
+def cell_text(value: Any) -> Any:
+    """A list or struct value as spreadsheet text: items joined by `;`, an interval as `start/end`, dates
+    as ISO; scalars unchanged."""
+    if isinstance(value, list):
+        return ";".join("" if v is None else str(cell_text(v)) for v in value)
+    if isinstance(value, dict):
+        if set(value) == {"start", "end"}:
+            return f"{cell_text(value['start'])}/{cell_text(value['end'])}"
+        return ", ".join(f"{k}={cell_text(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def csv_ready(table: pa.Table, name: str | None = None) -> pa.Table:
+    """CSV holds no lists or structs: those columns become `;`-joined text; for `results`, no `result`."""
+    dropped = SPREADSHEET_DROPPED.get(name or "", set())
     columns = []
     for index, field in enumerate(table.schema):
+        if field.name in dropped:
+            continue
         column = table.column(index)
         if pa.types.is_list(field.type) or pa.types.is_struct(field.type):
-            values = [
-                None if v is None else json.dumps(v, ensure_ascii=False, default=str)
-                for v in column.to_pylist()
-            ]
+            values = [None if v is None else cell_text(v) for v in column.to_pylist()]
             column = pa.chunked_array([pa.array(values, pa.string())], pa.string())
             field = field.with_type(pa.string())
         columns.append((field, column))
@@ -269,7 +328,7 @@ class TableWriter:
             return
         assert self._file is not None
         if self.format == "csv":
-            self._file.write(csv_body(table))
+            self._file.write(csv_body(table, self.name))
         else:
             self._file.write("".join(jsonl_lines(self.name, table)).encode("utf-8"))
 
@@ -292,14 +351,14 @@ class TableWriter:
 
 
 def csv_header(name: str) -> bytes:
-    return (",".join(f.name for f in SCHEMAS[name]) + "\n").encode("utf-8")
+    return (",".join(spreadsheet_columns(name)) + "\n").encode("utf-8")
 
 
-def csv_body(table: pa.Table) -> bytes:
+def csv_body(table: pa.Table, name: str | None = None) -> bytes:
     if not table.num_rows:
         return b""
     sink = io.BytesIO()
-    pacsv.write_csv(csv_ready(table), sink, write_options=pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(csv_ready(table, name), sink, write_options=pacsv.WriteOptions(include_header=False))
     return sink.getvalue()
 
 
@@ -310,20 +369,98 @@ def encode(name: str, table: pa.Table, format: Format) -> bytes:
         pq.write_table(table, sink, compression="zstd")
         return sink.getvalue()
     if format == "csv":
-        return csv_header(name) + csv_body(table)
+        return csv_header(name) + csv_body(table, name)
+    if format == "xlsx":
+        raise ValueError("xlsx is one workbook for every table: write it with Workbook")
     return "".join(jsonl_lines(name, table)).encode("utf-8")
+
+
+EXCEL_ROWS = 1_048_576  # rows of one sheet, its header included
+EXCEL_CELL = 32_767  # characters of one cell
+
+
+class Workbook:
+    """The xlsx format: one workbook, a sheet per table in TABLES order, streamed (openpyxl's write-only
+    mode), the header bold and frozen. Text is written as text (a value starting with = is never a
+    formula), cut to a cell's 32,767 characters with a note, control characters Excel refuses removed."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            from openpyxl import Workbook as OpenWorkbook
+            from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+            from openpyxl.styles import Font
+        except ImportError as exc:  # the command checks first; a library caller gets the same advice
+            raise RuntimeError("xlsx output needs openpyxl: pip install 'infusion-coder[xlsx]'") from exc
+        self.path = path
+        self._book = OpenWorkbook(write_only=True)
+        self._illegal = ILLEGAL_CHARACTERS_RE
+        self._bold = Font(bold=True)
+        self._sheets: dict[str, tuple[Any, int, int]] = {}  # table -> (sheet, rows in it, sheet number)
+        for name in TABLES:
+            self._sheet(name, 1)
+
+    def _sheet(self, name: str, number: int) -> Any:
+        from openpyxl.cell import WriteOnlyCell
+
+        sheet = self._book.create_sheet(name if number == 1 else f"{name} ({number})")
+        sheet.freeze_panes = "A2"
+        header = []
+        for column in spreadsheet_columns(name):
+            cell = WriteOnlyCell(sheet, value=column)
+            cell.font = self._bold
+            header.append(cell)
+        sheet.append(header)
+        self._sheets[name] = (sheet, 1, number)
+        return sheet
+
+    def _cell(self, sheet: Any, value: Any) -> Any:
+        from openpyxl.cell import WriteOnlyCell
+
+        value = cell_text(value) if isinstance(value, list | dict) else value
+        if isinstance(value, dt.date):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.number_format = "yyyy-mm-dd"
+            return cell
+        if not isinstance(value, str):
+            return value
+        value = self._illegal.sub("", value)
+        if len(value) > EXCEL_CELL:
+            note = f" [cut: {len(value):,} characters; the JSON Lines or Parquet output has it whole]"
+            value = value[: EXCEL_CELL - len(note)] + note
+        if not value.startswith("="):
+            return value  # plain text is written as text
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # never a formula
+        return cell
+
+    def write(self, name: str, table: pa.Table) -> None:
+        columns = spreadsheet_columns(name)
+        sheet, rows, number = self._sheets[name]
+        for row in table.select(columns).to_pylist():
+            if rows >= EXCEL_ROWS:
+                number += 1
+                sheet, rows = self._sheet(name, number), 1
+            sheet.append([self._cell(sheet, row[c]) for c in columns])
+            rows += 1
+        self._sheets[name] = (sheet, rows, number)
+
+    def close(self) -> None:
+        self._book.save(self.path)
 
 
 class TableSink:
     """Writes results to every table in a folder as they come, flushing every `chunk` results, so a run
-    of any length holds one chunk in memory. Files: DIR/<table>.<format>."""
+    of any length holds one chunk in memory. Files: DIR/<table>.<format>, or DIR/results.xlsx."""
 
     def __init__(self, folder: Path, format: Format = "parquet", *, chunk: int = 1000) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.format, self.chunk = format, chunk
-        self.writers = {
-            name: TableWriter(folder / f"{name}.{EXTENSIONS[format]}", name, format) for name in TABLES
-        }
+        self.workbook = Workbook(folder / WORKBOOK) if format == "xlsx" else None
+        self.writers = (
+            {}
+            if self.workbook is not None
+            else {name: TableWriter(folder / f"{name}.{EXTENSIONS[format]}", name, format) for name in TABLES}
+        )
         self._rows = Rows()
         self._pending = 0
 
@@ -336,13 +473,18 @@ class TableSink:
 
     def flush(self) -> None:
         for name, table in self._rows.tables().items():
-            self.writers[name].write(table)
+            if self.workbook is not None:
+                self.workbook.write(name, table)
+            else:
+                self.writers[name].write(table)
         self._rows, self._pending = Rows(), 0
 
     def close(self) -> None:
         self.flush()
         for writer in self.writers.values():
             writer.close()
+        if self.workbook is not None:
+            self.workbook.close()
 
     def __enter__(self) -> TableSink:
         return self
