@@ -626,12 +626,27 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     reference: ReferenceOption = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (each codes on one core); the key and limits hold in each.")
+    ] = 1,
+    header_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send its request line and headers.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send the request body once the headers are in.")
+    ] = 60.0,
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
+    import importlib.util
+
     import uvicorn  # imported here: the other commands need no web stack
 
-    from ..service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
+    from ..service import API_KEY_VARIABLE, BODY_TIMEOUT_VARIABLE, REFERENCE_VARIABLE, create_app
+    from ..service.server import HEADER_TIMEOUT_VARIABLE, GuardedProtocol
 
+    if workers < 1 or header_timeout <= 0 or body_timeout <= 0:
+        typer.echo("infusion-coder: --workers is 1 or more; the timeouts are more than 0 seconds", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     if host not in LOOPBACK_HOSTS and api_key is None:
         typer.echo(
@@ -640,20 +655,41 @@ def serve(
             err=True,
         )
         raise typer.Exit(EXIT_UNREADABLE)
-    coder = _coder(reference)
+    coder = _coder(reference)  # a bad folder stops here, once, before any worker starts
+    # worker processes take their settings from the environment (service.app_from_environment)
+    os.environ[HEADER_TIMEOUT_VARIABLE] = repr(header_timeout)
+    os.environ[BODY_TIMEOUT_VARIABLE] = repr(body_timeout)
+    if reference is not None:
+        os.environ[REFERENCE_VARIABLE] = str(reference.resolve())
+    else:
+        os.environ.pop(REFERENCE_VARIABLE, None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
     if api_key is None:
-        typer.echo(f"infusion-coder: serving on {where} (localhost only, no API key)", err=True)
+        typer.echo(f"infusion-coder: serving on {where} (localhost only, no API key; {processes})", err=True)
     else:
         typer.echo(
             f"infusion-coder: serving on {where}; /v1 requires 'Authorization: Bearer' with the key "
-            f"in {API_KEY_VARIABLE}",
+            f"in {API_KEY_VARIABLE} ({processes})",
             err=True,
         )
-    app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES)
-    # uvicorn's access log prints query strings; the service logs its own line per request instead
-    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info", server_header=False)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        # uvicorn's access log prints query strings; the service logs its own line per request instead
+        "access_log": False,
+        "log_level": "info",
+        "server_header": False,
+        "http": GuardedProtocol,  # httptools, with read deadlines and JSON errors (service/server.py)
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+    }
+    if workers == 1:
+        app_ = create_app(coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout)
+        uvicorn.run(app_, **options)
+    else:
+        del coder  # each worker loads its own
+        uvicorn.run("infusion_coder.service:app_from_environment", factory=True, workers=workers, **options)
 
 
 @app.command()
