@@ -39,6 +39,7 @@ PAGE_HEADERS = [
 
 
 DEFAULT_BODY_TIMEOUT = 60.0  # seconds for the whole body once the headers are in: 5 MiB at under 1 Mbit/s
+SERVER_DEADLINES = "infusion_coder.read_deadlines"  # scope extension: the server enforces the body deadline
 KEY_MESSAGE = "an API key is required: send Authorization: Bearer <key>"
 LOCAL_ONLY_MESSAGE = (
     "this service has no API key and answers localhost only; set INFUSION_CODER_API_KEY on the server"
@@ -184,23 +185,26 @@ class Guard:
         else:
             received = 0
             deadline = asyncio.get_running_loop().time() + self.body_timeout
-            finished = False
+            # once the body is in, waiting is for a disconnect, which has no deadline; under `serve` the
+            # connection's protocol keeps the body deadline itself (service/server.py)
+            finished = SERVER_DEADLINES in (scope.get("extensions") or {})
 
             async def limited_receive() -> Message:
                 nonlocal received, finished
-                if finished:  # the body is in: waiting now is for a disconnect, which has no deadline
-                    return await receive()
-                left = deadline - asyncio.get_running_loop().time()
-                try:
-                    async with asyncio.timeout(max(left, 0)):
-                        message = await receive()
-                except TimeoutError:
-                    raise BodyTimeout(self.body_timeout) from None
+                if finished:
+                    message = await receive()
+                else:
+                    left = deadline - asyncio.get_running_loop().time()
+                    try:
+                        async with asyncio.timeout(max(left, 0)):
+                            message = await receive()
+                    except TimeoutError:
+                        raise BodyTimeout(self.body_timeout) from None
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body_bytes:
                         raise BodyTooLarge(self.max_body_bytes)
-                    finished = not message.get("more_body", False)
+                    finished = finished or not message.get("more_body", False)
                 return message
 
             try:

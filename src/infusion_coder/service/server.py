@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .guard import DEFAULT_BODY_TIMEOUT, error_body
+from .guard import DEFAULT_BODY_TIMEOUT, SERVER_DEADLINES, error_body
 
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds for the request line and headers
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers; browsers send under 8 KiB
@@ -108,6 +108,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope["extensions"] = {SERVER_DEADLINES: {}}  # tells the app's Guard not to time the body too
         self.header_bytes = 0
         if self.read_deadline is None:  # a later request on a kept-alive connection
             self._arm(self.header_timeout, 408, self._header_message())
