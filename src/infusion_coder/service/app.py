@@ -347,7 +347,7 @@ def create_app(
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return JSONAnswer(error_body(str(exc)), 413, headers={"connection": "close"})
+        return JSONAnswer(error_body(str(exc)), 413)
 
     @app.exception_handler(BodyTimeout)
     async def _too_slow(request: Request, exc: BodyTimeout) -> JSONResponse:

@@ -179,9 +179,9 @@ class Guard:
         if refusal is not None:
             status = refusal[0]
             field = "authorization" if status == 401 else None
-            await send_error(
-                send, status, refusal[1], request_id, close=declared not in (None, 0), field=field
-            )
+            # a body left unread is drained by the server (its body deadline still holds) so the client
+            # can read the answer; closing at once would reset the connection under a client still sending
+            await send_error(send, status, refusal[1], request_id, field=field)
         else:
             received = 0
             deadline = asyncio.get_running_loop().time() + self.body_timeout
@@ -212,7 +212,7 @@ class Guard:
             except BodyTooLarge as exc:
                 if status == 0:
                     status = 413
-                    await send_error(send, 413, str(exc), request_id, close=True)
+                    await send_error(send, 413, str(exc), request_id)
             except BodyTimeout as exc:
                 if status == 0:
                     status = 408
