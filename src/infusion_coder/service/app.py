@@ -45,13 +45,23 @@ from ..formats import FORMATS, MAX_SOURCE_BYTES, ImportOptions, Source, reader
 from ..models import AuditResult, CodingResult, Encounter, ErrorResult, excerpt
 from ..rules import CATALOG
 from ..times import TimeError, resolve_zone
-from .body import MAX_RECORDS, BadBody, Records, read_records, size_text, too_many, unpacked_size
+from .body import (
+    MAX_RECORDS,
+    BadBody,
+    Records,
+    read_records,
+    size_text,
+    too_many,
+    unpacked_size,
+    yaml_aliases,
+)
 from .guard import DEFAULT_BODY_TIMEOUT, BodyTimeout, BodyTooLarge, Guard, error_body, json_bytes
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE.parent / "examples"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB: thousands of encounters, far below what hurts the server
 MAX_UPLOAD_FILES = 20
+MAX_MAPPING_BYTES = 64 * 1024  # a site's MAR mapping is a few KB
 INLINE_BODY_BYTES = 32 * 1024  # coded on the event loop: tens of ms at the very worst, ~1 ms usually
 CHUNK_RECORDS = 64  # records coded per step of a streamed answer
 HEAVY_JOBS = 2  # large coding requests and uploads in threads at once, per worker process
@@ -564,7 +574,22 @@ def create_app(
                     suffix = Path(item.filename or "").suffix.lower()
                     if suffix not in MAPPING_SUFFIXES:
                         raise ApiError(422, "the mapping must be a .toml, .yaml or .yml file", "mapping")
-                    mapping = (suffix, await item.read())
+                    content = await item.read()
+                    if len(content) > MAX_MAPPING_BYTES:
+                        raise ApiError(
+                            413,
+                            f"the mapping is larger than {size_text(MAX_MAPPING_BYTES)}; a site mapping is a "
+                            "few KB",
+                            "mapping",
+                        )
+                    if suffix != ".toml" and await heavy(yaml_aliases, content):
+                        raise ApiError(
+                            422,
+                            "the mapping uses YAML anchors or aliases (& or *), which an uploaded mapping may "
+                            "not: write each value out",
+                            "mapping",
+                        )
+                    mapping = (suffix, content)
                     continue
                 sources.append(Source((item.filename or "upload")[:200], data=await item.read()))
             await form.close()
