@@ -11,10 +11,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from typer.testing import CliRunner
@@ -24,6 +25,7 @@ from infusion_coder.service.server import GuardedProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = (ROOT / "examples" / "ed-visit.json").read_bytes()
+LOGS: dict[int, IO[bytes]] = {}  # each started server's stderr
 
 
 def _free_port() -> int:
@@ -36,16 +38,18 @@ def _free_port() -> int:
 def _start(*options: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     environment = {k: v for k, v in os.environ.items() if k != "INFUSION_CODER_API_KEY"}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (the server's log: _stop reads and closes it)
     process = subprocess.Popen(
         [sys.executable, "-m", "infusion_coder", "serve", "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         env={**environment, **(env or {})},
     )
+    LOGS[process.pid] = log
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"serve exited: {process.stderr.read().decode() if process.stderr else ''}")
+            raise AssertionError(f"serve exited with status {process.returncode}: {_stop(process)}")
         try:
             status, _, _ = _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             if status == 200:
@@ -56,14 +60,19 @@ def _start(*options: str, env: dict[str, str] | None = None) -> tuple[subprocess
     raise AssertionError("serve did not start within 90 s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> str:
+    """Stop the server; its log (stderr)."""
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    if process.stderr:
-        process.stderr.close()
+        process.wait()
+    log = LOGS.pop(process.pid)
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
+    log.close()
+    return text
 
 
 def _exchange(port: int, data: bytes, *, wait: float = 15.0) -> tuple[int, dict[str, str], bytes]:
@@ -191,7 +200,8 @@ def _post(body: bytes, key: str | None = None) -> bytes:
     )
 
 
-def test_serve_with_two_workers_keeps_the_key() -> None:
+def test_serve_with_two_workers_keeps_the_key_and_the_log() -> None:
+    """Each worker checks the key and writes the service's log line (the workers had no log handler)."""
     process, port = _start("--workers", "2", env={"INFUSION_CODER_API_KEY": "k-9"})
     try:
         status, headers, body = _exchange(port, _post(EXAMPLE))
@@ -199,7 +209,11 @@ def test_serve_with_two_workers_keeps_the_key() -> None:
         answers = {_exchange(port, _post(EXAMPLE, "k-9"))[0] for _ in range(6)}
         assert answers == {200}
     finally:
-        _stop(process)
+        log = _stop(process)
+    lines = [line for line in log.splitlines() if "infusion_coder.service request_id=" in line]
+    assert any("status=401" in line for line in lines)
+    assert sum("method=POST path=/v1/code status=200 records=1" in line for line in lines) == 6
+    assert "k-9" not in log and "ED-1001" not in log
 
 
 def test_serve_options_reach_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,6 +233,7 @@ def test_serve_options_reach_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     app, options = started[-1]
     assert app == "infusion_coder.service:app_from_environment" and options["factory"] is True
     assert options["workers"] == 3 and options["http"] is GuardedProtocol and options["host"] == "127.0.0.1"
+    assert options["log_config"]["loggers"]["infusion_coder"]["level"] == "INFO"  # set up in each worker
     assert os.environ["INFUSION_CODER_HEADER_TIMEOUT"] == "4.0"
     assert os.environ["INFUSION_CODER_BODY_TIMEOUT"] == "30.0"
     one = CliRunner().invoke(cli.app, ["serve"])

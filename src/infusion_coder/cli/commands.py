@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
@@ -619,6 +618,23 @@ def edits_import(
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def _serve_logging() -> dict[str, Any]:
+    """uvicorn's logging config plus the service's per-request line, for the server and every worker."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["service"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["service"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "service",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["infusion_coder"] = {"handlers": ["service"], "level": "INFO", "propagate": False}
+    return config
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; anything but localhost needs an API key.")] = (
@@ -638,6 +654,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
     import importlib.util
+    import inspect
 
     import uvicorn  # imported here: the other commands need no web stack
 
@@ -663,7 +680,6 @@ def serve(
         os.environ[REFERENCE_VARIABLE] = str(reference.resolve())
     else:
         os.environ.pop(REFERENCE_VARIABLE, None)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
     if api_key is None:
@@ -677,13 +693,19 @@ def serve(
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        # uvicorn's access log prints query strings; the service logs its own line per request instead
+        # uvicorn's access log prints query strings; the service logs its own line per request instead.
+        # The logging config is applied in every worker process (basicConfig here would reach none).
         "access_log": False,
         "log_level": "info",
+        "log_config": _serve_logging(),
         "server_header": False,
         "http": GuardedProtocol,  # httptools, with read deadlines and JSON errors (service/server.py)
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     }
+    if workers > 1 and "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        # uvicorn kills a worker that does not answer its supervisor's ping within this; loading the
+        # reference data, or a busy shared machine, can take longer than its default 5 s
+        options["timeout_worker_healthcheck"] = 60
     if workers == 1:
         app_ = create_app(coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout)
         uvicorn.run(app_, **options)

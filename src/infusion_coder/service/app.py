@@ -67,8 +67,9 @@ CHUNK_RECORDS = 64  # records coded per step of a streamed answer
 HEAVY_JOBS = 2  # large coding requests and uploads in threads at once, per worker process
 # Decompressed bytes one request may upload, per format: each reads at its own pace (measured on the
 # 2-core build machine: FHIR ~5 MiB/s, MAR CSV ~1.5 MiB/s, HL7 v2 ~130 KiB/s), so each limit is a few
-# seconds of work. Larger exports go through `infusion-coder import` or `batch`.
-UPLOAD_BYTES = {"fhir": 16 * 2**20, "mar": 4 * 2**20, "hl7": 256 * 2**10}
+# seconds of work at most. HL7's also holds where hl7apy is quadratic in segments per message (64 KiB
+# of NTE segments in one message: about 2 s). Larger exports go through `infusion-coder import` or `batch`.
+UPLOAD_BYTES = {"fhir": 16 * 2**20, "mar": 4 * 2**20, "hl7": 64 * 2**10}
 # Formats whose reader needs folders on disk (MIMIC-IV tables): not uploadable.
 FOLDER_FORMATS = frozenset({"mimic"})
 log = logging.getLogger("infusion_coder.service")
