@@ -124,8 +124,12 @@ class Guard:
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
         local_only: bool = False,
         api_key: str | None = None,
+        direct: dict[tuple[str, str], ASGIApp] | None = None,
     ) -> None:
         self.app = app
+        # (method, path) -> the ASGI app that serves it, called without the framework's middleware and
+        # router in between: the hot routes, whose apps need nothing of them (app.LeanRoute)
+        self.direct = direct if direct is not None else {}
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.local_only = local_only
@@ -207,8 +211,11 @@ class Guard:
                     finished = finished or not message.get("more_body", False)
                 return message
 
+            target = self.app
+            if not scope.get("root_path"):
+                target = self.direct.get((scope.get("method", ""), path), target)
             try:
-                await self.app(scope, limited_receive, send_with_id)
+                await target(scope, limited_receive, send_with_id)
             except BodyTooLarge as exc:
                 if status == 0:
                     status = 413
