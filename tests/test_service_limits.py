@@ -457,3 +457,23 @@ def test_the_hot_routes_are_documented_as_before(client: TestClient) -> None:
         assert operation["security"] == [{"HTTPBearer": []}]
         assert {"200", "400", "413", "422"} <= set(operation["responses"])
         assert "application/x-ndjson" in operation["requestBody"]["content"]
+
+
+def test_the_hot_routes_answer_alike_directly_and_through_the_router(coder: Coder) -> None:
+    """The Guard calls /v1/code's app directly; mounted under a root path (uvicorn --root-path puts it
+    in front of the path) the same app answers alike, and the key still covers /v1."""
+    app = create_app(coder)
+    with TestClient(app) as direct, TestClient(app, root_path="/api") as mounted:
+        for http, prefix in ((direct, ""), (mounted, "/api")):
+            ok = http.post(f"{prefix}/v1/code", json=_example())
+            assert ok.status_code == 200 and ok.json() == coder.code_record(_example()).model_dump(
+                mode="json"
+            )
+            bad = http.post(f"{prefix}/v1/audit", params={"policy": "nope"}, json=_example())
+            assert bad.status_code == 422 and bad.json()["error"]["field"] == "policy"
+            assert http.get(f"{prefix}/v1/code").status_code == 405
+    with TestClient(create_app(coder, api_key="k-4"), root_path="/api") as keyed:
+        for path in ("/api/v1/code", "/api/v1/rules", "/api/v1/nothing"):
+            assert keyed.post(path, json=_example()).status_code == 401, path
+        ok = keyed.post("/api/v1/code", json=_example(), headers={"authorization": "Bearer k-4"})
+        assert ok.status_code == 200

@@ -158,7 +158,7 @@ class Guard:
 
         declared, encoding, authorization = _request_headers(scope)
         refusal: tuple[int, str] | None = None
-        path = str(scope.get("path", ""))
+        path = _route_path(scope)
         if self.local_only and not is_loopback(scope.get("client")):
             refusal = 403, LOCAL_ONLY_MESSAGE
         elif (
@@ -211,9 +211,7 @@ class Guard:
                     finished = finished or not message.get("more_body", False)
                 return message
 
-            target = self.app
-            if not scope.get("root_path"):
-                target = self.direct.get((scope.get("method", ""), path), target)
+            target = self.direct.get((scope.get("method", ""), path), self.app)
             try:
                 await target(scope, limited_receive, send_with_id)
             except BodyTooLarge as exc:
@@ -241,6 +239,15 @@ class Guard:
             state.get("errors", "-"),
             (time.perf_counter() - began) * 1000,
         )
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the app routes on: without the root path a proxy mounts it under (Starlette's rule), so
+    the key covers /v1 under any mount."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
 
 
 def _request_headers(scope: Scope) -> tuple[int | None, bytes, bytes]:
