@@ -868,6 +868,23 @@ def edits_import(
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def _serve_logging() -> dict[str, Any]:
+    """uvicorn's logging config plus the service's per-request line, for the server and every worker."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["service"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["service"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "service",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["infusion_coder"] = {"handlers": ["service"], "level": "INFO", "propagate": False}
+    return config
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; anything but localhost needs an API key.")] = (
@@ -875,30 +892,72 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="TCP port (1-65535).", min=1, max=65535)] = 8000,
     reference: ReferenceOption = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (each codes on one core); the key and limits hold in each.")
+    ] = 1,
+    header_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send its request line and headers.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send the request body once the headers are in.")
+    ] = 60.0,
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
-    import logging
+    import importlib.util
+    import inspect
 
     import uvicorn  # imported here: the other commands need no web stack
 
-    from ..service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
+    from ..service import API_KEY_VARIABLE, BODY_TIMEOUT_VARIABLE, REFERENCE_VARIABLE, create_app
+    from ..service.server import HEADER_TIMEOUT_VARIABLE, GuardedProtocol
 
+    if workers < 1 or header_timeout <= 0 or body_timeout <= 0:
+        fail("--workers is 1 or more; the timeouts are more than 0 seconds")
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     if host not in LOOPBACK_HOSTS and api_key is None:
         fail(
             f"refusing to bind {host}: outside localhost the service needs an API key; "
             f"set {API_KEY_VARIABLE} (clients send 'Authorization: Bearer <key>')"
         )
-    coder = _coder(reference)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    if api_key is None:
-        say(f"serving on {where} (localhost only, no API key)")
+    coder = _coder(reference)  # a bad folder stops here, once, before any worker starts
+    # worker processes take their settings from the environment (service.app_from_environment)
+    os.environ[HEADER_TIMEOUT_VARIABLE] = repr(header_timeout)
+    os.environ[BODY_TIMEOUT_VARIABLE] = repr(body_timeout)
+    if reference is not None:
+        os.environ[REFERENCE_VARIABLE] = str(reference.resolve())
     else:
-        say(f"serving on {where}; /v1 requires 'Authorization: Bearer' with the key in {API_KEY_VARIABLE}")
-    app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES)
-    # uvicorn's access log prints query strings; the service logs its own line per request instead
-    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info", server_header=False)
+        os.environ.pop(REFERENCE_VARIABLE, None)
+    where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
+    if api_key is None:
+        say(f"serving on {where} (localhost only, no API key; {processes})")
+    else:
+        say(
+            f"serving on {where}; /v1 requires 'Authorization: Bearer' with the key "
+            f"in {API_KEY_VARIABLE} ({processes})"
+        )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        # uvicorn's access log prints query strings; the service logs its own line per request instead.
+        # The logging config is applied in every worker process (basicConfig here would reach none).
+        "access_log": False,
+        "log_level": "info",
+        "log_config": _serve_logging(),
+        "server_header": False,
+        "http": GuardedProtocol,  # httptools, with read deadlines and JSON errors (service/server.py)
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+    }
+    if workers > 1 and "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        # uvicorn kills a worker that does not answer its supervisor's ping within this; loading the
+        # reference data, or a busy shared machine, can take longer than its default 5 s
+        options["timeout_worker_healthcheck"] = 60
+    if workers == 1:
+        app_ = create_app(coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout)
+        uvicorn.run(app_, **options)
+    else:
+        del coder  # each worker loads its own
+        uvicorn.run("infusion_coder.service:app_from_environment", factory=True, workers=workers, **options)
 
 
 BATCH_FORMATS = ("parquet", "csv", "jsonl", "xlsx")

@@ -3,53 +3,159 @@
 Every answer that is not a success is a contract error object `{"encounter_id", "error": {"message",
 "field"}}` with a 4xx status; a single encounter that cannot be coded answers 422 with its error object,
 a list answers 200 with one result per item (error objects included), as the CLI's JSON Lines do.
+
+Coding is CPU-bound Python, so threads add nothing under the GIL but their hop: a small body (up to
+`INLINE_BODY_BYTES`) is coded on the event loop. A larger one, and every upload, is parsed, read and coded
+in a worker thread, at most `HEAVY_JOBS` at a time per process; a list's answer is then streamed as it is
+coded, `CHUNK_RECORDS` at a time, so the event loop keeps answering small requests in between (the GIL
+hands it the CPU every few ms) and memory holds one chunk of results, not the whole answer. Parallelism
+comes from worker processes (`serve --workers N`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, TypeAdapter
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ..api import Coder, Result
-from ..formats import FORMATS, ImportOptions, Source, UnusableInput, reader
-from ..models import AuditResult, CodingResult, Encounter, ErrorResult
+from ..formats import FORMATS, MAX_SOURCE_BYTES, ImportOptions, Source, UnusableInput, reader
+from ..models import AuditResult, CodingResult, Encounter, ErrorResult, excerpt
 from ..rules import CATALOG
-from .body import BadBody, Records, read_records
-from .guard import BodyTooLarge, Guard, error_body
+from ..times import TimeError, resolve_zone
+from .body import (
+    MAX_RECORDS,
+    BadBody,
+    Records,
+    read_records,
+    size_text,
+    too_many,
+    unpacked_size,
+    yaml_aliases,
+)
+from .guard import DEFAULT_BODY_TIMEOUT, BodyTimeout, BodyTooLarge, Guard, error_body, json_bytes
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE.parent / "examples"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB: thousands of encounters, far below what hurts the server
 MAX_UPLOAD_FILES = 20
+MAX_MAPPING_BYTES = 64 * 1024  # a site's MAR mapping is a few KB
+INLINE_BODY_BYTES = 32 * 1024  # coded on the event loop: tens of ms at the very worst, ~1 ms usually
+CHUNK_RECORDS = 64  # records coded per step of a streamed answer
+HEAVY_JOBS = 2  # large coding requests and uploads in threads at once, per worker process
+# Decompressed bytes one request may upload, per format: each reads at its own pace (measured on the
+# 2-core build machine: FHIR ~5 MiB/s, MAR CSV ~1.5 MiB/s, HL7 v2 ~130 KiB/s), so each limit is a few
+# seconds of work at most. HL7's also holds where hl7apy is quadratic in segments per message (64 KiB
+# of NTE segments in one message: about 2 s). Larger exports go through `infusion-coder import` or `batch`.
+UPLOAD_BYTES = {"fhir": 16 * 2**20, "mar": 4 * 2**20, "hl7": 64 * 2**10}
 # Formats whose reader needs folders on disk (MIMIC-IV tables): not uploadable.
 FOLDER_FORMATS = frozenset({"mimic"})
 log = logging.getLogger("infusion_coder.service")
+
+
+T = TypeVar("T")
+# FastAPI's built-in OpenTelemetry (recent versions) would record paths, query strings and exception texts,
+# which can quote patient data, wherever a collector is configured; it also costs every request.
+NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
+
+
+class JSONAnswer(JSONResponse):
+    """JSON answers through orjson: the same values as json.dumps, several times faster."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
+@dataclass(frozen=True)
+class Upload(Source):
+    """An uploaded file: the shared reader guard (`Source.read_bytes`) reads it with the service's ceiling,
+    not the CLI's 256 MiB, whatever limit the reader asks for."""
+
+    ceiling: int = MAX_SOURCE_BYTES
+
+    def read_bytes(self, limit: int | None = None) -> bytes:
+        return super().read_bytes(self.ceiling if limit is None else min(limit, self.ceiling))
+
+
+def api_error_answer(exc: ApiError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONAnswer(error_body(exc.message, exc.field), exc.status, headers=headers)
+
+
+class LeanRoute(APIRoute):
+    """A hot endpoint (`POST /v1/code`, `/v1/audit`): FastAPI documents it from the endpoint's signature,
+    and a request skips FastAPI's per-request dependency solving and parameter validation (~130 us of a
+    ~500 us request, measured): its ASGI app passes the query parameters as the strings they are (they
+    must be plain optional strings), answers an ApiError itself, and leaves the API key to the Guard (it
+    covers /v1). The Guard calls that app directly (`direct`), past Starlette's middleware and router."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.dependant.dependencies:
+            raise TypeError(f"{path}: a LeanRoute runs no dependencies; check in the endpoint instead")
+        names = [param.alias for param in self.dependant.query_params]
+        call = self.endpoint
+
+        async def lean(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            query = request.query_params
+            try:
+                response: Response = await call(request, **{name: query.get(name) for name in names})
+            except ApiError as exc:
+                response = api_error_answer(exc)
+            await response(scope, receive, send)
+
+        self.app = lean
+
+
+def _invalid_text(error: Any) -> str:
+    """A parameter's validation failure in the project's words (pydantic's own may quote the input)."""
+    kind, context = error.get("type", ""), error.get("ctx") or {}
+    if kind == "missing":
+        return "required"
+    if kind == "string_too_long":
+        return f"at most {context.get('max_length')} characters"
+    if kind == "string_too_short":
+        return f"at least {context.get('min_length')} characters"
+    if kind == "literal_error":
+        return f"must be {context.get('expected')}"
+    return "not a valid value"
+
+
+def result_bytes(result: Result) -> bytes:
+    return json_bytes(result.model_dump(mode="json"))
 
 
 class Health(BaseModel):
@@ -205,69 +311,131 @@ PosQuery = Annotated[str | None, Query(max_length=2, description="place of servi
 
 
 def create_app(
-    coder: Coder | None = None, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES
+    coder: Coder | None = None,
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_records: int = MAX_RECORDS,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    local_only: bool = False,
+    inline_body_bytes: int = INLINE_BODY_BYTES,
+    upload_bytes: dict[str, int] | None = None,
 ) -> FastAPI:
-    """The service around one Coder. With `api_key`, every /v1 call needs `Authorization: Bearer KEY`."""
+    """The service around one Coder. With `api_key`, every /v1 call needs `Authorization: Bearer KEY`;
+    with `local_only`, only connections from this machine are answered (what `serve` does without a key).
+    Limits: `max_body_bytes` per body, `max_records` per request, `upload_bytes` per format (decompressed),
+    the body within `body_timeout` seconds; bodies up to `inline_body_bytes` are coded on the event loop."""
     coder = coder or Coder.default()
+    uploads = {**UPLOAD_BYTES, **(upload_bytes or {})}
     app = FastAPI(
         title="infusion-coder",
         version=package_version(),
         description="Coding of drug-administration services (CPT 96360-96549) over HTTP. "
-        f"Bodies are limited to {max_body_bytes} bytes. Every error is a JSON error object.",
+        f"Bodies are limited to {max_body_bytes} bytes and {max_records} records. "
+        "Every error is a JSON error object.",
         docs_url=None,  # Swagger UI loads from a CDN; hospitals run offline. The schema is /openapi.json.
         redoc_url=None,
+        default_response_class=JSONAnswer,
+        **NO_TELEMETRY,
     )
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     bearer = HTTPBearer(auto_error=False, description="the key in INFUSION_CODER_API_KEY")
+    expected = api_key.encode() if api_key is not None else None
 
-    # a default, not Annotated: `bearer` is local and string annotations resolve in module globals
-    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
-        if api_key is None:
+    # async: a plain def would hop to a thread on every call. A default, not Annotated: `bearer` is local
+    # and string annotations resolve in module globals.
+    async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
+        if expected is None:
             return
         given = credentials.credentials if credentials is not None else ""
-        if not secrets.compare_digest(given.encode(), api_key.encode()):
+        if not secrets.compare_digest(given.encode(), expected):
             raise ApiError(401, "an API key is required: send Authorization: Bearer <key>", "authorization")
 
     v1 = [Depends(authorized)]
+    limiter: list[anyio.CapacityLimiter] = []  # made on first use: it belongs to the running event loop
+
+    async def heavy(work: Callable[..., T], *args: Any) -> T:
+        """Work that may take long, in a thread, at most HEAVY_JOBS at a time in this process."""
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(HEAVY_JOBS))
+        return await anyio.to_thread.run_sync(work, *args, limiter=limiter[0])
 
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(error_body(exc.message, exc.field), exc.status, headers=headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return api_error_answer(exc)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return JSONResponse(error_body(str(exc)), 413)
+        return JSONAnswer(error_body(str(exc)), 413)
+
+    @app.exception_handler(BodyTimeout)
+    async def _too_slow(request: Request, exc: BodyTimeout) -> JSONResponse:
+        return JSONAnswer(error_body(str(exc)), 408, headers={"connection": "close"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        # the framework's own texts ("Method Not Allowed") are replaced by the project's words
+        where = f"{request.method} {excerpt(request.scope.get('path', ''))}"  # as sent: url.path drops LF
         if exc.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path[:80]}"
-        return JSONResponse(error_body(message), exc.status_code, headers=exc.headers)
+            message = f"no such endpoint: {where}"
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"method not allowed: {where}" + (f"; allowed: {allowed}" if allowed else "")
+        else:
+            message = f"the request cannot be answered ({exc.status_code})"
+        return JSONAnswer(error_body(message), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(part) for part in first.get("loc", ())]
         field = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None)
-        return JSONResponse(error_body(f"{field}: {first.get('msg', 'invalid')}", field), 422)
+        return JSONAnswer(error_body(f"{field}: {_invalid_text(first)}", field), 422)
 
-    app.add_middleware(Guard, max_body_bytes=max_body_bytes)
+    direct: dict[tuple[str, str], Any] = {}  # the hot routes' ASGI apps, filled in as they are declared
+    app.add_middleware(
+        Guard,
+        max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout,
+        local_only=local_only,
+        api_key=api_key,
+        direct=direct,
+    )
 
-    def check_policy(policy: str | None) -> None:
+    def check_options(policy: str | None, timezone: str | None) -> None:
+        """The query's policy and zone, checked once for the request rather than on every record."""
         if policy is not None and policy not in coder.policies:
-            raise ApiError(422, f"unknown policy {policy!r}; known: {', '.join(coder.policies)}", "policy")
+            raise ApiError(
+                422, f"unknown policy {excerpt(policy)}; known: {', '.join(coder.policies)}", "policy"
+            )
+        if timezone is not None:
+            try:
+                resolve_zone(timezone)
+            except (TimeError, OSError, ValueError):
+                raise ApiError(
+                    422,
+                    f"unknown time zone {excerpt(timezone)}: give an IANA zone such as America/Chicago",
+                    "timezone",
+                ) from None
 
-    async def body_of(request: Request) -> bytes:
-        return await request.body()  # the Guard stops it at the limit while it streams in
+    def parse(body: bytes, content_type: str | None) -> Records:
+        try:
+            return read_records(body, content_type, max_records)
+        except BadBody as exc:
+            raise ApiError(exc.status, str(exc)) from None
 
     def run_all(
-        records: Records, run: Callable[..., Result], policy: str | None, timezone: str | None
+        records: Records,
+        run: Callable[..., Result],
+        policy: str | None,
+        timezone: str | None,
+        start: int = 0,
+        stop: int | None = None,
     ) -> list[Result]:
         results: list[Result] = []
-        for index, value in enumerate(records.values):
+        for index in range(start, len(records.values) if stop is None else stop):
+            value = records.values[index]
             if index in records.problems:
                 results.append(ErrorResult.model_validate(error_body(records.problems[index])))
                 continue
@@ -287,33 +455,79 @@ def create_app(
                 )
         return results
 
-    def answer(request: Request, results: Sequence[Result], single: bool) -> JSONResponse:
+    def answer(request: Request, results: Sequence[Result], single: bool) -> Response:
         request.state.records = len(results)
         request.state.errors = sum(isinstance(result, ErrorResult) for result in results)
         if single:
             result = results[0]
-            return JSONResponse(
-                result.model_dump(mode="json"), 422 if isinstance(result, ErrorResult) else 200
-            )
-        return JSONResponse([result.model_dump(mode="json") for result in results])
+            status = 422 if isinstance(result, ErrorResult) else 200
+            return Response(result_bytes(result), status, media_type="application/json")
+        return Response(
+            b"[" + b",".join(result_bytes(result) for result in results) + b"]", media_type="application/json"
+        )
+
+    def streamed(
+        request: Request,
+        records: Records,
+        run: Callable[..., Result],
+        policy: str | None,
+        timezone: str | None,
+    ) -> Response:
+        """A list's answer, coded and sent CHUNK_RECORDS at a time off the event loop."""
+        total = len(records.values)
+        request.state.records, request.state.errors = total, 0
+
+        def piece(start: int) -> tuple[bytes, int]:
+            results = run_all(records, run, policy, timezone, start, min(start + CHUNK_RECORDS, total))
+            text = b",".join(result_bytes(result) for result in results)
+            return (b"," + text if start else text), sum(isinstance(r, ErrorResult) for r in results)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"["
+            for start in range(0, total, CHUNK_RECORDS):
+                text, errors = await heavy(piece, start)
+                request.state.errors += errors
+                yield text
+            yield b"]"
+
+        return StreamingResponse(chunks(), media_type="application/json")
 
     async def coded(
         request: Request, policy: str | None, timezone: str | None, run: Callable[..., Result]
-    ) -> JSONResponse:
-        check_policy(policy)
-        try:
-            records = read_records(await body_of(request), request.headers.get("content-type"))
-        except BadBody as exc:
-            raise ApiError(exc.status, str(exc)) from exc
-        results = await run_in_threadpool(run_all, records, run, policy, timezone)
-        return answer(request, results, records.single)
+    ) -> Response:
+        check_options(policy, timezone)
+        body = await request.body()  # the Guard stops it at the limit and the deadline as it streams in
+        content_type = request.headers.get("content-type")
+        if len(body) <= inline_body_bytes:
+            records = parse(body, content_type)
+            return answer(request, run_all(records, run, policy, timezone), records.single)
+        records = await heavy(parse, body, content_type)
+        del body
+        if records.single:
+            return answer(request, await heavy(run_all, records, run, policy, timezone), True)
+        return streamed(request, records, run, policy, timezone)
 
-    @app.post(
+    def hot(path: str, **documented: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """POST `path` as a LeanRoute; the key is the Guard's (documented here as the other /v1 routes)."""
+
+        def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            app.router.add_api_route(
+                path,
+                endpoint,
+                methods=["POST"],
+                route_class_override=LeanRoute,
+                openapi_extra={**ENCOUNTERS_BODY, "security": [{"HTTPBearer": []}]},
+                **documented,
+            )
+            direct[("POST", path)] = app.router.routes[-1].app  # type: ignore[attr-defined]
+            return endpoint
+
+        return register
+
+    @hot(
         "/v1/code",
-        dependencies=v1,
         response_model=CodingResult | list[CodingResult | ErrorResult],
         responses=ERRORS,
-        openapi_extra=ENCOUNTERS_BODY,
         summary="Code one encounter (an object) or many (a list, or JSON Lines)",
         tags=["coding"],
     )
@@ -322,12 +536,10 @@ def create_app(
         200 with one result per item, in order, error objects included."""
         return await coded(request, policy, timezone, coder.code_record)
 
-    @app.post(
+    @hot(
         "/v1/audit",
-        dependencies=v1,
         response_model=AuditResult | list[AuditResult | ErrorResult],
         responses=ERRORS,
-        openapi_extra=ENCOUNTERS_BODY,
         summary="Audit billed claims: encounters with billed_lines",
         tags=["coding"],
     )
@@ -335,33 +547,67 @@ def create_app(
         """As /v1/code, and each result lists the differences between billed_lines and what is supported."""
         return await coded(request, policy, timezone, coder.audit_record)
 
+    def check_upload(format: str, sources: Sequence[Source]) -> list[Source]:
+        """The request's files within the format's decompressed limit, as Uploads the reader reads with
+        that ceiling; a gzip bomb is measured, never inflated (413)."""
+        limit = uploads.get(format, max_body_bytes)
+        used = 0
+        for source in sources:
+            used += unpacked_size(source.data or b"", limit - used)
+            if used > limit:
+                raise ApiError(
+                    413,
+                    f"the {format} upload holds more than {size_text(limit)} once decompressed, the limit "
+                    f"for one request: split it, or read it with `infusion-coder import {format}`",
+                )
+        return [Upload(source.name, data=source.data, ceiling=limit) for source in sources]
+
     async def uploaded(request: Request, format: str, options: ImportOptions) -> list[dict[str, Any]]:
         if not format_available(format):
             known = ", ".join(name for name in sorted(FORMATS) if format_available(name))
             raise ApiError(
-                404, f"no uploadable format {format[:40]!r}; available: {known or 'none'}", "format"
+                404, f"no uploadable format {excerpt(format)}; available: {known or 'none'}", "format"
             )
-        check_policy(options.policy)
+        check_options(options.policy, options.timezone)
         sources: list[Source] = []
         mapping: tuple[str, bytes] | None = None
         if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             try:
                 form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES)
-            except StarletteHTTPException as exc:
-                raise ApiError(400, f"the multipart body cannot be read: {exc.detail}") from exc
+            except StarletteHTTPException:
+                raise ApiError(
+                    400,
+                    "the multipart body cannot be read: send multipart/form-data with a boundary, "
+                    f"at most {MAX_UPLOAD_FILES} files and {MAX_UPLOAD_FILES} fields",
+                ) from None
             for key, item in form.multi_items():
                 if isinstance(item, str):
-                    raise ApiError(422, f"form field {key[:40]!r} must be a file", key[:40])
+                    raise ApiError(422, f"form field {excerpt(key)} must be a file", key[:60])
                 if key == "mapping":  # a site's own column names and action words (MAR CSV)
                     suffix = Path(item.filename or "").suffix.lower()
                     if suffix not in MAPPING_SUFFIXES:
                         raise ApiError(422, "the mapping must be a .toml, .yaml or .yml file", "mapping")
-                    mapping = (suffix, await item.read())
+                    content = await item.read()
+                    if len(content) > MAX_MAPPING_BYTES:
+                        raise ApiError(
+                            413,
+                            f"the mapping is larger than {size_text(MAX_MAPPING_BYTES)}; a site mapping is a "
+                            "few KB",
+                            "mapping",
+                        )
+                    if suffix != ".toml" and await heavy(yaml_aliases, content):
+                        raise ApiError(
+                            422,
+                            "the mapping uses YAML anchors or aliases (& or *), which an uploaded mapping may "
+                            "not: write each value out",
+                            "mapping",
+                        )
+                    mapping = (suffix, content)
                     continue
                 sources.append(Source((item.filename or "upload")[:200], data=await item.read()))
             await form.close()
         else:
-            sources.append(Source("upload", data=await body_of(request)))
+            sources.append(Source("upload", data=await request.body()))
         if not any(source.data for source in sources):
             raise ApiError(
                 400, "no file was uploaded: send the file as multipart field 'file' or as the body"
@@ -372,8 +618,9 @@ def create_app(
                 path = Path(folder) / f"mapping{mapping[0]}"
                 path.write_bytes(mapping[1])
                 options = replace(options, mapping=path)
+            checked = await heavy(check_upload, format, sources)
             try:
-                return await run_in_threadpool(lambda: list(read(sources, options, coder.reference.latest)))
+                return await heavy(lambda: list(read(checked, options, coder.reference.latest)))
             except UnusableInput as exc:  # a bad mapping, a column the file lacks: the reader's own words
                 raise ApiError(422, str(exc)[:500], "mapping" if mapping is not None else None) from exc
             except Exception as exc:  # a reader should not raise; if it does, the client still answers
@@ -406,7 +653,7 @@ def create_app(
         encounters = await uploaded(request, format, options)
         request.state.records = len(encounters)
         request.state.errors = sum("error" in item for item in encounters)
-        return JSONResponse(encounters)
+        return Response(await heavy(json_bytes, encounters), media_type="application/json")
 
     @app.post(
         "/v1/code/{format}",
@@ -429,9 +676,11 @@ def create_app(
             timezone=timezone, claim_type=claim_type, place_of_service=place_of_service, policy=policy
         )
         encounters = await uploaded(request, format, options)
-        records = Records(list(encounters), {}, single=False)
-        results = await run_in_threadpool(run_all, records, coder.code_record, policy, timezone)
-        return answer(request, results, single=False)
+        if len(encounters) > max_records:
+            raise ApiError(413, str(too_many(len(encounters), max_records)))
+        return streamed(
+            request, Records(list(encounters), {}, single=False), coder.code_record, policy, timezone
+        )
 
     @app.get("/v1/rules", dependencies=v1, response_model=list[RuleInfo], tags=["reference"])
     async def rules() -> list[RuleInfo]:

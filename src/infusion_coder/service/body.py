@@ -1,18 +1,36 @@
 """Request bodies into records: JSON (one encounter or a list) or JSON Lines, with the hostile cases
 (bad UTF-8, malformed JSON, NaN, numbers too large to be a dose, nesting deeper than a parser should go)
-answered as client errors that say what was wrong."""
+answered as client errors that say what was wrong.
+
+JSON Lines are framed as the CLI frames them (formats/jsonio.py, docs/robustness.md): only LF ends a record
+(a CR before it is dropped), so U+2028, U+0085 or a lone CR inside a string never split one; each line is
+parsed by the CLI's own parser, so a bad line gives the CLI's message for it. A request holds at most
+`max_records` records, counted before any is coded."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import zlib
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
+
+from ..formats import jsonio
 
 JSON_TYPES = frozenset({"application/json", ""})
 JSON_LINES_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
 # No quantity of the contract (minutes, mL, mg, units) comes near this; larger is an attack or a typo.
 LARGEST_NUMBER = 1e15
+
+
+MAX_RECORDS = 10_000  # per request: a night's clinic; larger batches go to `infusion-coder batch`
+_BLANK = b" \t\r\n"  # what a blank JSON line may hold (jsonio's rule)
+_GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_STEP = 1 << 20
+_RECORD_LINE = re.compile(rb"^[ \t\r]*[^ \t\r\n]", re.M)  # a line that is not blank
 
 
 class BadBody(ValueError):
@@ -64,8 +82,86 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def read_records(body: bytes, content_type: str | None) -> Records:
-    """Parse a request body of encounters; BadBody when the body as a whole is unreadable."""
+def size_text(size: int) -> str:
+    """A byte count as a person reads a limit: 5 MiB, 256 KiB, 1,000 bytes."""
+    for unit, name in ((2**20, "MiB"), (2**10, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit:,} {name}"
+    return f"{size:,} bytes"
+
+
+def unpacked_size(data: bytes, ceiling: int) -> int:
+    """The bytes `data` holds once gunzipped (its own length when it is not gzip), counted as a stream and
+    never past `ceiling + 1`, so a gzip bomb is measured without being inflated. Damaged gzip counts what
+    inflates before the damage: the reader reports the damage itself (formats' shared guard)."""
+    if data[:2] != _GZIP_MAGIC:
+        return len(data)
+    total, stream = 0, data
+    try:
+        while stream and total <= ceiling:
+            inflater = zlib.decompressobj(wbits=31)  # gzip members follow one another
+            pending = stream
+            while pending and total <= ceiling:
+                total += len(inflater.decompress(pending, _INFLATE_STEP))
+                pending = inflater.unconsumed_tail
+            if not inflater.eof:
+                break  # truncated (or past the ceiling)
+            stream = inflater.unused_data.lstrip(b"\0")
+    except zlib.error:
+        pass
+    return total
+
+
+def yaml_aliases(content: bytes) -> bool:
+    """Whether YAML text uses anchors or aliases (`&a`, `*a`): a few hundred bytes of nested aliases expand
+    into millions of values once read (361 bytes took the MAR mapping reader 4.5 s at depth 6, and each
+    level multiplies that by 9). Syntax errors are left to the reader, which reports them."""
+    try:
+        import yaml  # type: ignore[import-untyped]  # optional, as for the MAR reader
+    except ImportError:
+        return False  # the reader says a YAML mapping needs PyYAML
+    try:
+        return any(
+            isinstance(token, yaml.AliasToken | yaml.AnchorToken)
+            for token in yaml.scan(content.decode("utf-8", "replace"))
+        )
+    except yaml.YAMLError:
+        return False
+
+
+def too_many(count: int, limit: int) -> BadBody:
+    return BadBody(
+        f"the request holds {count:,} records; at most {limit:,} are coded per request: split the batch "
+        "(or code files with `infusion-coder batch`)",
+        413,
+    )
+
+
+def json_lines(body: bytes, limit: int = MAX_RECORDS) -> Records:
+    """JSON Lines as the CLI reads them: LF-only framing, a byte-order mark at the start skipped, blank
+    lines skipped (line numbers count them), each line parsed by jsonio.parse."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    if body.count(b"\n") >= limit:  # maybe too many: count the records without splitting them out
+        count = sum(1 for _ in _RECORD_LINE.finditer(body))
+        if count > limit:
+            raise too_many(count, limit)
+    numbered = [(number, line) for number, line in enumerate(body.split(b"\n"), 1) if line.strip(_BLANK)]
+    if not numbered:
+        raise BadBody("the body is empty: expected an encounter, a list of encounters or JSON Lines")
+    values: list[Any] = []
+    problems: dict[int, str] = {}
+    for number, line in numbered:
+        item = jsonio.parse(line[:-1] if line.endswith(b"\r") else line, f"line {number}")
+        if item.problem is not None:
+            problems[len(values)] = item.problem
+        values.append(item.value)
+    return Records(values, problems, single=False)
+
+
+def read_records(body: bytes, content_type: str | None, limit: int = MAX_RECORDS) -> Records:
+    """Parse a request body of encounters; BadBody when the body as a whole is unreadable or holds more
+    than `limit` records."""
     kind = media_type(content_type)
     if kind not in JSON_TYPES and kind not in JSON_LINES_TYPES and not kind.endswith("+json"):
         raise BadBody(
@@ -73,28 +169,27 @@ def read_records(body: bytes, content_type: str | None) -> Records:
             "or application/x-ndjson (JSON Lines)",
             415,
         )
+    if kind in JSON_LINES_TYPES:
+        return json_lines(body, limit)
+    if len(body) > 2 * limit:  # room for more than `limit` records: count them at C speed first
+        try:
+            quick = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            quick = None  # the strict parse below says what is wrong
+        if isinstance(quick, list) and len(quick) > limit:
+            raise too_many(len(quick), limit)
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BadBody(f"the body is not UTF-8 text (byte {exc.start})") from exc
+        raise BadBody(f"the body is not UTF-8 text (byte {exc.start + 1} is not valid)") from None
     if not text.strip():
         raise BadBody("the body is empty: expected an encounter, a list of encounters or JSON Lines")
-    if kind in JSON_LINES_TYPES:
-        values: list[Any] = []
-        problems: dict[int, str] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                values.append(loads(line))
-            except (ValueError, RecursionError) as exc:
-                problems[len(values)] = f"line {number} is not valid JSON: {_describe(exc)}"
-                values.append(None)
-        return Records(values, problems, single=False)
     try:
         value = loads(text)
     except (ValueError, RecursionError) as exc:
-        raise BadBody(f"the body is not valid JSON: {_describe(exc)}") from exc
+        raise BadBody(f"the body is not valid JSON: {_describe(exc)}") from None
     if isinstance(value, list):
+        if len(value) > limit:
+            raise too_many(len(value), limit)
         return Records(value, {}, single=False)
     return Records([value], {}, single=True)
