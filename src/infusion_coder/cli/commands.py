@@ -626,6 +626,14 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     reference: ReferenceOption = None,
+    queue: Annotated[
+        Path | None,
+        typer.Option(
+            help="Work queue at /queue: a `batch` output folder, or a folder of them where the page's "
+            "uploads become new queues. Statuses and notes are kept in DIR/queue.sqlite.",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
     import uvicorn  # imported here: the other commands need no web stack
@@ -651,7 +659,7 @@ def serve(
             f"in {API_KEY_VARIABLE}",
             err=True,
         )
-    app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES)
+    app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES, queue=queue)
     # uvicorn's access log prints query strings; the service logs its own line per request instead
     uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info", server_header=False)
 

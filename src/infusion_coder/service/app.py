@@ -205,16 +205,21 @@ PosQuery = Annotated[str | None, Query(max_length=2, description="place of servi
 
 
 def create_app(
-    coder: Coder | None = None, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES
+    coder: Coder | None = None,
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    queue: Path | None = None,
 ) -> FastAPI:
-    """The service around one Coder. With `api_key`, every /v1 call needs `Authorization: Bearer KEY`."""
+    """The service around one Coder. With `api_key`, every /v1 call needs `Authorization: Bearer KEY`.
+    `queue`: a batch output folder, or a folder of them, served as the work queue (views.py)."""
     coder = coder or Coder.default()
     app = FastAPI(
         title="infusion-coder",
         version=package_version(),
         description="Coding of drug-administration services (CPT 96360-96549) over HTTP. "
         f"Bodies are limited to {max_body_bytes} bytes. Every error is a JSON error object.",
-        docs_url=None,  # Swagger UI loads from a CDN; hospitals run offline. The schema is /openapi.json.
+        docs_url=None,  # /docs is views.py's: Swagger UI from the package's own static files, no CDN
         redoc_url=None,
     )
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -493,8 +498,8 @@ def create_app(
             reference_versions=[pack.version for pack in coder.reference.packs],
         )
 
-    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
-        base = {
+    def page_context(request: Request | None = None) -> dict[str, Any]:
+        return {
             "version": package_version(),
             "reference_version": coder.reference.latest.version,
             "policies": coder.policies,
@@ -503,7 +508,9 @@ def create_app(
             "api_key_required": api_key is not None,
             "max_body_bytes": max_body_bytes,
         }
-        return templates.TemplateResponse(request, template, {**base, **context})
+
+    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, template, {**page_context(), **context})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(
@@ -523,9 +530,9 @@ def create_app(
             request, "index.html", example=found.path.read_text(), example_name=found.name, opened=opened
         )
 
-    @app.get("/batch", response_class=HTMLResponse, include_in_schema=False)
-    async def batch(request: Request) -> Response:
-        return page(request, "batch.html")
+    from .views import install  # the work queue, the API explorer (/docs) and the page's audit
+
+    install(app, coder, api_key=api_key, api_dependencies=v1, base_context=page_context, queue=queue)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
