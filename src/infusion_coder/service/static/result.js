@@ -96,7 +96,7 @@ function renderLines(result) {
       td("units", group.units), td("modifiers", mods(group.first.modifiers)), td("date", group.first.date || ""),
       td("minutes", minutes), td("administrations", many ? `${admins.length} administrations` : admins.join(", ")),
       td("rule", uniq(group.lines.map((l) => l.rule)).join(", ")),
-      el("td", { class: "explanation", "data-label": "explanation" }, many ? `${group.lines.length} lines: expand for each one and its explanation.` : group.first.explanation));
+      el("td", { class: "explanation", "data-label": "explanation" }, el("div", { class: "clamp" }, many ? `${group.lines.length} lines: expand for each one and its explanation.` : group.first.explanation)));
     hoverable(head, () => view.timeline && view.timeline.highlightLines(group.lines));
     out.push(head);
     if (many) {
@@ -122,6 +122,10 @@ function renderLines(result) {
 
   const drugs = result.drug_lines || [];
   $("drug-lines-wrap").hidden = !drugs.length;
+  const drugUnits = {};
+  for (const d of drugs) drugUnits[d.hcpcs] = (drugUnits[d.hcpcs] || 0) + d.units;
+  $("drug-lines-count").textContent = `${drugs.length}: ${Object.entries(drugUnits).map(([c, n]) => `${c} x${n}`).join(", ")}`;
+  $("drug-lines-details").open = drugs.length <= 12;
   $("drug-lines").querySelector("tbody").replaceChildren(
     ...groupLines(drugs).map((group) => el("tr", { "data-drug": group.first.hcpcs },
       el("td", { class: "code", "data-label": "HCPCS" }, group.first.hcpcs), td("units", group.units), td("modifiers", mods(group.first.modifiers)),
@@ -138,33 +142,55 @@ function renderFindings(result) {
     box.append(el("p", {}, "No findings."));
     return;
   }
-  for (const group of groupFindings(result.findings)) {
+  const item = (f) => {
+    const node = el("li", { class: `finding ${f.severity}`, tabindex: 0, "data-finding": f.id },
+      el("span", { class: `sev ${f.severity}` }, f.severity), " ", el("span", { class: "fid" }, f.id),
+      f.rule ? ` (${f.rule})` : "", ": ", f.message,
+      f.denial_risk ? el("span", { class: "hint" }, ` Denial risk ${f.denial_risk}${f.remark ? `, ${f.remark}` : ""}.`) : "",
+      f.administrations.length ? el("span", { class: "hint" }, ` Administrations: ${f.administrations.join(", ")}.`) : "");
+    hoverable(node, () => view.timeline && view.timeline.highlightAdmins(f.administrations));
+    if (f.message.length > 280) {
+      node.classList.add("long");
+      node.setAttribute("aria-expanded", "false");
+      const toggle = () => node.setAttribute("aria-expanded", String(node.getAttribute("aria-expanded") !== "true"));
+      node.addEventListener("click", toggle);
+      node.addEventListener("keydown", (event) => { if (event.key === "Enter") toggle(); });
+    }
+    return node;
+  };
+  const groups = groupFindings(result.findings);
+  // information (what was not coded and why, notes of the import) folds away on a long result
+  const infos = groups.filter((g) => g.severity === "info");
+  let infoBox = box;
+  if (infos.length) {
+    const count = infos.reduce((n, g) => n + g.items.length, 0);
+    infoBox = el("details", { class: "info-findings", id: "info-findings", open: groups.length <= 8 },
+      el("summary", {}, el("span", { class: "sev info" }, "information"), ` ${count} findings in ${infos.length} groups: ${infos.slice(0, 6).map((g) => g.id).join(", ")}${infos.length > 6 ? ", …" : ""}`));
+  }
+  for (const group of groups) {
+    const target = group.severity === "info" ? infoBox : box;
     const n = group.items.length;
+    if (n === 1) {
+      target.append(el("ul", { class: "findings single", "data-finding-group": group.id, "data-count": 1 }, item(group.items[0])));
+      continue;
+    }
     const first = group.items[0];
     const summary = el("summary", { class: "finding-summary" },
       el("span", { class: `sev ${group.severity}` }, group.severity), " ", el("span", { class: "fid" }, group.id),
-      n > 1 ? el("span", { class: "count" }, ` ×${n}`) : "", group.rule ? ` (${group.rule})` : "", ": ",
-      el("span", { class: "first-message" }, n > 1 ? `${first.message}${n > 1 ? " …" : ""}` : first.message));
-    const details = el("details", { class: `finding-group ${group.severity}`, "data-finding-group": group.id, "data-count": n, open: n === 1 },
-      summary,
-      el("ul", { class: "findings" }, group.items.map((f) => {
-        const item = el("li", { class: `finding ${f.severity}`, tabindex: 0, "data-finding": f.id },
-          el("span", { class: `sev ${f.severity}` }, f.severity), " ", el("span", { class: "fid" }, f.id),
-          f.rule ? ` (${f.rule})` : "", ": ", f.message,
-          f.denial_risk ? el("span", { class: "hint" }, ` Denial risk ${f.denial_risk}${f.remark ? `, ${f.remark}` : ""}.`) : "",
-          f.administrations.length ? el("span", { class: "hint" }, ` Administrations: ${f.administrations.join(", ")}.`) : "");
-        hoverable(item, () => view.timeline && view.timeline.highlightAdmins(f.administrations));
-        return item;
-      })));
+      el("span", { class: "count" }, ` ×${n}`), group.rule ? ` (${group.rule})` : "", ": ",
+      el("span", { class: "first-message" }, `${first.message} …`));
+    const details = el("details", { class: `finding-group ${group.severity}`, "data-finding-group": group.id, "data-count": n },
+      summary, el("ul", { class: "findings" }, group.items.map(item)));
     const ids = uniq(group.items.flatMap((f) => f.administrations));
     hoverable(summary, () => view.timeline && view.timeline.highlightAdmins(ids));
-    box.append(details);
+    target.append(details);
   }
+  if (infoBox !== box) box.append(infoBox);
 }
 
 function timelineWidth() {
   const wrap = $("timeline-wrap");
-  return Math.max(520, (wrap && wrap.clientWidth ? wrap.clientWidth : 1000) - 14);
+  return Math.max(360, (wrap && wrap.clientWidth ? wrap.clientWidth : 1000) - 14);
 }
 
 function drawDay(day) {

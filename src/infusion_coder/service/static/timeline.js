@@ -192,8 +192,8 @@ function truncate(text, px) {
 export function drawTimeline(root, encounter, result, { view = null, width = 1000 } = {}) {
   while (root.firstChild) root.removeChild(root.firstChild);
   root.classList.remove("dimmed");
-  const W = Math.max(520, Math.round(width));
-  const LABEL = W < 760 ? 112 : 170;
+  const W = Math.max(360, Math.round(width));
+  const LABEL = W < 560 ? 92 : W < 760 ? 112 : 170;
   const { items: all, untimed, zone } = timelineItems(encounter, result);
   const intervals = ((result && result.lines) || []).flatMap((line) => line.intervals || []);
   const points = all.flatMap((i) => [i.start, i.end ?? i.start]).concat(
@@ -366,6 +366,7 @@ export function drawTimeline(root, encounter, result, { view = null, width = 100
     }
     for (const item of lane.items) {
       for (const id of item.ids) laneOfAdmin[id] = lane;
+      item.stubs = !multiDay; // a 60 px stub is longer than a day's column in the whole-stay view
       itemLayer.append(drawItem(item, x, t0, t1));
     }
   }
@@ -394,7 +395,7 @@ function placeLabel(item, x, limit, showMarkLabels) {
     return cut ? { text: cut, at: x1 + 5, cls: "bar-label outside" } : null;
   }
   if (!showMarkLabels) return null;
-  const at = x(item.start) + (item.openEnd ? 64 : MARK_PX + 3);
+  const at = x(item.start) + (item.openEnd && showMarkLabels ? 64 : MARK_PX + 3);
   const cut = truncate(text, limit - at);
   return cut ? { text: cut, at, cls: "bar-label outside" } : null;
 }
@@ -420,7 +421,7 @@ function drawItem(item, x, t0, t1) {
     const path = shape === "injection"
       ? `M ${cx} ${cy - 8} L ${cx + 7} ${cy + 6} L ${cx - 7} ${cy + 6} Z`
       : `M ${cx} ${cy - 8} L ${cx + 7} ${cy} L ${cx} ${cy + 8} L ${cx - 7} ${cy} Z`;
-    if (openEnd) g.append(svg("line", { class: "open-end", x1: cx, x2: cx + 60, y1: cy, y2: cy }));
+    if (openEnd && item.stubs) g.append(svg("line", { class: "open-end", x1: cx, x2: cx + 60, y1: cy, y2: cy }));
     g.append(svg("path", { class: `mark kind-${kind}`, d: path }));
   }
   if (item.label) {
