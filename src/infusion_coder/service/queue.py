@@ -50,13 +50,13 @@ QUEUE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 # sort keys of the list: column (with a tie-break on input order) per name
 SORTS = {
-    "readiness": "readiness_rank",
-    "date": "date_from",
-    "amount": "amount",
-    "finding": "top_finding_rank, top_finding",
-    "encounter": "encounter_id",
+    "readiness": "e.readiness_rank",
+    "date": "e.date_from",
+    "amount": "e.amount",
+    "finding": "e.top_finding_rank, e.top_finding",
+    "encounter": "e.encounter_id",
     "status": "status_rank",
-    "seq": "seq",
+    "seq": "e.seq",
 }
 
 
@@ -237,7 +237,8 @@ class Queue:
         path = table_path(self.folder, "differences")
         if path is None:
             return False
-        return bool(self._read("differences", "count(*) AS n")[0]["n"])
+        rows = self._read("differences", "count(*) AS n")
+        return bool(rows and rows[0]["n"])
 
     def _build_index(self, db: sqlite3.Connection) -> None:
         results = self._read("results", "seq, encounter_id, status, readiness, policy, reference_version")
