@@ -143,7 +143,7 @@ function renderFindings(result) {
     return;
   }
   const item = (f) => {
-    const node = el("li", { class: `finding ${f.severity}`, tabindex: 0, "data-finding": f.id },
+    const node = el("li", { class: `finding ${f.severity}`, tabindex: 0, "data-finding": f.id, "data-severity": f.severity },
       el("span", { class: `sev ${f.severity}` }, f.severity), " ", el("span", { class: "fid" }, f.id),
       f.rule ? ` (${f.rule})` : "", ": ", f.message,
       f.denial_risk ? el("span", { class: "hint" }, ` Denial risk ${f.denial_risk}${f.remark ? `, ${f.remark}` : ""}.`) : "",

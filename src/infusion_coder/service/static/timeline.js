@@ -313,7 +313,8 @@ export function drawTimeline(root, encounter, result, { view = null, width = 100
       axis.append(svg("line", { class: "tick", x1: x(t), x2: x(t), y1: AXIS - 6, y2: y }));
       const atMidnight = t % DAY === 0;
       if (atMidnight && t !== t0 && t !== t1) continue; // the midnight line carries the date
-      axis.append(svg("text", { class: "tick-label", x: x(t), y: AXIS - 10, "text-anchor": t === t0 ? "start" : t === t1 ? "end" : "middle" }, clock(t)));
+      const text = view && t === t1 ? "24:00" : clock(t); // a day's end, not the next day's start
+      axis.append(svg("text", { class: "tick-label", x: x(t), y: AXIS - 10, "text-anchor": t === t0 ? "start" : t === t1 ? "end" : "middle" }, text));
     }
     for (let t = Math.ceil(t0 / DAY) * DAY; t <= t1; t += DAY) {
       if (t === t0 || t === t1) continue;
