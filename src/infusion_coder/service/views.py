@@ -466,7 +466,12 @@ def _read_billed(data: bytes, name: str, encounter_id: str) -> dict[str, Any]:
         if data.lstrip()[:3] == b"ISA":
             from ..formats.x12 import read_837
 
-            claims = read_837(data, name)
+            try:
+                claims = read_837(data, name)
+            except ClaimError:
+                raise
+            except Exception as exc:  # pyx12 on a damaged interchange: the file, not the server
+                raise ValueError(f"{name}: the 837 cannot be read ({type(exc).__name__})") from exc
         else:
             text = data.decode("utf-8-sig", errors="replace")
             header = next(csv.reader(io.StringIO(text)), [])
@@ -481,7 +486,7 @@ def _read_billed(data: bytes, name: str, encounter_id: str) -> dict[str, Any]:
                         writer.writerow([encounter_id, *row])
                 data = out.getvalue().encode()
             claims = read_billed_csv(data, name)
-    except ClaimError as exc:
+    except (ClaimError, csv.Error) as exc:
         raise ValueError(str(exc)) from exc
     lines = claims.lines.get(encounter_id)
     if lines is None and len(claims.lines) == 1:

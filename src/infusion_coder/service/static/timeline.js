@@ -20,7 +20,8 @@ const AXIS = 40;
 const ROW = 26;
 const LANE_PAD = 6;
 const MARK_PX = 9;
-const CHAR_PX = 6.6;
+const CHAR_PX = 6.8;
+const BOLD_PX = 7.6; // labels on a bar are bold
 const DAY = 1440;
 
 function svg(tag, attrs = {}, text = null) {
@@ -386,12 +387,12 @@ function placeLabel(item, x, limit, showMarkLabels) {
     const x0 = x(item.start);
     const x1 = x(item.end);
     const inside = x1 - x0 - 10;
-    if (item.kind !== "hydration" && item.kind !== "nocode" && text.length * CHAR_PX <= inside) {
-      return { text, at: x0 + 5, cls: "bar-label" };
-    }
+    // white on a solid bar; dark with a white halo on a hatched (hydration) or grey (not coded) one
+    const insideCls = item.kind === "hydration" || item.kind === "nocode" ? "bar-label outside halo" : "bar-label";
+    if (text.length * BOLD_PX <= inside) return { text, at: x0 + 5, cls: insideCls };
     const after = limit - (x1 + 5);
     if (text.length * CHAR_PX <= after) return { text, at: x1 + 5, cls: "bar-label outside" };
-    if (inside >= after && inside > 4 * CHAR_PX) return { text: truncate(text, inside), at: x0 + 5, cls: "bar-label halo" };
+    if (inside >= after && inside > 4 * BOLD_PX) return { text: truncate(text, inside * (CHAR_PX / BOLD_PX)), at: x0 + 5, cls: insideCls };
     const cut = truncate(text, after);
     return cut ? { text: cut, at: x1 + 5, cls: "bar-label outside" } : null;
   }
