@@ -164,7 +164,9 @@ def _paste(page: Page, server: str, text: str, format: str = "json") -> None:
 
 
 def _size(page: Page) -> tuple[int, int]:
-    width, height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    width, height = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
     return int(width), int(height)
 
 
@@ -179,7 +181,9 @@ def _line_rows(page: Page) -> dict[int, Any]:
 
 def _all(page: Page, selector: str, script: str) -> list[Any]:
     """One value per element, read in one call (a call per element is slow on a loaded machine)."""
-    found: list[Any] = page.evaluate(f"[...document.querySelectorAll({json.dumps(selector)})].map((e) => {script})")
+    found: list[Any] = page.evaluate(
+        f"[...document.querySelectorAll({json.dumps(selector)})].map((e) => {script})"
+    )
     return found
 
 
@@ -208,7 +212,9 @@ def test_each_example_shows_every_line_and_finding(page: Page, server: str, name
         assert units in {n for (c, _, d), n in groups.items() if (c, d or "") == code}
     findings = page.locator("li.finding")
     expect(findings).to_have_count(len(result["findings"]))
-    listed = sorted((i.get_attribute("data-finding"), i.get_attribute("data-severity")) for i in findings.all())
+    listed = sorted(
+        (i.get_attribute("data-finding"), i.get_attribute("data-severity")) for i in findings.all()
+    )
     assert listed == sorted((f["id"], f["severity"]) for f in result["findings"])
     expect(page.locator("#readiness")).to_have_class(f"badge {result['readiness']}")
     timed = [
@@ -216,7 +222,11 @@ def test_each_example_shows_every_line_and_finding(page: Page, server: str, name
         for a in json.loads((ROOT / "examples" / f"{name}.json").read_text())["administrations"]
         if a.get("start")
     ]
-    drawn = [i for n in page.locator("#timeline .admin").all() for i in (n.get_attribute("data-admins") or "").split()]
+    drawn = [
+        i
+        for n in page.locator("#timeline .admin").all()
+        for i in (n.get_attribute("data-admins") or "").split()
+    ]
     assert sorted(drawn) == sorted(timed)
     _shot(page, f"example-{name}-1400")
 
@@ -231,7 +241,9 @@ def test_hovering_a_line_highlights_its_intervals_and_administrations(
         button.click()  # show every line of every group
     rows = _line_rows(page)
     on_timeline = {
-        i for n in page.locator("#timeline .admin").all() for i in (n.get_attribute("data-admins") or "").split()
+        i
+        for n in page.locator("#timeline .admin").all()
+        for i in (n.get_attribute("data-admins") or "").split()
     }
     for index, line in enumerate(result["lines"]):
         rows[index].hover()
@@ -242,7 +254,9 @@ def test_hovering_a_line_highlights_its_intervals_and_administrations(
             assert starts == sorted(interval["start"] for interval in line["intervals"])
             assert {band.get_attribute("data-source") for band in bands.all()} == {"line"}
         highlighted = {
-            i for n in page.locator("#timeline .admin.hl").all() for i in (n.get_attribute("data-admins") or "").split()
+            i
+            for n in page.locator("#timeline .admin.hl").all()
+            for i in (n.get_attribute("data-admins") or "").split()
         }
         assert set(line["administrations"]) & on_timeline <= highlighted
     page.mouse.move(0, 0)
@@ -257,7 +271,9 @@ def test_keyboard_focus_on_lines_and_findings_highlights_too(page: Page, server:
     finding = next(f for f in result["findings"] if f["administrations"])
     page.locator(f'li.finding[data-finding="{finding["id"]}"]').first.focus()
     highlighted = sorted(
-        i for n in page.locator("#timeline .admin.hl").all() for i in (n.get_attribute("data-admins") or "").split()
+        i
+        for n in page.locator("#timeline .admin.hl").all()
+        for i in (n.get_attribute("data-admins") or "").split()
     )
     assert highlighted == sorted(finding["administrations"])
     page.keyboard.press("Tab")
@@ -278,7 +294,8 @@ def test_switching_policy_shows_what_changes(page: Page, server: str) -> None:
     expect(page.locator("#result-policy")).to_have_text("cpt")
     changed = page.locator("#changes tr.change.added")
     assert {
-        (row.locator("td").nth(1).inner_text(), row.locator("td").nth(4).inner_text()) for row in changed.all()
+        (row.locator("td").nth(1).inner_text(), row.locator("td").nth(4).inner_text())
+        for row in changed.all()
     } == added
     assert sorted(_line_rows(page)) == list(range(len(after["lines"])))
 
@@ -332,7 +349,10 @@ def test_a_pasted_encounter_with_an_error_names_the_field(page: Page, server: st
 
 
 def test_a_second_failure_clears_the_first_ones_error_box(page: Page, server: str) -> None:
-    broken = {"encounter_id": "P1", "administrations": [{"id": "a", "substance": "x", "route": "intravenous"}]}
+    broken = {
+        "encounter_id": "P1",
+        "administrations": [{"id": "a", "substance": "x", "route": "intravenous"}],
+    }
     _paste(page, server, json.dumps(broken))
     expect(page.locator("#error-box")).to_be_visible()
     page.fill("#source", "{not json at all")
@@ -502,7 +522,9 @@ def _longest(mimic_queue: Path) -> dict[str, Any]:
     return max(coded, key=lambda r: len(r["administrations"]))
 
 
-def test_a_long_real_stay_reads_on_one_screen_width(browser: Browser, queue_server: str, mimic_queue: Path) -> None:
+def test_a_long_real_stay_reads_on_one_screen_width(
+    browser: Browser, queue_server: str, mimic_queue: Path
+) -> None:
     encounter = _longest(mimic_queue)
     result = httpx.post(f"{queue_server}/v1/code", json=encounter, timeout=60).json()
     days = {a["start"][:10] for a in encounter["administrations"] if a.get("start")}
@@ -518,7 +540,9 @@ def test_a_long_real_stay_reads_on_one_screen_width(browser: Browser, queue_serv
             assert height < 5000, f"the page is {height} px tall at {width} px"
             # findings grouped by id, errors first, every finding there
             ids = Counter(f["id"] for f in result["findings"])
-            groups = _all(page, "#findings [data-finding-group]", "[e.dataset.findingGroup, Number(e.dataset.count)]")
+            groups = _all(
+                page, "#findings [data-finding-group]", "[e.dataset.findingGroup, Number(e.dataset.count)]"
+            )
             assert dict(groups) == dict(ids) and len(groups) == len(ids)
             severity = {f["id"]: f["severity"] for f in result["findings"]}
             rank = {"error": 0, "warning": 1, "info": 2}
@@ -536,7 +560,9 @@ def test_a_long_real_stay_reads_on_one_screen_width(browser: Browser, queue_serv
             assert _all(page, "#timeline .midnight-label", "1") == []
             # one lane per access: lanes are the distinct accesses and routes, not one per push
             lanes = _all(page, "#timeline .lane-label", "e.dataset.lane")
-            assert len(lanes) <= len({(a.get("access"), a.get("route")) for a in encounter["administrations"]})
+            assert len(lanes) <= len(
+                {(a.get("access"), a.get("route")) for a in encounter["administrations"]}
+            )
             assert max(_all(page, "#timeline .lane-bg", "Number(e.getAttribute('height'))")) < 200
             _shot(page, "long-stay-1400")
             # one day at a time: hours on the axis, the day's date once
@@ -588,7 +614,9 @@ def test_the_mimic_queue_pages_sorts_filters_and_keeps_them_in_the_url(
         page.click("#export-csv")
     exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
     assert len(exported) == summary["readiness"]["hold"]
-    assert [r["encounter_id"] for r in exported[:5]] == [r.get_attribute("data-encounter") for r in rows.all()[:5]]
+    assert [r["encounter_id"] for r in exported[:5]] == [
+        r.get_attribute("data-encounter") for r in rows.all()[:5]
+    ]
     assert all(r["readiness"] == "hold" and r["date_from"] and r["amount_at_stake_usd"] for r in exported)
     context.close()
     assert not problems, f"browser errors: {problems}"

@@ -71,7 +71,8 @@ def _rows(html: str) -> list[dict[str, str]]:
     return [
         {"encounter": m.group(2), "readiness": m.group(1), "seq": m.group(3), "status": m.group(4)}
         for m in re.finditer(
-            r'<tr data-readiness="([^"]*)" data-encounter="([^"]*)" data-seq="(\d+)" data-status="([^"]*)"', html
+            r'<tr data-readiness="([^"]*)" data-encounter="([^"]*)" data-seq="(\d+)" data-status="([^"]*)"',
+            html,
         )
     ]
 
@@ -80,7 +81,7 @@ def test_the_list_pages_fifty_rows_and_counts_every_record(client: TestClient) -
     first = client.get("/queue/big")
     assert first.status_code == 200
     assert len(_rows(first.text)) == 50
-    assert "Rows 1–50 of 120" in first.text
+    assert "Rows 1\u201350 of 120" in first.text
     third = client.get("/queue/big?page=3")
     assert len(_rows(third.text)) == 20
     seen = {r["seq"] for page in (1, 2, 3) for r in _rows(client.get(f"/queue/big?page={page}").text)}
@@ -200,7 +201,11 @@ def test_csv_export_is_what_the_view_shows_on_every_page(client: TestClient) -> 
     assert answer.status_code == 200
     assert answer.headers["content-disposition"].startswith("attachment;")
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
-    shown = [r for p in (1, 2, 3) for r in _rows(client.get(f"/queue/big?readiness=ready_with_warnings&sort=-amount&page={p}").text)]
+    shown = [
+        r
+        for p in (1, 2, 3)
+        for r in _rows(client.get(f"/queue/big?readiness=ready_with_warnings&sort=-amount&page={p}").text)
+    ]
     assert [r["encounter_id"] for r in rows] == [r["encounter"] for r in shown][: len(rows)]
     assert len(rows) == len({r["seq"] for r in shown})
     assert {r["readiness"] for r in rows} == {"ready_with_warnings"}
@@ -213,14 +218,19 @@ def test_xlsx_export_holds_the_same_rows(client: TestClient) -> None:
     assert answer.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(answer.content), read_only=True)
     values = list(book.active.iter_rows(values_only=True))
-    exported = list(csv.DictReader(io.StringIO(client.get("/queue/big.csv?readiness=hold").content.decode("utf-8-sig"))))
+    exported = list(
+        csv.DictReader(io.StringIO(client.get("/queue/big.csv?readiness=hold").content.decode("utf-8-sig")))
+    )
     assert values[0][:3] == ("seq", "encounter_id", "readiness")
     assert [row[1] for row in values[1:]] == [r["encounter_id"] for r in exported]
 
 
 def test_a_note_cannot_run_as_a_spreadsheet_formula(client: TestClient) -> None:
     row = _rows(client.get("/queue/big?readiness=ready").text)[0]
-    client.post(f"/queue/big/{row['encounter']}/review", data={"seq": row["seq"], "status": "reviewed", "note": "=HYPERLINK(1)"})
+    client.post(
+        f"/queue/big/{row['encounter']}/review",
+        data={"seq": row["seq"], "status": "reviewed", "note": "=HYPERLINK(1)"},
+    )
     exported = client.get("/queue/big.csv?readiness=ready").content.decode("utf-8-sig")
     assert "'=HYPERLINK(1)" in exported
 
@@ -258,9 +268,13 @@ def test_an_upload_becomes_a_queue_with_every_import_option(client: TestClient, 
 
 def test_an_upload_without_its_mapping_or_with_a_bad_option_says_why(client: TestClient) -> None:
     csv_text = (ROOT / "examples" / "mar-export.csv").read_bytes()
-    zone = client.post("/queue", data={"format": "mar", "timezone": "Mars/Olympus"}, files=[("file", ("m.csv", csv_text))])
+    zone = client.post(
+        "/queue", data={"format": "mar", "timezone": "Mars/Olympus"}, files=[("file", ("m.csv", csv_text))]
+    )
     assert zone.status_code == 422 and "unknown time zone" in zone.text
-    pos = client.post("/queue", data={"format": "mar", "place_of_service": "1"}, files=[("file", ("m.csv", csv_text))])
+    pos = client.post(
+        "/queue", data={"format": "mar", "place_of_service": "1"}, files=[("file", ("m.csv", csv_text))]
+    )
     assert pos.status_code == 422 and "two digits" in pos.text
     empty = client.post("/queue", data={"format": "json"})
     assert empty.status_code == 422 and "choose a file" in empty.text
@@ -299,12 +313,16 @@ def test_csv_queue_folders_read_like_parquet_ones(tmp_path: Path, coder: Coder) 
     listings = [
         [
             (e.encounter_id, e.readiness, e.date_from, e.amount, e.lines, e.findings)
-            for e in Queue(tmp_path / kind, coder.reference).listing(Query(sort="seq"), page_size=None).entries
+            for e in Queue(tmp_path / kind, coder.reference)
+            .listing(Query(sort="seq"), page_size=None)
+            .entries
         ]
         for kind in ("p", "c", "j")
     ]
     assert listings[0] == listings[1] == listings[2]
-    assert Queue(tmp_path / "c", coder.reference).result(0) == Queue(tmp_path / "p", coder.reference).result(0)
+    assert Queue(tmp_path / "c", coder.reference).result(0) == Queue(tmp_path / "p", coder.reference).result(
+        0
+    )
 
 
 def test_the_index_follows_a_rewritten_batch(tmp_path: Path, coder: Coder) -> None:
@@ -344,7 +362,11 @@ def test_the_api_explorer_is_served_from_the_package(client: TestClient) -> None
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert not re.search(r"""(src|href)=["']https?://""", page.text)  # nothing loaded from elsewhere
-    for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css", "/static/docs.js"):
+    for asset in (
+        "/static/swagger-ui/swagger-ui-bundle.js",
+        "/static/swagger-ui/swagger-ui.css",
+        "/static/docs.js",
+    ):
         assert client.get(asset).status_code == 200, asset
     assert client.get("/static/swagger-ui/LICENSE").status_code == 200
 

@@ -22,7 +22,7 @@ import re
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,8 +262,8 @@ class Queue:
             CREATE INDEX entries_encounter ON entries (encounter_id);
             """
         )
-        rows = []
-        finding_rows = []
+        rows: list[tuple[Any, ...]] = []
+        finding_rows: list[tuple[int, str, str, int]] = []
         for result in results:
             seq = int(result["seq"])
             encounter_id = "" if result["encounter_id"] is None else str(result["encounter_id"])
@@ -279,7 +279,9 @@ class Queue:
             dates = sorted(str(r["date"])[:10] for r in [*lines, *drugs] if r.get("date"))
             amount, unknown = self._money(result, lines, drugs, findings, diffs_by.get(seq))
             counts = Counter((f["severity"], f["id"]) for f in findings)
-            ordered = sorted(counts.items(), key=lambda kv: (SEVERITY_ORDER.get(kv[0][0], 3), -kv[1], kv[0][1]))
+            ordered = sorted(
+                counts.items(), key=lambda kv: (SEVERITY_ORDER.get(kv[0][0], 3), -kv[1], kv[0][1])
+            )
             shown = [f"{fid} x{n}" if n > 1 else fid for (sev, fid), n in ordered if sev != "info"]
             top = ordered[0][0] if ordered else ("", "")
             for (severity, fid), n in ordered:
@@ -582,10 +584,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
         if key in ("seq", "ordinal", "encounter_id"):
             continue
         if isinstance(value, str) and value[:1] in "[{" and key in _LIST_COLUMNS:
-            try:
+            with suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         if isinstance(value, str) and key in _LIST_COLUMNS and value == "":
             value = []
         if isinstance(value, dt.date):

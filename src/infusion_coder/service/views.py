@@ -39,21 +39,26 @@ from .queue import (
     READINESS_LABEL,
     SORTS,
     STATUSES,
-    Query as ListQuery,
-)
-from .queue import (
     QueueError,
     QueueHome,
     csv_bytes,
     xlsx_available,
     xlsx_bytes,
 )
+from .queue import (
+    Query as ListQuery,
+)
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "infusion_coder_key"
 MAX_UPLOAD_FILES = 20
 log = logging.getLogger("infusion_coder.service")
-FORMAT_LABELS = {"json": "Contract JSON / JSON Lines", "fhir": "FHIR bundle / NDJSON", "hl7": "HL7 v2", "mar": "MAR CSV"}
+FORMAT_LABELS = {
+    "json": "Contract JSON / JSON Lines",
+    "fhir": "FHIR bundle / NDJSON",
+    "hl7": "HL7 v2",
+    "mar": "MAR CSV",
+}
 
 
 class PageError(Exception):
@@ -168,7 +173,9 @@ def install(
         if api_key is None or not secrets.compare_digest(key.encode(), api_key.encode()):
             return render(request, "key.html", 401, page="queue", next=target, bad=True)
         response = RedirectResponse(target, 303)
-        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        response.set_cookie(
+            COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
         return response
 
     @pages.post("/queue")
@@ -197,11 +204,19 @@ def install(
                     raise PageError(422, "the mapping must be a .toml, .yaml or .yml file")
                 mapping = (suffix, await mapping_file.read())
             hint = files[0].filename if files else "pasted"
-            name = await run_in_threadpool(_make_queue, home, coder, format, sources, options, mapping, hint or "")
+            name = await run_in_threadpool(
+                _make_queue, home, coder, format, sources, options, mapping, hint or ""
+            )
         except PageError as exc:
             return render(
-                request, "queues.html", exc.status, page="queue", queues=[], error=exc.message,
-                form=field, **_upload_context(home),
+                request,
+                "queues.html",
+                exc.status,
+                page="queue",
+                queues=[],
+                error=exc.message,
+                form=field,
+                **_upload_context(home),
             )
         finally:
             await form.close()
@@ -223,7 +238,8 @@ def install(
             )
         if not xlsx_available():
             raise PageError(
-                501, "the .xlsx export needs openpyxl: install the xlsx extra (pip install 'infusion-coder[xlsx]')"
+                501,
+                "the .xlsx export needs openpyxl: install the xlsx extra (pip install 'infusion-coder[xlsx]')",
             )
         data = xlsx_bytes(header, rows, name)
         return Response(
@@ -391,7 +407,9 @@ def _upload_options(field: dict[str, str], coder: Coder) -> tuple[ImportOptions,
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise PageError(422, f"unknown time zone {timezone[:60]!r}: give an IANA name such as America/Chicago") from None
+            raise PageError(
+                422, f"unknown time zone {timezone[:60]!r}: give an IANA name such as America/Chicago"
+            ) from None
     return (
         ImportOptions(
             timezone=timezone,
@@ -428,7 +446,9 @@ def _make_queue(
                 except UnreadableInput as exc:
                     raise PageError(422, f"{source.name}: {exc}") from exc
                 for item in batch.items:
-                    records.append(item.value if item.problem is None else error_body(f"{source.name}: {item.problem}"))
+                    records.append(
+                        item.value if item.problem is None else error_body(f"{source.name}: {item.problem}")
+                    )
         else:
             if mapping is not None:
                 path = Path(work) / f"mapping{mapping[0]}"
@@ -438,14 +458,18 @@ def _make_queue(
                 records = list(reader(format)(sources, options, coder.reference.latest))
             except Exception as exc:  # a reader error that is not a record's: the upload as a whole
                 log.error("the %s reader raised %s on an upload", format, type(exc).__name__)
-                raise PageError(422, f"the {format} reader could not read the upload: {str(exc)[:200]}") from exc
+                raise PageError(
+                    422, f"the {format} reader could not read the upload: {str(exc)[:200]}"
+                ) from exc
         if not records:
             raise PageError(422, "the upload holds no record")
         encounters = Path(work) / ENCOUNTERS_NAME
         with encounters.open("w", encoding="utf-8") as out:
             for record in records:
                 out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-        settings = Settings(format="parquet", policy=options.policy, timezone=options.timezone, input_format="jsonl")
+        settings = Settings(
+            format="parquet", policy=options.policy, timezone=options.timezone, input_format="jsonl"
+        )
         try:
             run_batch([encounters], folder, settings, coder=coder)
         except BatchError as exc:
@@ -490,7 +514,7 @@ def _read_billed(data: bytes, name: str, encounter_id: str) -> dict[str, Any]:
         raise ValueError(str(exc)) from exc
     lines = claims.lines.get(encounter_id)
     if lines is None and len(claims.lines) == 1:
-        (other, lines), = claims.lines.items()
+        ((other, lines),) = claims.lines.items()
         note = f"The file's only claim is {other[:40]!r}; it was compared with this encounter."
     problems = [message for eid, message in claims.problems if eid in (None, encounter_id)]
     return {
