@@ -387,3 +387,18 @@ def test_with_an_api_key_the_queue_asks_for_it(home: Path, coder: Coder) -> None
 def test_the_old_batch_page_moved_to_the_queue(client: TestClient) -> None:
     moved = client.get("/batch", follow_redirects=False)
     assert moved.status_code == 308 and moved.headers["location"] == "/queue"
+
+
+def test_serve_refuses_a_queue_that_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from infusion_coder.cli import commands as cli
+
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    monkeypatch.delenv("INFUSION_CODER_API_KEY", raising=False)
+    file = tmp_path / "results.csv"
+    file.write_text("x\n")
+    refused = CliRunner().invoke(cli.app, ["serve", "--queue", str(file)])
+    assert refused.exit_code == 2 and "is not a folder" in refused.output
+    made = CliRunner().invoke(cli.app, ["serve", "--queue", str(tmp_path / "new-home")])
+    assert made.exit_code == 0 and (tmp_path / "new-home").is_dir()

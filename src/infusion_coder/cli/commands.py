@@ -639,6 +639,7 @@ def serve(
     import uvicorn  # imported here: the other commands need no web stack
 
     from ..service import API_KEY_VARIABLE, MAX_BODY_BYTES, create_app
+    from ..service.queue import QueueError
 
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     if host not in LOOPBACK_HOSTS and api_key is None:
@@ -659,7 +660,11 @@ def serve(
             f"in {API_KEY_VARIABLE}",
             err=True,
         )
-    app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES, queue=queue)
+    try:
+        app_ = create_app(coder, api_key=api_key, max_body_bytes=MAX_BODY_BYTES, queue=queue)
+    except (QueueError, OSError) as exc:  # --queue names a file, or a folder that cannot be made
+        typer.echo(f"infusion-coder: --queue: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from None
     # uvicorn's access log prints query strings; the service logs its own line per request instead
     uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info", server_header=False)
 

@@ -693,7 +693,7 @@ class QueueHome:
             self.home = self._temporary_home()
         elif path is not None:
             if path.exists() and not path.is_dir():
-                raise QueueError(f"--queue {path}: not a folder")
+                raise QueueError(f"{path} is not a folder")
             path.mkdir(parents=True, exist_ok=True)
             self.home = path
         else:
