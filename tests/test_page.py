@@ -459,14 +459,18 @@ def test_the_api_explorer_runs_from_the_package(page: Page, server: str) -> None
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
 
 
+def _unlabeled(page: Page) -> list[str]:
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+            .filter((e) => !e.labels.length && !e.getAttribute('aria-label')).map((e) => e.id)"""
+    )
+    return found
+
+
 def test_every_control_has_a_label(page: Page, server: str) -> None:
     for path in ("/", "/queue"):
         page.goto(server + path)
-        unlabeled = page.evaluate(
-            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-                .filter((e) => !e.labels.length && !e.getAttribute('aria-label')).map((e) => e.id)"""
-        )
-        assert unlabeled == [], f"{path}: {unlabeled}"
+        assert _unlabeled(page) == [], path
 
 
 def test_an_upload_on_the_page_becomes_a_queue(page: Page, server: str) -> None:
@@ -588,6 +592,7 @@ def test_the_mimic_queue_pages_sorts_filters_and_keeps_them_in_the_url(
     page.goto(f"{queue_server}/queue/mimic")
     rows = page.locator("#queue tbody tr")
     expect(rows).to_have_count(min(50, summary["encounters"]))
+    assert _unlabeled(page) == []
     expect(page.locator("#queue-caption")).to_contain_text(f"of {summary['encounters']}")
     _shot(page, "queue-mimic-1400")
     # sort by money at stake, largest first: two clicks on its header
@@ -639,11 +644,12 @@ def test_a_status_set_in_the_queue_is_there_after_a_restart(browser: Browser, mi
     first = Server("--queue", str(mimic_queue.parent))
     try:
         context, page = _new_page(browser, WIDE, problems)
-        page.goto(f"{first.url}/queue/mimic?readiness=ready_with_warnings")
+        page.goto(f"{first.url}/queue/mimic?readiness=ready_with_warnings&sort=-amount")
         row = page.locator("#queue tbody tr").nth(1)
         encounter = row.get_attribute("data-encounter")
         row.locator("a").first.click()
         expect(page.locator("#review-status")).to_be_visible()
+        assert _unlabeled(page) == []
         page.select_option("#review-status", "query sent")
         page.fill("#review-note", "stop time asked of the unit")
         page.click("#review-save")

@@ -242,10 +242,11 @@ class Queue:
 
     def _build_index(self, db: sqlite3.Connection) -> None:
         results = self._read("results", "seq, encounter_id, status, readiness, policy, reference_version")
-        lines_by = _by_seq(self._read("lines"))
-        drugs_by = _by_seq(self._read("drug_lines"))
-        findings_by = _by_seq(self._read("findings"))
-        diffs_by = _by_seq(self._read("differences"))
+        # only the columns the index needs: the explanations are read when an encounter is opened
+        lines_by = _by_seq(self._read("lines", "seq, ordinal, code, units, modifiers, date, rule"))
+        drugs_by = _by_seq(self._read("drug_lines", "seq, ordinal, hcpcs, units, modifiers, date, rule"))
+        findings_by = _by_seq(self._read("findings", "seq, ordinal, id, severity, rule"))
+        diffs_by = _by_seq(self._read("differences", "seq, ordinal, amount"))
         errors = {int(row["seq"]): row for row in self._read("errors")}
         db.executescript(
             """
@@ -330,12 +331,40 @@ class Queue:
             (p for p in self.reference.packs if p.version == result.get("reference_version")),
             self.reference.latest,
         )
+        # only what the audit's pricing reads (no explanations, no intervals), so that indexing a large
+        # batch stays fast
         coded = CodingResult.model_validate(
             {
                 "encounter_id": str(result["encounter_id"]),
-                "lines": [_plain(r) for r in lines],
-                "drug_lines": [_plain(r) for r in drugs],
-                "findings": [_plain(r) for r in findings],
+                "lines": [
+                    {
+                        "code": str(r["code"]),
+                        "units": int(r["units"] or 0),
+                        "modifiers": _as_list(r.get("modifiers")),
+                        "date": _day(r.get("date")),
+                        "administrations": [],
+                        "explanation": "",
+                        "rule": str(r.get("rule") or ""),
+                    }
+                    for r in lines
+                ],
+                "drug_lines": [
+                    {
+                        "hcpcs": str(r["hcpcs"]),
+                        "units": int(r["units"] or 0),
+                        "modifiers": _as_list(r.get("modifiers")),
+                        "date": _day(r.get("date")),
+                        "administrations": [],
+                        "explanation": "",
+                        "rule": str(r.get("rule") or ""),
+                    }
+                    for r in drugs
+                ],
+                "findings": [
+                    {"id": str(f["id"]), "rule": f.get("rule"), "severity": f["severity"], "message": ""}
+                    for f in findings
+                    if f.get("rule") == "IC701"
+                ],
                 "policy": result.get("policy") or "cms",
                 "reference_version": result.get("reference_version") or pack.version,
             }
@@ -625,6 +654,17 @@ def line_summary(lines: Sequence[dict[str, Any]], drugs: Sequence[dict[str, Any]
         key = f"{code}-{'-'.join(modifiers)}" if modifiers else str(code)
         units[key] = units.get(key, 0) + int(row.get("units") or 0)
     return ", ".join(f"{key} x{n}" for key, n in units.items())
+
+
+def _day(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
 
 
 def _as_list(value: Any) -> list[str]:

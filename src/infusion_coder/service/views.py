@@ -158,7 +158,8 @@ def install(
         found = []
         for name in home.folders():
             try:
-                listing = queue_of(name).listing(ListQuery(), page_size=1)
+                queue = await run_in_threadpool(queue_of, name)
+                listing = await run_in_threadpool(queue.listing, ListQuery(), page_size=1)
             except PageError:
                 continue
             found.append((name, listing))
@@ -260,7 +261,7 @@ def install(
     async def queue_list(request: Request, name: str) -> Response:
         if not allowed(request):
             return key_page(request)
-        queue = queue_of(name)
+        queue = await run_in_threadpool(queue_of, name)  # the first open builds the index
         query = list_query(request)
         listing = await run_in_threadpool(queue.listing, query)
         here = _url(f"/queue/{name}", query.params())
@@ -292,7 +293,7 @@ def install(
     ) -> Response:
         if not allowed(request):
             return key_page(request)
-        queue = queue_of(name)
+        queue = await run_in_threadpool(queue_of, name)  # the first open builds the index
         entry = queue.find("" if encounter_id == "-" else encounter_id, seq)  # "-": a record with no id
         if entry is None:
             raise PageError(404, f"no encounter {encounter_id[:60]!r} in queue {name[:80]!r}")
@@ -322,7 +323,7 @@ def install(
         if not allowed(request):
             return key_page(request)
         same_origin(request)
-        queue = queue_of(name)
+        queue = await run_in_threadpool(queue_of, name)  # the first open builds the index
         form = await request.form(max_files=0, max_fields=8)
         try:
             seq = int(str(form.get("seq", "")))

@@ -21,7 +21,7 @@ const ROW = 26;
 const LANE_PAD = 6;
 const MARK_PX = 9;
 const CHAR_PX = 6.8;
-const BOLD_PX = 7.6; // labels on a bar are bold
+const BOLD_PX = 8.0; // labels on a bar are bold
 const DAY = 1440;
 
 function svg(tag, attrs = {}, text = null) {
