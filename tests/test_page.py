@@ -268,6 +268,12 @@ def test_keyboard_focus_on_lines_and_findings_highlights_too(page: Page, server:
     _open(page, server, "ed-visit")
     _line_rows(page)[0].focus()
     expect(page.locator("#timeline .hl-interval")).to_have_count(len(result["lines"][0]["intervals"]))
+    # Enter shows the whole explanation of a row (two lines otherwise)
+    page.keyboard.press("Enter")
+    expect(_line_rows(page)[0]).to_have_attribute("aria-expanded", "true")
+    clamp = _line_rows(page)[0].locator(".clamp")
+    assert clamp.evaluate("(e) => e.scrollHeight <= e.clientHeight + 1")
+    assert result["lines"][0]["explanation"] in (clamp.text_content() or "")
     finding = next(f for f in result["findings"] if f["administrations"])
     page.locator(f'li.finding[data-finding="{finding["id"]}"]').first.focus()
     highlighted = sorted(
@@ -309,6 +315,7 @@ def test_a_bundled_example_at_420_px_fits_the_screen(narrow: Page, server: str, 
     heights = _all(narrow, "#lines tbody tr.group", "e.getBoundingClientRect().height")
     widths = _all(narrow, "#lines tbody tr.group", "e.getBoundingClientRect().width")
     assert heights and max(widths) <= NARROW
+    assert max(heights) < 200, f"a line card is {max(heights)} px tall at {NARROW} px"
     _shot(narrow, f"example-{name}-420")
 
 

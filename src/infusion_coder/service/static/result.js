@@ -77,6 +77,14 @@ function expander(label, controls, count) {
   return button;
 }
 
+// a row's explanation shows two lines; a click or Enter on the row shows it whole
+function unclamps(row) {
+  row.setAttribute("aria-expanded", "false");
+  const toggle = () => row.setAttribute("aria-expanded", String(row.getAttribute("aria-expanded") !== "true"));
+  row.addEventListener("click", toggle);
+  row.addEventListener("keydown", (event) => { if (event.key === "Enter" && event.target === row) toggle(); });
+}
+
 function td(label, ...children) {
   return el("td", { "data-label": label }, ...children);
 }
@@ -98,14 +106,16 @@ function renderLines(result) {
       td("rule", uniq(group.lines.map((l) => l.rule)).join(", ")),
       el("td", { class: "explanation", "data-label": "explanation" }, el("div", { class: "clamp" }, many ? `${group.lines.length} lines: expand for each one and its explanation.` : group.first.explanation)));
     hoverable(head, () => view.timeline && view.timeline.highlightLines(group.lines));
+    unclamps(head);
     out.push(head);
     if (many) {
       group.lines.forEach((line, k) => {
         const row = el("tr", { class: "hoverable detail", tabindex: 0, hidden: true, "data-group-of": id, "data-line": group.indexes[k], "data-code": line.code },
           el("td", { class: "code", "data-label": "code" }, line.code), td("units", line.units), td("modifiers", mods(line.modifiers)),
           td("date", line.date || ""), td("minutes", line.minutes ?? ""), td("administrations", adminNames(line.administrations)),
-          td("rule", line.rule), el("td", { class: "explanation", "data-label": "explanation" }, line.explanation));
+          td("rule", line.rule), el("td", { class: "explanation", "data-label": "explanation" }, el("div", { class: "clamp" }, line.explanation)));
         hoverable(row, () => view.timeline && view.timeline.highlightLine(line));
+        unclamps(row);
         out.push(row);
         rows[group.indexes[k]] = row;
       });
