@@ -402,3 +402,31 @@ def test_serve_refuses_a_queue_that_is_a_file(tmp_path: Path, monkeypatch: pytes
     assert refused.exit_code == 2 and "is not a folder" in refused.output
     made = CliRunner().invoke(cli.app, ["serve", "--queue", str(tmp_path / "new-home")])
     assert made.exit_code == 0 and (tmp_path / "new-home").is_dir()
+
+
+def test_an_encounter_knows_its_neighbours_in_the_list_it_came_from(client: TestClient) -> None:
+    listing = "/queue/big?readiness=ready&sort=-amount"
+    shown = client.get(listing).text
+    rows = _rows(shown)
+    assert len(rows) >= 3
+    total = re.search(r"Rows 1\u2013\d+ of (\d+)", shown).group(1)  # type: ignore[union-attr]
+    second = rows[1]
+    page = client.get(f"/queue/big/{second['encounter']}", params={"seq": second["seq"], "back": listing})
+    assert f"2 of {total} in the list" in page.text
+    found = re.search(r'id="next-encounter" rel="next" href="|href="([^"]+)" id="next-encounter"', page.text)
+    assert found is not None
+    target = found.group(1).replace("&amp;", "&")
+    assert target.startswith(f"/queue/big/{rows[2]['encounter']}?seq={rows[2]['seq']}")
+    assert f"/queue/big/{rows[0]['encounter']}?seq={rows[0]['seq']}" in page.text.replace("&amp;", "&")
+    saved = client.post(
+        f"/queue/big/{second['encounter']}/review",
+        data={"seq": second["seq"], "status": "reviewed", "then": target},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == target  # "Save and next"
+    outside = client.post(
+        f"/queue/big/{second['encounter']}/review",
+        data={"seq": second["seq"], "status": "reviewed", "then": "https://elsewhere.example/"},
+        follow_redirects=False,
+    )
+    assert outside.headers["location"].startswith("/queue/big")  # never sent off the queue

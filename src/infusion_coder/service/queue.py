@@ -412,6 +412,41 @@ class Queue:
             [_entry(row) for row in rows], total, all_rows, page, pages, tally, status_tally, findings
         )
 
+    def neighbours(self, query: Query, seq: int) -> tuple[Entry | None, Entry | None, int, int]:
+        """The rows before and after `seq` in the list `query` shows (all pages), its position and the
+        list's length; position 0 when the row is not in that list (a filter no longer matches it)."""
+        where, args = self._where(query)
+        direction = "DESC" if query.descending else "ASC"
+        columns = SORTS[query.sort_key].split(", ")
+        order = ", ".join(f"{c} IS NULL, {c} {direction}" for c in columns) + ", e.seq ASC"
+        with self._connect() as db:
+            seqs = [
+                int(row[0])
+                for row in db.execute(
+                    f"SELECT e.seq FROM entries e LEFT JOIN reviews r ON r.seq = e.seq {where} ORDER BY {order}".replace(
+                        "status_rank", _STATUS_RANK
+                    ),
+                    args,
+                ).fetchall()
+            ]
+            ids = {}
+            if seq in seqs:
+                at = seqs.index(seq)
+                wanted = [
+                    s
+                    for s in (seqs[at - 1] if at else None, seqs[at + 1] if at + 1 < len(seqs) else None)
+                    if s is not None
+                ]
+                for other in wanted:
+                    row = db.execute("SELECT encounter_id FROM entries WHERE seq = ?", (other,)).fetchone()
+                    ids[other] = row[0]
+        if seq not in seqs:
+            return None, None, 0, len(seqs)
+        at = seqs.index(seq)
+        before = self.find(ids[seqs[at - 1]], seqs[at - 1]) if at else None
+        after = self.find(ids[seqs[at + 1]], seqs[at + 1]) if at + 1 < len(seqs) else None
+        return before, after, at + 1, len(seqs)
+
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -115,8 +115,8 @@ def install(
         except QueueError as exc:
             raise PageError(422, str(exc)) from exc
 
-    def list_query(request: Request) -> ListQuery:
-        params = request.query_params
+    def list_query(request: Request, params: Any = None) -> ListQuery:
+        params = request.query_params if params is None else params
         try:
             page = max(1, int(params.get("page", "1")))
         except ValueError:
@@ -300,6 +300,16 @@ def install(
         result = await run_in_threadpool(queue.result, entry.seq)
         encounter = await run_in_threadpool(queue.encounter, entry.seq, entry.encounter_id)
         back_url = back if back and back.startswith(f"/queue/{name}") else f"/queue/{name}"
+        # the list this encounter was opened from: its neighbours there, for "previous" and "next"
+        listed = list_query(request, dict(parse_qsl(urlsplit(back_url).query)))
+        before, after, position, total = await run_in_threadpool(queue.neighbours, listed, entry.seq)
+
+        def link(other: Any) -> str | None:
+            if other is None:
+                return None
+            path = f"/queue/{name}/{quote(other.encounter_id or '-', safe='')}"
+            return _url(path, {"seq": str(other.seq), "back": back_url})
+
         data = {
             "result": result,
             "encounter": encounter or _synthetic(result),
@@ -316,6 +326,10 @@ def install(
             statuses=STATUSES,
             readiness_labels=READINESS_LABEL,
             duplicates=queue.duplicates(entry.encounter_id),
+            previous=link(before),
+            next=link(after),
+            position=position,
+            total=total,
         )
 
     @pages.post("/queue/{name}/{encounter_id}/review")
@@ -340,6 +354,9 @@ def install(
             raise PageError(422, str(exc)) from exc
         back = str(form.get("back", ""))
         target = back if back.startswith(f"/queue/{name}") and "//" not in back else f"/queue/{name}"
+        then = str(form.get("then", ""))
+        if then.startswith(f"/queue/{name}/") and "//" not in then:  # "Save and next"
+            target = then
         return RedirectResponse(target, 303)
 
     # --------------------------------------------------------------------------- billed lines (audit)
