@@ -657,11 +657,15 @@ def test_a_status_set_in_the_queue_is_there_after_a_restart(browser: Browser, mi
         row.locator("a").first.click()
         expect(page.locator("#review-status")).to_be_visible()
         assert _unlabeled(page) == []
+        expect(page.locator("nav.neighbours")).to_contain_text("2 of")
+        expect(page.locator("#result")).to_be_visible()
+        expect(page.locator("#timeline .admin").first).to_be_attached()
+        _shot(page, "queue-encounter-1400")
         page.select_option("#review-status", "query sent")
         page.fill("#review-note", "stop time asked of the unit")
-        page.click("#review-save")
-        expect(page.locator("#review-updated")).to_be_visible()
-        _shot(page, "queue-encounter-1400")
+        page.click("#review-save-next")  # saved, and the next encounter of the list opens
+        expect(page.locator("nav.neighbours")).to_contain_text("3 of")
+        expect(page.locator("#review-heading")).not_to_contain_text(encounter or "")
         context.close()
     finally:
         first.stop()
