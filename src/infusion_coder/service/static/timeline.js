@@ -363,6 +363,8 @@ export function drawTimeline(root, encounter, result, { view = null, width = 100
       row.forEach((item, index) => {
         const next = row[index + 1];
         const limit = next ? x(next.start) - (next.shape === "bar" ? 4 : MARK_PX + 4) : LABEL + plotW - 2;
+        // a no-stop-time stub stops short of the next item of its row
+        item.stub = Math.max(0, Math.min(60, limit - x(item.start) - 2));
         item.label = placeLabel(item, x, limit, showMarkLabels);
       });
     }
@@ -397,7 +399,7 @@ function placeLabel(item, x, limit, showMarkLabels) {
     return cut ? { text: cut, at: x1 + 5, cls: "bar-label outside" } : null;
   }
   if (!showMarkLabels) return null;
-  const at = x(item.start) + (item.openEnd && showMarkLabels ? 64 : MARK_PX + 3);
+  const at = x(item.start) + (item.openEnd && showMarkLabels ? Math.max(item.stub + 4, MARK_PX + 3) : MARK_PX + 3);
   const cut = truncate(text, limit - at);
   return cut ? { text: cut, at, cls: "bar-label outside" } : null;
 }
@@ -423,7 +425,7 @@ function drawItem(item, x, t0, t1) {
     const path = shape === "injection"
       ? `M ${cx} ${cy - 8} L ${cx + 7} ${cy + 6} L ${cx - 7} ${cy + 6} Z`
       : `M ${cx} ${cy - 8} L ${cx + 7} ${cy} L ${cx} ${cy + 8} L ${cx - 7} ${cy} Z`;
-    if (openEnd && item.stubs) g.append(svg("line", { class: "open-end", x1: cx, x2: cx + 60, y1: cy, y2: cy }));
+    if (openEnd && item.stubs && item.stub > MARK_PX) g.append(svg("line", { class: "open-end", x1: cx, x2: cx + item.stub, y1: cy, y2: cy }));
     g.append(svg("path", { class: `mark kind-${kind}`, d: path }));
   }
   if (item.label) {
