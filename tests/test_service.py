@@ -300,11 +300,19 @@ def test_page_and_assets_are_served_without_a_cdn(client: TestClient) -> None:
     assert page.status_code == 200
     assert "ED-1001" in page.text and "http://" not in page.text.replace("http://www.w3.org", "")
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    for asset in ("style.css", "common.js", "timeline.js", "coder.js", "batch.js"):
+    for asset in (
+        "style.css",
+        "common.js",
+        "timeline.js",
+        "coder.js",
+        "result.js",
+        "queue.js",
+        "encounter.js",
+    ):
         response = client.get(f"/static/{asset}")
         assert response.status_code == 200, asset
         assert "cdn" not in response.text.lower() and "https://" not in response.text
-    assert client.get("/batch").status_code == 200
+    assert client.get("/batch").status_code == 200  # moved to the server-side queue at /queue
     assert client.get("/", params={"example": "nope"}).status_code == 404
 
 

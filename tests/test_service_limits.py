@@ -291,8 +291,10 @@ def test_an_uploaded_yaml_mapping_with_aliases_or_of_any_size_is_refused(client:
     assert len(accepted.json()) == len(
         client.post(
             "/v1/import/mar",
-            files=files[:1]
-            + [("mapping", ("site.toml", (ROOT / "examples" / "mar-mapping.toml").read_bytes()))],
+            files=[
+                *files[:1],
+                ("mapping", ("site.toml", (ROOT / "examples" / "mar-mapping.toml").read_bytes())),
+            ],
         ).json()
     )
 

@@ -901,6 +901,14 @@ def serve(
     body_timeout: Annotated[
         float, typer.Option(help="Seconds a client has to send the request body once the headers are in.")
     ] = 60.0,
+    queue: Annotated[
+        Path | None,
+        typer.Option(
+            help="Work queue at /queue: a `batch` output folder, or a folder of them where the page's "
+            "uploads become new queues. Statuses and notes are kept in DIR/queue.sqlite.",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the coder's page at / (see docs/service.md)."""
     import importlib.util
@@ -908,7 +916,14 @@ def serve(
 
     import uvicorn  # imported here: the other commands need no web stack
 
-    from ..service import API_KEY_VARIABLE, BODY_TIMEOUT_VARIABLE, REFERENCE_VARIABLE, create_app
+    from ..service import (
+        API_KEY_VARIABLE,
+        BODY_TIMEOUT_VARIABLE,
+        QUEUE_VARIABLE,
+        REFERENCE_VARIABLE,
+        create_app,
+    )
+    from ..service.queue import QueueError
     from ..service.server import HEADER_TIMEOUT_VARIABLE, GuardedProtocol
 
     if workers < 1 or header_timeout <= 0 or body_timeout <= 0:
@@ -923,10 +938,11 @@ def serve(
     # worker processes take their settings from the environment (service.app_from_environment)
     os.environ[HEADER_TIMEOUT_VARIABLE] = repr(header_timeout)
     os.environ[BODY_TIMEOUT_VARIABLE] = repr(body_timeout)
-    if reference is not None:
-        os.environ[REFERENCE_VARIABLE] = str(reference.resolve())
-    else:
-        os.environ.pop(REFERENCE_VARIABLE, None)
+    for variable, folder in ((REFERENCE_VARIABLE, reference), (QUEUE_VARIABLE, queue)):
+        if folder is not None:
+            os.environ[variable] = str(folder.resolve())
+        else:
+            os.environ.pop(variable, None)
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
     if api_key is None:
@@ -952,11 +968,16 @@ def serve(
         # uvicorn kills a worker that does not answer its supervisor's ping within this; loading the
         # reference data, or a busy shared machine, can take longer than its default 5 s
         options["timeout_worker_healthcheck"] = 60
+    try:  # made here once even with workers: a --queue that names a file stops before any worker starts
+        app_ = create_app(
+            coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout, queue=queue
+        )
+    except (QueueError, OSError) as exc:  # --queue names a file, or a folder that cannot be made
+        fail(f"--queue: {exc}")
     if workers == 1:
-        app_ = create_app(coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout)
         uvicorn.run(app_, **options)
     else:
-        del coder  # each worker loads its own
+        del coder, app_  # each worker loads its own
         uvicorn.run("infusion_coder.service:app_from_environment", factory=True, workers=workers, **options)
 
 

@@ -12,6 +12,7 @@ from .guard import DEFAULT_BODY_TIMEOUT
 API_KEY_VARIABLE = "INFUSION_CODER_API_KEY"
 REFERENCE_VARIABLE = "INFUSION_CODER_REFERENCE"  # set by `serve --reference` for its worker processes
 BODY_TIMEOUT_VARIABLE = "INFUSION_CODER_BODY_TIMEOUT"
+QUEUE_VARIABLE = "INFUSION_CODER_QUEUE"  # set by `serve --queue` for its worker processes
 
 
 def app_from_environment() -> FastAPI:
@@ -23,12 +24,14 @@ def app_from_environment() -> FastAPI:
 
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     reference = os.environ.get(REFERENCE_VARIABLE)
+    queue = os.environ.get(QUEUE_VARIABLE)
     coder = Coder.default(Path(reference)) if reference else Coder.default()
     return create_app(
         coder,
         api_key=api_key,
         local_only=api_key is None,
         body_timeout=seconds_from_environment(BODY_TIMEOUT_VARIABLE, DEFAULT_BODY_TIMEOUT),
+        queue=Path(queue) if queue else None,
     )
 
 
@@ -36,6 +39,7 @@ __all__ = [
     "API_KEY_VARIABLE",
     "BODY_TIMEOUT_VARIABLE",
     "MAX_BODY_BYTES",
+    "QUEUE_VARIABLE",
     "REFERENCE_VARIABLE",
     "app_from_environment",
     "create_app",

@@ -320,11 +320,13 @@ def create_app(
     local_only: bool = False,
     inline_body_bytes: int = INLINE_BODY_BYTES,
     upload_bytes: dict[str, int] | None = None,
+    queue: Path | None = None,
 ) -> FastAPI:
     """The service around one Coder. With `api_key`, every /v1 call needs `Authorization: Bearer KEY`;
     with `local_only`, only connections from this machine are answered (what `serve` does without a key).
     Limits: `max_body_bytes` per body, `max_records` per request, `upload_bytes` per format (decompressed),
-    the body within `body_timeout` seconds; bodies up to `inline_body_bytes` are coded on the event loop."""
+    the body within `body_timeout` seconds; bodies up to `inline_body_bytes` are coded on the event loop.
+    `queue`: a batch output folder, or a folder of them, served as the work queue (views.py)."""
     coder = coder or Coder.default()
     uploads = {**UPLOAD_BYTES, **(upload_bytes or {})}
     app = FastAPI(
@@ -333,7 +335,7 @@ def create_app(
         description="Coding of drug-administration services (CPT 96360-96549) over HTTP. "
         f"Bodies are limited to {max_body_bytes} bytes and {max_records} records. "
         "Every error is a JSON error object.",
-        docs_url=None,  # Swagger UI loads from a CDN; hospitals run offline. The schema is /openapi.json.
+        docs_url=None,  # /docs is views.py's: Swagger UI from the package's own static files, no CDN
         redoc_url=None,
         default_response_class=JSONAnswer,
         **NO_TELEMETRY,
@@ -744,8 +746,8 @@ def create_app(
             reference_versions=[pack.version for pack in coder.reference.packs],
         )
 
-    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
-        base = {
+    def page_context(request: Request | None = None) -> dict[str, Any]:
+        return {
             "version": package_version(),
             "reference_version": coder.reference.latest.version,
             "policies": coder.policies,
@@ -754,7 +756,9 @@ def create_app(
             "api_key_required": api_key is not None,
             "max_body_bytes": max_body_bytes,
         }
-        return templates.TemplateResponse(request, template, {**base, **context})
+
+    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, template, {**page_context(), **context})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(
@@ -774,9 +778,9 @@ def create_app(
             request, "index.html", example=found.path.read_text(), example_name=found.name, opened=opened
         )
 
-    @app.get("/batch", response_class=HTMLResponse, include_in_schema=False)
-    async def batch(request: Request) -> Response:
-        return page(request, "batch.html")
+    from .views import install  # the work queue, the API explorer (/docs) and the page's audit
+
+    install(app, coder, api_key=api_key, api_dependencies=v1, base_context=page_context, queue=queue)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

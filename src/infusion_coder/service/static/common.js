@@ -80,7 +80,9 @@ export function parseEncounters(text) {
       try {
         values.push(JSON.parse(line));
       } catch (lineErr) {
-        return { values: [], problem: `not valid JSON or JSON Lines: ${err.message}` };
+        const sniffed = sniffFormat(trimmed);
+        const looks = sniffed ? `: this looks like ${sniffed.what}` : "";
+        return { values: [], problem: `not valid JSON or JSON Lines${looks || `: ${err.message}`}` };
       }
     }
     return { values, problem: null };
@@ -90,4 +92,17 @@ export function parseEncounters(text) {
 export function errorText(data) {
   const error = (data && data.error) || {};
   return error.field ? `${error.message} (field: ${error.field})` : String(error.message || "request failed");
+}
+
+// What a pasted text looks like, when it is plainly not JSON: {format, what}, or null (JSON or unknown).
+export function sniffFormat(text) {
+  const trimmed = String(text || "").replace(/^\uFEFF/, "").trim();
+  if (!trimmed || trimmed[0] === "{" || trimmed[0] === "[") return null;
+  if (/^MSH\|/.test(trimmed) || /[\r\n]MSH\|/.test(trimmed.slice(0, 2000))) return { format: "hl7", what: "an HL7 v2 message" };
+  if (/^ISA[*|^~]/.test(trimmed)) return { format: null, what: "an X12 837 claim (its billed lines go under Audit billed lines, beside a coded encounter)" };
+  if (trimmed[0] === "<") return { format: null, what: "XML (the FHIR importer reads FHIR JSON)" };
+  const lines = trimmed.split(/\r?\n/, 3);
+  const sep = [",", ";", "\t", "|"].find((s) => lines[0].split(s).length >= 3);
+  if (sep && (lines.length === 1 || lines[1].split(sep).length >= 2)) return { format: "mar", what: "CSV" };
+  return null;
 }
