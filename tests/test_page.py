@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -64,10 +65,12 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if key != "INFUSION_CODER_API_KEY"}
+        # a file, not a pipe: a pipe nobody reads fills with the log lines and stalls the server
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "infusion_coder", "serve", "--port", str(self.port), *extra],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             env=env,
         )
         deadline = time.monotonic() + 90
@@ -78,14 +81,17 @@ class Server:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.log.seek(0)
+                said = self.log.read().decode(errors="replace")[-2000:]
                 self.stop()
-                raise RuntimeError("the server did not start")
+                raise RuntimeError(f"the server did not start (exit {self.process.poll()}): {said}")
             time.sleep(0.2)  # polling a child process's port, not synchronising the page
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+        self.log.close()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .models import CodingResult, Encounter
+from .models import BilledLine, CodingResult, Encounter
 from .reference import ReferencePack, ndc11
 from .reference.money import PAID_STATUSES, RevenueCodes
 
@@ -338,3 +338,21 @@ def build_claim(
         result.readiness,
         tuple(notes),
     )
+
+
+# -- billed claims read back (CSV or 837) for `audit --billed`: the model both readers fill
+
+
+@dataclass
+class BilledClaims:
+    """Billed lines by encounter id, in file order, and the claims that could not be read."""
+
+    lines: dict[str, list[BilledLine]] = field(default_factory=dict)
+    problems: list[tuple[str | None, str]] = field(default_factory=list)  # (encounter id, message)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first error of a billed line, naming its field, never quoting the input whole."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])

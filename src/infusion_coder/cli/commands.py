@@ -17,9 +17,8 @@ from .review import ONLY, OUTPUT_FORMATS, ReviewView, ViewError
 
 if TYPE_CHECKING:  # imported where used: `--help` and `--version` load none of these
     from ..api import Coder, Result
-    from ..claims import Claim, ClaimHeader
+    from ..claims import BilledClaims, Claim, ClaimHeader
     from ..formats import ImportOptions
-    from ..formats.billed import BilledClaims
     from ..formats.jsonio import Batch, Item
     from ..reference.money import RevenueCodes
 

@@ -59,7 +59,7 @@ class Source:
         if raw[:2] == _GZIP_MAGIC:
             return inflate(raw, limit, self.name)
         if len(raw) > limit:
-            raise SourceError(f"{self.name}: larger than the {limit // 2**20:,} MiB a source file may be")
+            raise SourceError(f"{self.name}: larger than the {size_text(limit)} a source file may be")
         return raw
 
     def open(self, limit: int | None = None) -> BinaryIO:
@@ -72,7 +72,7 @@ class Source:
         if not gzipped:
             size = len(self.data) if self.data is not None else self.path.stat().st_size  # type: ignore[union-attr]
             if size > limit:
-                raise SourceError(f"{self.name}: larger than the {limit // 2**20:,} MiB a source file may be")
+                raise SourceError(f"{self.name}: larger than the {size_text(limit)} a source file may be")
             return self._raw()
         with self._raw() as raw:
             for _ in _gunzip(raw, limit, self.name, piece=_COUNTED):
@@ -94,6 +94,14 @@ csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def size_text(size: int) -> str:
+    """A byte count as a person reads a limit: 5 MiB, 256 KiB, 1,000 bytes (never "0 MiB")."""
+    for unit, name in ((2**20, "MiB"), (2**10, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit:,} {name}"
+    return f"{size:,} bytes"
+
+
 class SourceError(ValueError):
     """A source file that cannot be read, in the project's words (the message names the file)."""
 
@@ -113,13 +121,11 @@ def inflate(data: bytes, limit: int, name: str) -> bytes:
             inflater = zlib.decompressobj(wbits=31)  # gzip members follow one another
             out += inflater.decompress(stream, limit + 1 - len(out))
             if len(out) > limit:
-                raise SourceError(
-                    f"{name}: expands to more than the {limit // 2**20:,} MiB a source file may be"
-                )
+                raise SourceError(f"{name}: expands to more than the {size_text(limit)} a source file may be")
             if not inflater.eof:
                 if inflater.unconsumed_tail:
                     raise SourceError(
-                        f"{name}: expands to more than the {limit // 2**20:,} MiB a source file may be"
+                        f"{name}: expands to more than the {size_text(limit)} a source file may be"
                     )
                 raise SourceError(f"{name}: the gzip data ends early (a truncated or damaged file)")
             stream = inflater.unused_data.lstrip(b"\0")
@@ -131,7 +137,7 @@ def inflate(data: bytes, limit: int, name: str) -> bytes:
 def _gunzip(raw: BinaryIO, limit: int, name: str, piece: int = 1 << 16) -> Iterator[bytes]:
     """The decompressed chunks of a gzip stream (members one after another, zero padding between them),
     at most `limit` bytes in all; a damaged or truncated stream, or one larger, is a SourceError."""
-    too_large = f"{name}: expands to more than the {limit // 2**20:,} MiB a source file may be"
+    too_large = f"{name}: expands to more than the {size_text(limit)} a source file may be"
     total = 0
     inflater = zlib.decompressobj(wbits=31)
     pending = b""

@@ -11,32 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..claims import ClaimError
+from ..claims import BilledClaims, ClaimError, validation_message
 from ..models import MAX_ID, BilledLine
 from . import Source, SourceError, excerpt
 
-
-@dataclass
-class BilledClaims:
-    """Billed lines by encounter id, in file order, and the claims that could not be read."""
-
-    lines: dict[str, list[BilledLine]] = field(default_factory=dict)
-    problems: list[tuple[str | None, str]] = field(default_factory=list)  # (encounter id, message)
-
-
 _SPLIT = re.compile(r"[\s,|;]+")
-
-
-def validation_message(exc: ValidationError) -> str:
-    """The first error of a billed line, naming its field, never quoting the input whole."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 def read_billed_csv(data: bytes, name: str) -> BilledClaims:

@@ -19,10 +19,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ..claims import Claim, ClaimError, ClaimHeader, Person
+from ..claims import BilledClaims, Claim, ClaimError, ClaimHeader, Person, validation_message
 from ..models import BilledLine
 from . import excerpt
-from .billed import BilledClaims, validation_message
 
 Variant = Literal["837i", "837p"]
 VERSIONS: dict[Variant, str] = {"837i": "005010X223A2", "837p": "005010X222A1"}

@@ -82,14 +82,6 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def size_text(size: int) -> str:
-    """A byte count as a person reads a limit: 5 MiB, 256 KiB, 1,000 bytes."""
-    for unit, name in ((2**20, "MiB"), (2**10, "KiB")):
-        if size >= unit and size % unit == 0:
-            return f"{size // unit:,} {name}"
-    return f"{size:,} bytes"
-
-
 def unpacked_size(data: bytes, ceiling: int) -> int:
     """The bytes `data` holds once gunzipped (its own length when it is not gzip), counted as a stream and
     never past `ceiling + 1`, so a gzip bomb is measured without being inflated. Damaged gzip counts what
