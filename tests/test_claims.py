@@ -258,6 +258,22 @@ def test_audit_command_reads_a_billed_csv(tmp_path: Path) -> None:
     assert read_billed(csv_file).lines["E1"][1].date == dt.date(2026, 1, 22)
 
 
+def test_an_encounter_whose_only_claim_row_is_unreadable_gets_one_answer(tmp_path: Path) -> None:
+    records = [
+        make_encounter([{"substance": "vancomycin", "start": "09:00", "end": "10:40"}], encounter_id=e)
+        for e in ("E1", "E2")
+    ]
+    source = tmp_path / "e.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    csv_file = tmp_path / "billed.csv"
+    csv_file.write_text("encounter_id,code,units,modifiers,date\nE1,96365,1,,2026-01-15\nE2,96365,many,,\n")
+    run = _run("audit", str(source), "--billed", str(csv_file))
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.returncode == 1
+    assert [a["encounter_id"] for a in answers] == ["E1", "E2"]  # one answer each, none lost
+    assert "differences" in answers[0] and "row 3" in answers[1]["error"]["message"]
+
+
 def test_fhir_claims_validate_and_carry_the_same_lines(tmp_path: Path, coder: Coder) -> None:
     from fhir.resources.R4B.claim import Claim as FhirClaim
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from infusion_coder.api import Coder
 from infusion_coder.cli import app
-from infusion_coder.formats import ImportOptions, Source
+from infusion_coder.formats import ImportOptions, Source, UnusableInput
 from infusion_coder.formats.mimic import accounting, load, read
 from infusion_coder.models import Encounter
 
@@ -241,11 +241,29 @@ def test_cli_import_and_code_mimic_folder() -> None:
     assert results["800003"]["lines"] == [] and results["800003"]["readiness"] == "ready"
 
 
-def test_not_a_folder_is_an_error(coder: Coder, tmp_path: Path) -> None:
-    (record,) = read([Source("x.csv", path=tmp_path / "x.csv")], ImportOptions(), coder.reference.latest)
-    assert record["error"]["field"] == "path"
-    (record,) = read([Source("empty", path=tmp_path)], ImportOptions(), coder.reference.latest)
-    assert "emar" in record["error"]["message"]
+def test_a_first_input_that_is_no_mimic_folder_stops_the_import(coder: Coder, tmp_path: Path) -> None:
+    pack = coder.reference.latest
+    with pytest.raises(UnusableInput, match="mimic reads a MIMIC-IV folder"):
+        list(read([Source("x.csv", path=tmp_path / "x.csv")], ImportOptions(), pack))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UnusableInput, match="emar"):
+        list(read([Source("empty", path=empty)], ImportOptions(), pack))
+
+
+def test_a_later_input_that_is_no_mimic_folder_is_an_error_and_the_rest_go_on(
+    coder: Coder, tmp_path: Path
+) -> None:
+    good = small_folder(tmp_path / "good")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sources = [Source("good", path=good), Source("empty", path=empty), Source("again", path=good)]
+    records = list(read(sources, ImportOptions(), coder.reference.latest))
+    errors = [r for r in records if "error" in r]
+    assert (
+        len(errors) == 1 and errors[0]["error"]["field"] == "path" and "emar" in errors[0]["error"]["message"]
+    )
+    assert [r["encounter_id"] for r in records if "error" not in r] == ["900-ed-31", "900-ed-31"]
 
 
 # --- encounter class as the hospital bills it -----------------------------------------------------------
@@ -613,8 +631,9 @@ def small_folder(root: Path) -> Path:
 def test_a_renamed_emar_column_is_one_error_naming_it(coder: Coder, tmp_path: Path) -> None:
     emar = small_folder(tmp_path) / "hosp" / "emar.csv"
     emar.write_text(emar.read_text().replace("charttime", "chart_time", 1))
-    (record,) = read([Source("demo", path=tmp_path)], ImportOptions(), coder.reference.latest)
-    assert record["error"]["message"] == (
+    with pytest.raises(UnusableInput) as refused:
+        list(read([Source("demo", path=tmp_path)], ImportOptions(), coder.reference.latest))
+    assert str(refused.value) == (
         "demo: hosp/emar.csv has no column 'charttime' (closest header: 'chart_time'); nothing was imported"
     )
 

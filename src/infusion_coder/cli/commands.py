@@ -351,6 +351,7 @@ def _join_claims(items: Iterator[Item], claims: BilledClaims, name: str) -> Iter
     from ..formats.jsonio import Item
 
     used: set[str] = set()
+    unread = {encounter_id for encounter_id, _ in claims.problems if encounter_id}
     for item in items:
         value = item.value
         raw_id = encounter_id_of(value)
@@ -364,7 +365,7 @@ def _join_claims(items: Iterator[Item], claims: BilledClaims, name: str) -> Iter
             yield Item(dict(value, billed_lines=lines))
         elif value.get("billed_lines") is not None:
             yield item
-        else:
+        elif found not in unread:  # an unreadable claim's own error below is this encounter's one answer
             yield Item(error_record(found, f"no claim for encounter {found} in {name}", "billed"))
     for encounter_id, message in claims.problems:
         used.add(encounter_id or "")

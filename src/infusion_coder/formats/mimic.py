@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..reference import ReferencePack
-from . import ImportOptions, Source, error_record
+from . import ImportOptions, Source, UnusableInput, error_record
 from .events import Action, Event, Fold, Segment, fold
 from .mimic_routes import (
     CODED_ROUTES,
@@ -237,25 +237,37 @@ class MimicImport:
     errors: list[dict[str, Any]]
     rows: int = 0  # emar rows in the folder, damaged ones included
     damaged: list[Damage] = field(default_factory=list)  # emar rows that could not be read
+    unusable: bool = False  # the folder gave nothing: no emar table, not its columns, no rows
 
 
 def read(sources: Sequence[Source], options: ImportOptions, pack: ReferencePack) -> Iterator[dict[str, Any]]:
+    """The encounters of each folder. A folder that gives nothing is UnusableInput when it is the first
+    (the command stops with exit 2 before writing), and an error record after that (the rest go on)."""
+    started = False
     for source in sources:
         if source.path is None or not source.path.is_dir():
-            yield error_record(None, f"{source.name}: mimic reads a MIMIC-IV folder (with hosp/)", "path")
+            message = f"{source.name}: mimic reads a MIMIC-IV folder (with hosp/)"
+            if not started:
+                raise UnusableInput(message)
+            yield error_record(None, message, "path")
             continue
         try:
             loaded = load(source.path, options, pack, source.name)
         except (MemoryError, RecursionError) as exc:
+            started = True
             yield error_record(None, f"{source.name}: too large to read ({type(exc).__name__})", "path")
             continue
         except Exception as exc:  # a defect: the next folder still goes on; the text may quote the data
+            started = True
             yield error_record(
                 None,
                 f"{source.name}: the mimic reader stopped on an internal error ({type(exc).__name__})",
                 "path",
             )
             continue
+        if loaded.unusable and not started:
+            raise UnusableInput(loaded.errors[0]["error"]["message"])
+        started = True
         yield from loaded.errors
         for built in loaded.encounters:
             yield built.record
@@ -268,11 +280,11 @@ def load(folder: Path, options: ImportOptions, pack: ReferencePack, name: str | 
     name = name or folder.name
     emar = read_table(hosp, "emar", *_EMAR, ids=_IDS)
     if not emar.usable:
-        return MimicImport([], [error_record(None, f"{name}: {emar.problem}; nothing was imported", "path")])
+        problem = error_record(None, f"{name}: {emar.problem}; nothing was imported", "path")
+        return MimicImport([], [problem], unusable=True)
     if not emar.rows and not emar.damage:
-        return MimicImport(
-            [], [error_record(None, f"{name}: {emar.file} has no rows: nothing to import", "path")]
-        )
+        empty = error_record(None, f"{name}: {emar.file} has no rows: nothing to import", "path")
+        return MimicImport([], [empty], unusable=True)
     tables = {name: read_table(hosp, name, *columns, ids=_IDS) for name, columns in _TABLES.items()}
     ctx = _Context.build(emar, tables, pack)
     stays, unplaced = _stays(emar.rows, ctx)
