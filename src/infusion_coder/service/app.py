@@ -14,7 +14,6 @@ comes from worker processes (`serve --workers N`).
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import secrets
@@ -49,6 +48,7 @@ from .body import (
     MAX_RECORDS,
     BadBody,
     Records,
+    format_available,
     read_records,
     too_many,
     unpacked_size,
@@ -69,8 +69,6 @@ HEAVY_JOBS = 2  # large coding requests and uploads in threads at once, per work
 # in segments), so each limit is a few seconds of work at most. Larger exports go through
 # `infusion-coder import` or `batch`.
 UPLOAD_BYTES = {"fhir": 16 * 2**20, "mar": 4 * 2**20, "hl7": 4 * 2**20}
-# Formats whose reader needs folders on disk (MIMIC-IV tables): not uploadable.
-FOLDER_FORMATS = frozenset({"mimic"})
 log = logging.getLogger("infusion_coder.service")
 
 
@@ -239,15 +237,6 @@ def examples(*, with_mappings: bool = False) -> dict[str, Example]:
 def usable_examples() -> list[Example]:
     """The examples this installation can open: contract JSON, and sources whose importer is present."""
     return [e for e in examples().values() if e.format == "json" or format_available(e.format)]
-
-
-def format_available(name: str) -> bool:
-    if name not in FORMATS or name in FOLDER_FORMATS:
-        return False
-    try:
-        return importlib.util.find_spec(FORMATS[name][0]) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _errors(status: int) -> dict[int | str, dict[str, Any]]:
@@ -779,7 +768,15 @@ def create_app(
 
     from .views import install  # the work queue, the API explorer (/docs) and the page's audit
 
-    install(app, coder, api_key=api_key, api_dependencies=v1, base_context=page_context, queue=queue)
+    install(
+        app,
+        coder,
+        api_key=api_key,
+        api_dependencies=v1,
+        base_context=page_context,
+        upload_formats=[name for name in sorted(FORMATS) if format_available(name)],
+        queue=queue,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

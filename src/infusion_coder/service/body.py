@@ -9,6 +9,7 @@ parsed by the CLI's own parser, so a bad line gives the CLI's message for it. A 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ..formats import jsonio
+from ..formats import FORMATS, jsonio
 
 JSON_TYPES = frozenset({"application/json", ""})
 JSON_LINES_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
@@ -185,3 +186,18 @@ def read_records(body: bytes, content_type: str | None, limit: int = MAX_RECORDS
             raise too_many(len(value), limit)
         return Records(value, {}, single=False)
     return Records([value], {}, single=True)
+
+
+# Formats whose reader needs folders on disk (MIMIC-IV tables): not uploadable.
+FOLDER_FORMATS = frozenset({"mimic"})
+
+
+def format_available(name: str) -> bool:
+    """Whether an upload of this source format can be read here: a file format whose reader's library
+    is installed."""
+    if name not in FORMATS or name in FOLDER_FORMATS:
+        return False
+    try:
+        return importlib.util.find_spec(FORMATS[name][0]) is not None
+    except ModuleNotFoundError:
+        return False

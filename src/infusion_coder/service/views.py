@@ -31,7 +31,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..api import Coder
-from ..formats import FORMATS, ImportOptions, Source, reader
+from ..formats import ImportOptions, Source, reader
+from .body import format_available
 from .guard import error_body
 from .queue import (
     ENCOUNTERS_NAME,
@@ -74,10 +75,12 @@ def install(
     api_key: str | None,
     api_dependencies: Sequence[Depends],
     base_context: Any,
+    upload_formats: Sequence[str],
     queue: Path | None = None,
 ) -> None:
     """Add the queue, API-explorer and billed-lines routes to `app`. `base_context(request)` gives the
-    templates' common values; `api_dependencies` guard the /v1 route as the app's others."""
+    templates' common values; `api_dependencies` guard the /v1 route as the app's others;
+    `upload_formats` are the source formats this installation reads."""
     templates = Jinja2Templates(directory=HERE / "templates")
     home = QueueHome(coder.reference, queue)
     app.state.queue_home = home
@@ -163,7 +166,9 @@ def install(
             except PageError:
                 continue
             found.append((name, listing))
-        return render(request, "queues.html", page="queue", queues=found, **_upload_context(home))
+        return render(
+            request, "queues.html", page="queue", queues=found, **_upload_context(home, upload_formats)
+        )
 
     @pages.post("/queue/key")
     async def enter_key(request: Request) -> Response:
@@ -217,7 +222,7 @@ def install(
                 queues=[],
                 error=exc.message,
                 form=field,
-                **_upload_context(home),
+                **_upload_context(home, upload_formats),
             )
         finally:
             await form.close()
@@ -395,19 +400,15 @@ def _url(path: str, params: dict[str, str]) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
-def _upload_context(home: QueueHome) -> dict[str, Any]:
-    from .app import format_available
-
+def _upload_context(home: QueueHome, upload_formats: Sequence[str]) -> dict[str, Any]:
     return {
-        "upload_formats": ["json", *[n for n in sorted(FORMATS) if format_available(n)]],
+        "upload_formats": ["json", *upload_formats],
         "format_labels": FORMAT_LABELS,
         "home": home,
     }
 
 
 def _upload_options(field: dict[str, str], coder: Coder) -> tuple[ImportOptions, str]:
-    from .app import format_available
-
     format = field.get("format") or "json"
     if format != "json" and not format_available(format):
         raise PageError(422, f"format {format[:40]!r} cannot be uploaded here")
