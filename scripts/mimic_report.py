@@ -30,7 +30,7 @@ DROPS = {
     "flush": "flushes",
     "route-not-coded": "given by a route with no code (oral, eye drops, creams, inhalers ...)",
     "inpatient": "every event of inpatient stays (not coded; inpatient-stay finding)",
-    "unclear-class": "every event of stays of unclear class (held; stay-class-unclear error)",
+    "unclear-class": "every event of stays of unclear class (held; setting-unknown error)",
     "unpaired": "stops/pauses with nothing to close, duplicates (named in a finding)",
     "self-administered": "the patient's own medication (insulin pump)",
     "zero-dose": "zero dose",

@@ -318,7 +318,7 @@ def admission_folder(root: Path, admission_type: str, careunit: str, codes: list
         ("EU OBSERVATION", "Emergency Department Observation", ["G0378"], "mimic-encounter-ed+observation"),
         ("DIRECT OBSERVATION", "Medicine", ["99219"], "mimic-encounter-ed+observation"),
         # ICU care (the CCU included) under an observation class: what to check, held
-        ("EU OBSERVATION", "Coronary Care Unit (CCU)", ["G0378"], "stay-class-unclear"),
+        ("EU OBSERVATION", "Coronary Care Unit (CCU)", ["G0378"], "setting-unknown"),
         ("OBSERVATION ADMIT", "Coronary Care Unit (CCU)", [], "inpatient-stay"),
         ("EW EMER.", "Trauma SICU (TSICU)", [], "inpatient-stay"),
     ],
@@ -331,7 +331,7 @@ def test_admission_class_from_the_hospitals_billing(
     outpatient = klass.startswith("mimic-encounter")
     assert bool(record["administrations"]) is outpatient
     assert bool(lines(coder, record)) is outpatient
-    if klass == "stay-class-unclear":
+    if klass == "setting-unknown":
         assert record["source_findings"][0]["severity"] == "error"
         assert "Coronary Care Unit (CCU)" in record["source_findings"][0]["message"]
 
@@ -349,12 +349,12 @@ def test_long_charting_outside_every_stay_is_held_short_is_outpatient(coder: Cod
     assert list(records) == ["900-out-1", "900-out-9"]
     long = records["900-out-1"]
     (unclear,) = long["source_findings"]
-    assert (unclear["id"], unclear["severity"]) == ("stay-class-unclear", "error")
+    assert (unclear["id"], unclear["severity"]) == ("setting-unknown", "error")
     assert "3 midnights" in unclear["message"] and "5 administration(s)" in unclear["message"]
     assert long["administrations"] == [] and lines(coder, long) == Counter()
     assert lines(coder, records["900-out-9"]) == Counter({"96372": 1})
     included = imported(coder, root, include_inpatient=True)["900-out-1"]
-    assert len(included["administrations"]) == 5 and findings(included)["stay-class-unclear"]
+    assert len(included["administrations"]) == 5 and findings(included)["setting-unknown"]
 
 
 # --- route from evidence --------------------------------------------------------------------------------

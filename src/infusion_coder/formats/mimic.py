@@ -10,7 +10,7 @@ why, is in docs/import-mimic.md; in short:
   (OBSERVATION ADMIT with no observation HCPCS, ICU or CCU care, EW EMER., URGENT, ...) is inpatient: it
   is written with no administrations and an `inpatient-stay` finding naming the evidence and what was
   left out (`include_inpatient` includes them). A stay the folder cannot class is held the same way with
-  a `stay-class-unclear` error saying what to check.
+  a `setting-unknown` error saying what to check.
 - Events: one emar row is one charted event, folded by `events.fold` per infusion: its order (poe_id,
   which every emar row carries), joined with the orders its pharmacy dispensing links (`_Links`). Not
   given, flushes, checks (Confirmed), self-administered doses and zero doses are named drops; a row with no
@@ -930,7 +930,7 @@ def _class_finding(stay: Stay, count: int, included: bool) -> dict[str, Any]:
         else f"its {count} administration(s) are not coded until it is settled (--include-inpatient codes them)"
     )
     return _finding(
-        "stay-class-unclear", "error", f"Class of the stay unclear: {stay.evidence}; {left}", (), subject
+        "setting-unknown", "error", f"Class of the stay unclear: {stay.evidence}; {left}", (), subject
     )
 
 
