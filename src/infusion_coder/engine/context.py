@@ -12,7 +12,7 @@ from ..rules import Rule
 from ..times import TimeFrame
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     encounter: Encounter
     pack: ReferencePack

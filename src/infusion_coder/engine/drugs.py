@@ -14,7 +14,7 @@ from .context import Context
 RULE = rule_module.RULE
 
 
-@dataclass
+@dataclass(slots=True)
 class _Dose:
     admin: Administration
     amount: float  # in the base unit of its dimension

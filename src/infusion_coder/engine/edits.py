@@ -93,6 +93,8 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
         for first_code, firsts in by_code.items():
             for second_code, seconds in by_code.items():
                 edit = pairs.get((first_code, second_code))
+                if edit is None or edit.modifier_indicator != 1:
+                    continue  # most pairs of codes are no edit: skip the site test below
                 own_site = {
                     first_code in ic901_ncci_ptp.OWN_SITE_CODES,
                     second_code in ic901_ncci_ptp.OWN_SITE_CODES,

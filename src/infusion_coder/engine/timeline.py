@@ -78,7 +78,7 @@ class Bucket:
         return ", ".join(r.span_text(ctx.clock) for r in self.runs)
 
 
-@dataclass
+@dataclass(slots=True)
 class Stream:
     drug: str
     family: str
@@ -97,7 +97,7 @@ class Stream:
         return tuple(sorted({*self.folded, *(i for b in self.buckets for i in b.ids)}))
 
 
-@dataclass
+@dataclass(slots=True)
 class Initial:
     kind: str  # stream | push | hydration
     stream: Stream | None = None
@@ -106,7 +106,7 @@ class Initial:
     label: str = ""  # what it is, as charted ("vancomycin infusion from 15:00")
 
 
-@dataclass
+@dataclass(slots=True)
 class Repeat:
     """A same-drug push and the reported service of that drug it repeats: before or after it in time."""
 
