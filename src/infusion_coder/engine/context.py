@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..models import ClaimType, Encounter, Finding, Severity
+from ..models import ClaimType, Encounter, Severity
 from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
+from .output import PlainFinding
 
 
 @dataclass(slots=True)
@@ -17,7 +18,7 @@ class Context:
     encounter: Encounter
     pack: ReferencePack
     policy: Policy
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[PlainFinding] = field(default_factory=list)
     concurrent_used: set[Any] = field(default_factory=set)
     families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
     # administration id -> (route class iv|ia|sc|im|other, method the record or its route states), once resolved
@@ -53,17 +54,7 @@ class Context:
         denial_risk: str | None = None,
         remark: str | None = None,
     ) -> None:
-        self.findings.append(
-            Finding(
-                id=id,
-                severity=severity,
-                administrations=sorted(ids),
-                message=message,
-                denial_risk=denial_risk,
-                rule=rule.id,
-                remark=remark,
-            )
-        )
+        self.findings.append(PlainFinding(id, severity, sorted(ids), message, denial_risk, rule.id, remark))
 
     def clock(self, moment: datetime | None) -> str:
         """HH:MM on the facility's wall clock (after a daylight-saving change too), for explanations."""

@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from itertools import accumulate
 
-from ..models import Finding
 from ..rules import (
     ic203_hour_units,
     ic204_hydration_time,
@@ -36,6 +35,7 @@ from ..rules import (
 from ..rules.base import Rule
 from .context import Context
 from .intervals import Interval, intersect, minutes, subtract, union
+from .output import PlainFinding
 from .services import Scope, Service, Unit
 
 RANK = ic301_facility_hierarchy.RANK
@@ -145,7 +145,7 @@ class _ScopeCoder:
         self.use_primary = use_primary
         self.basis = ""  # why the initial service is initial, for its explanation
         self.added_ids: set[tuple[str, ...]] = set()  # stopless bags added to their drug, not coded
-        self.added_findings: list[Finding] = []
+        self.added_findings: list[PlainFinding] = []
         self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
         services = scope.services

@@ -21,9 +21,13 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
+import orjson
 from pydantic_core import PydanticSerializationError
+
+if TYPE_CHECKING:
+    from ..engine.output import Coded
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one encounter of 5,000 administrations is about 2 MB
 HEAD_LINES = 100  # lines looked at to tell JSON Lines with a broken first line from another format
@@ -363,6 +367,21 @@ def dumps(record: dict[str, Any], *, pretty: bool = False, compact: bool = False
     except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape: keep it escaped, as it came
         text = json.dumps(record, **spacing)
     return text
+
+
+def render_coded(coded: Coded) -> bytes | None:
+    """A coded encounter as the bytes `render(coded.model())` writes, from plain objects (orjson), or None
+    where that spelling is not certain: a UTC offset with seconds (a zone's local mean time before 1900-ish
+    rules; pydantic truncates it, orjson rounds), or what orjson refuses (a lone surrogate, an integer over
+    64 bits). The caller then renders the model."""
+    for moment in coded.moments():
+        offset = moment.utcoffset()
+        if offset is not None and (offset.seconds % 60 or offset.microseconds):
+            return None
+    try:
+        return orjson.dumps(coded.plain(), option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        return None
 
 
 def render(result: Any, *, pretty: bool = False) -> str:
