@@ -13,8 +13,9 @@ the in-process and the batch figures are for the same encounters.
 
 Without a part option it prints, in this order:
 (a) stages: per stage, in process, one core, in CPU seconds (process_time): decode (jsonio.parse of a line),
-    validate (Encounter.model_validate), engine (Coder.code), encode (jsonio.render), their sum, and end to
-    end (parse + code_record + render per line, as `code` does)
+    validate (Encounter.model_validate), engine (engine.code_plain: the plain result `code` writes), encode
+    (jsonio.render_coded, orjson), their sum, and end to end (parse + code_record_plain + render_coded per
+    line, as `code` does)
 (b) `infusion-coder batch --jobs 1`, JSON Lines in, Parquet out: encounters/s of wall time, CPU per
     encounter of the process tree (getrusage of the children, so "per core" holds on a shared machine),
     both also net of start-up (the same command on a tiny input), peak RSS of the tree
@@ -71,6 +72,7 @@ from _bench_util import (
 import infusion_coder
 from infusion_coder import Coder
 from infusion_coder.batch.run import write_encounters
+from infusion_coder.engine import Coded, code_plain
 from infusion_coder.formats import jsonio
 from infusion_coder.models import Encounter
 
@@ -106,9 +108,9 @@ def stages(coder: Coder, lines: list[bytes]) -> float:
         t1 = clock()
         encounter = Encounter.model_validate(value)
         t2 = clock()
-        result = coder.code(encounter)
+        result = code_plain(encounter, coder.reference)
         t3 = clock()
-        jsonio.render(result)
+        write(result)
         t4 = clock()
         decode, validate, engine, encode = (
             decode + t1 - t0,
@@ -126,7 +128,7 @@ def stages(coder: Coder, lines: list[bytes]) -> float:
     decode, validate, engine, encode = (max(t - tick, 1e-9) for t in (decode, validate, engine, encode))
     began = clock()
     for line in lines:
-        jsonio.render(coder.code_record(jsonio.parse(line, "line 1").value))
+        write(coder.code_record_plain(jsonio.parse(line, "line 1").value))
     whole = clock() - began
     heading(
         f"(a) stages, in process, one core, CPU time: {count:,} encounters of {min(admins)}-{max(admins)} "
@@ -135,8 +137,18 @@ def stages(coder: Coder, lines: list[bytes]) -> float:
     for name, took in (("decode", decode), ("validate", validate), ("engine", engine), ("encode", encode)):
         print(f"  {name:<10} {rate(took)}")
     print(f"  {'sum':<10} {rate(decode + validate + engine + encode)}")
-    print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record + render, as `code` does per line)")
+    print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record_plain + render_coded, as `code` does)")
     return count / whole
+
+
+def write(result: Any) -> bytes:
+    """A result's bytes as `code` writes them in JSON Lines (cli._emit): plain where it can, else the model."""
+    if isinstance(result, Coded):
+        data = jsonio.render_coded(result)
+        if data is not None:
+            return data
+        result = result.model()
+    return jsonio.render(result).encode("utf-8")
 
 
 def round_trip(lines: list[bytes]) -> float:

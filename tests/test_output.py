@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infusion_coder import Coder
-from infusion_coder.engine.output import Coded, PlainDrugLine, PlainFinding, PlainLine
+from infusion_coder.engine.output import Coded, PlainDrugLine, PlainFinding, PlainLine, Span
 from infusion_coder.formats import jsonio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,8 @@ def test_render_coded_writes_the_models_bytes_or_declines(
 ) -> None:
     """Any text, id, offset (seconds too) and fraction of a second: the same bytes as the model, or None
     (then `code` renders the model, as before)."""
-    line = PlainLine("96365", 2, ["59", text], day, ["a1", text], text, "IC301", minutes, moments)
+    spans = [Span(start, end) for start, end in moments]
+    line = PlainLine("96365", 2, ["59", text], day, ["a1", text], text, "IC301", minutes, spans)
     finding = PlainFinding("x-" + text[:5], "warning", [text], text, None, "IC601", text or None)
     drug = PlainDrugLine("J1100", 3, [], day, text or None, ["a1"], text, "IC701")
     coded = Coded(encounter_id, [line], [finding], "cms-default", "2026.1", "ready", [drug])

@@ -26,7 +26,7 @@ from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
 from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
 from .intervals import minutes, union
-from .output import Coded, PlainFinding, PlainLine
+from .output import Coded, PlainFinding, PlainLine, Span
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -215,7 +215,7 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
             explanation,
             first.rule.id,
             spent,
-            [(shown(start), shown(end)) for start, end in counted],
+            [Span(shown(start), shown(end)) for start, end in counted],
         )
         when = min((m.when for m in members if m.when), default=datetime.max)
         key = (not first.main, primary not in ids, not first.initial, when, code, ids)
