@@ -238,7 +238,7 @@ def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime,
     """Merged stretches, plus the moments of pushes and injections that no stretch covers."""
     spans = union(intervals)
     moments = sorted({i for i in intervals if i[0] == i[1] and not any(a <= i[0] <= b for a, b in spans)})
-    return sorted(spans + moments)
+    return sorted(spans + moments) if moments else spans  # union's spans are sorted already
 
 
 def _physician_in_facility(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
