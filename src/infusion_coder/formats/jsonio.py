@@ -64,8 +64,20 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
+# orjson reads a line about three times faster than json, to the same value, except: an integer over 64
+# bits (a float to orjson), nesting json refuses (RecursionError) and orjson allows. Such lines, and every
+# line orjson refuses, are read by json, which also words the problem.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_FEW_BRACKETS = 200
+
+
 def parse(data: bytes | bytearray, where: str) -> Item:
     """One record's bytes as an Item: its value, or the reason it is not a JSON value."""
+    if data.count(b"[") + data.count(b"{") < _FEW_BRACKETS and _LONG_DIGITS.search(data) is None:
+        try:
+            return Item(orjson.loads(data), where=where)
+        except orjson.JSONDecodeError:
+            pass
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
