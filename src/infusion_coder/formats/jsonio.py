@@ -65,15 +65,18 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 # orjson reads a line about three times faster than json, to the same value, except: an integer over 64
-# bits (a float to orjson), nesting json refuses (RecursionError) and orjson allows. Such lines, and every
-# line orjson refuses, are read by json, which also words the problem.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# bits (a float to orjson), nesting json refuses (RecursionError) and orjson allows. Lines with a run of
+# 19 digits or many brackets, and every line orjson refuses, are read by json, which words the problem.
+# The digit runs are found by mapping every digit to "0" and the rest to a space: one substring search
+# (a regular expression took 7 us a line, three times orjson's own time).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
 _FEW_BRACKETS = 200
 
 
 def parse(data: bytes | bytearray, where: str) -> Item:
     """One record's bytes as an Item: its value, or the reason it is not a JSON value."""
-    if data.count(b"[") + data.count(b"{") < _FEW_BRACKETS and _LONG_DIGITS.search(data) is None:
+    if data.count(b"[") + data.count(b"{") < _FEW_BRACKETS and _LONG_RUN not in data.translate(_DIGITS):
         try:
             return Item(orjson.loads(data), where=where)
         except orjson.JSONDecodeError:
