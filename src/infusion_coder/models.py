@@ -39,6 +39,7 @@ from .times import (
     TimeFrame,
     TimeNote,
     floating_as_given,
+    local_time,
     read_times,
 )
 
@@ -120,31 +121,8 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-
-
-def _local_time(value: Any) -> Any:
-    """An ISO 8601 date-time, naive (the facility's wall clock) or with a UTC offset, which is kept here and
-    converted once the encounter's time zone is known (see times.py)."""
-    if isinstance(value, datetime) or value is None:
-        return value
-    if not isinstance(value, str):
-        kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
-        raise ValueError(f"expected an ISO 8601 date-time text such as 2026-01-15T10:05, not {kind}")
-    text = value.strip()
-    if _ISO_START.match(text):
-        try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            pass
-        what = "is not a valid date-time (check the day, hour and offset)"
-    else:
-        what = "is not an ISO 8601 date-time such as 2026-01-15T10:05"
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    raise ValueError(f"{shown!r} {what}") from None
-
-
-LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
+# read in times.py, which the compiled build compiles: six of these a record
+LocalTime = Annotated[datetime, BeforeValidator(local_time)]
 
 
 # Field names that stand for a contract field whose absence changes the codes (times, technique, access).

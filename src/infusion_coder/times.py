@@ -12,9 +12,11 @@ service and for what the result shows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Plausible dates of service. MIMIC-IV's de-identified dates run to about 2210, hence the late upper bound.
@@ -222,3 +224,27 @@ def _zone_notes(items: list[_Time], zone: tzinfo) -> list[TimeNote]:
             )
         )
     return notes
+
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def local_time(value: Any) -> Any:
+    """An ISO 8601 date-time, naive (the facility's wall clock) or with a UTC offset, which is kept here and
+    converted once the encounter's time zone is known (read_times)."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    if not isinstance(value, str):
+        kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
+        raise ValueError(f"expected an ISO 8601 date-time text such as 2026-01-15T10:05, not {kind}")
+    text = value.strip()
+    if _ISO_START.match(text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            pass
+        what = "is not a valid date-time (check the day, hour and offset)"
+    else:
+        what = "is not an ISO 8601 date-time such as 2026-01-15T10:05"
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    raise ValueError(f"{shown!r} {what}") from None
