@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -38,7 +37,7 @@ from .times import (
     TimeError,
     TimeFrame,
     TimeNote,
-    floating_as_given,
+    floating_administrations,
     local_time,
     read_times,
 )
@@ -432,8 +431,8 @@ class Encounter(_Model):
     def _read_times(self) -> Encounter:
         """Convert offsets and the facility zone into engine times (times.py), and check their order and
         spans on real instants."""
-        times = (t for a in self.administrations for t in (a.start, a.end, *_segment_times(a)))
-        frame = FLOATING if floating_as_given(times, self.timezone) else self._convert_times()
+        floating = floating_administrations(self.administrations, self.timezone)
+        frame = FLOATING if floating else self._convert_times()
         first: tuple[datetime, str] | None = None
         last: tuple[datetime, str] | None = None
         for index, admin in enumerate(self.administrations):
@@ -497,12 +496,6 @@ class Encounter(_Model):
     @property
     def time_notes(self) -> list[TimeNote]:
         return self.__pydantic_private__["_time_notes"]  # type: ignore[no-any-return,index]
-
-
-def _segment_times(admin: Administration) -> Iterator[datetime]:
-    for segment in admin.segments or ():
-        yield segment.start
-        yield segment.end
 
 
 def _check_segments(admin: Administration, index: int, frame: TimeFrame) -> None:

@@ -107,12 +107,23 @@ def resolve_zone(name: str) -> ZoneInfo:
         raise refused from exc
 
 
-def floating_as_given(times: Iterable[datetime | None], zone_name: str | None) -> bool:
-    """True when read_times would leave every time as it is (no zone, each time naive and in the plausible
-    years): the common encounter then needs no conversion pass."""
-    return zone_name is None and all(
-        t is None or (t.tzinfo is None and EARLIEST_YEAR <= t.year <= LATEST_YEAR) for t in times
-    )
+def floating_administrations(administrations: Iterable[Any], zone_name: str | None) -> bool:
+    """True when read_times would leave every time as it is (no zone, each start, end and segment time
+    naive and in the plausible years): the common encounter then needs no conversion pass. Read here, not
+    through a generator in models.py: compiled in the compiled build, and no generator frames."""
+    if zone_name is not None:
+        return False
+    for admin in administrations:
+        for moment in (admin.start, admin.end):
+            if moment is not None and not (
+                moment.tzinfo is None and EARLIEST_YEAR <= moment.year <= LATEST_YEAR
+            ):
+                return False
+        for segment in admin.segments or ():
+            for moment in (segment.start, segment.end):
+                if not (moment.tzinfo is None and EARLIEST_YEAR <= moment.year <= LATEST_YEAR):
+                    return False
+    return True
 
 
 def read_times(
