@@ -51,7 +51,7 @@ compiled-test:
 	@if command -v $${CC:-cc} >/dev/null 2>&1; then \
 		$(MAKE) $(CBIN)/infusion-coder && \
 		$(CBIN)/python -m pytest -p no:cacheprovider tests/test_compiled.py tests/test_equivalence.py \
-			tests/test_rule_cases.py tests/test_gold.py; \
+			tests/test_rule_cases.py tests/test_gold.py tests/test_output.py; \
 	else echo "compiled-test SKIPPED: no C compiler (cc) to build the optional mypyc build"; fi
 
 gold: $(BIN)/infusion-coder

@@ -13,8 +13,9 @@ the in-process and the batch figures are for the same encounters.
 
 Without a part option it prints, in this order:
 (a) stages: per stage, in process, one core, in CPU seconds (process_time): decode (jsonio.parse of a line),
-    validate (Encounter.model_validate), engine (Coder.code), encode (jsonio.render), their sum, and end to
-    end (parse + code_record + render per line, as `code` does)
+    validate (Encounter.model_validate), engine (engine.code_plain: the plain result `code` writes), encode
+    (jsonio.render_coded, orjson), their sum, and end to end (parse + code_record_plain + render_coded per
+    line, as `code` does)
 (b) `infusion-coder batch --jobs 1`, JSON Lines in, Parquet out: encounters/s of wall time, CPU per
     encounter of the process tree (getrusage of the children, so "per core" holds on a shared machine),
     both also net of start-up (the same command on a tiny input), peak RSS of the tree
@@ -23,10 +24,12 @@ Without a part option it prints, in this order:
 (d) batch --jobs 1 with the same encounters as Parquet input
 (e) the library (Coder.code_record in a loop) and the `code` CLI on the JSON Lines file
 (f) the cost curve: one encounter of 1 .. 5,000 administrations
+(g) `infusion-coder code FILE` net of start-up beside a JSON round trip (json.loads + json.dumps) of the same
+    lines, both per CPU second, and issue 19's target for this build (3,000/s pure, 5,000/s compiled)
 and a summary line; "target met" is judged on batch --jobs 1 in encounters per CPU second of its process
 tree, start-up excluded (the issue: "10,000 encounters/s on one core through batch --jobs 1").
 
---stages, --batch, --library, --curve   only those parts (combinable)
+--stages, --batch, --library, --curve, --code   only those parts (combinable)
 --million       --million-count (1,000,000) generated encounters streamed through `batch --jobs
                 --million-jobs` (1): wall time, rate, the process tree's resident memory sampled every
                 second (a compact series and the peak), then a check that results hold every input once, in
@@ -66,8 +69,10 @@ from _bench_util import (
     summary_line,
 )
 
+import infusion_coder
 from infusion_coder import Coder
 from infusion_coder.batch.run import write_encounters
+from infusion_coder.engine import Coded, code_plain
 from infusion_coder.formats import jsonio
 from infusion_coder.models import Encounter
 
@@ -86,30 +91,45 @@ def heading(text: str) -> None:
 def stages(coder: Coder, lines: list[bytes]) -> float:
     """Encounters per second on one core for each stage of `code`, in process, then all four together.
     Timed in CPU seconds of this process (process_time), so the figures mean "per core" even on a machine
-    other jobs share. Returns end to end encounters per CPU second."""
+    other jobs share. Each record goes through every stage before the next one starts and nothing of it is
+    kept (as `code` runs): holding thousands of models alive makes the garbage collector walk them all and
+    bills that to whichever stage allocates. Returns end to end encounters per CPU second."""
     count = len(lines)
+    clock = time.process_time
 
     def rate(took: float) -> str:
         return f"{count / took:>10,.0f}/s {1e6 * took / count:>8.1f} us/encounter"
 
-    began = time.process_time()
-    values = [jsonio.parse(line, "line 1").value for line in lines]
-    decode = time.process_time() - began
-    began = time.process_time()
-    encounters = [Encounter.model_validate(v) for v in values]
-    validate = time.process_time() - began
-    began = time.process_time()
-    results = [coder.code(e) for e in encounters]
-    engine = time.process_time() - began
-    began = time.process_time()
-    for result in results:
-        jsonio.render(result)
-    encode = time.process_time() - began
-    began = time.process_time()
+    decode = validate = engine = encode = 0.0
+    admins: list[int] = []
     for line in lines:
-        jsonio.render(coder.code_record(jsonio.parse(line, "line 1").value))
-    whole = time.process_time() - began
-    admins = [len(e.administrations) for e in encounters]
+        t0 = clock()
+        value = jsonio.parse(line, "line 1").value
+        t1 = clock()
+        encounter = Encounter.model_validate(value)
+        t2 = clock()
+        result = code_plain(encounter, coder.reference)
+        t3 = clock()
+        write(result)
+        t4 = clock()
+        decode, validate, engine, encode = (
+            decode + t1 - t0,
+            validate + t2 - t1,
+            engine + t3 - t2,
+            encode + t4 - t3,
+        )
+        admins.append(len(encounter.administrations))
+    del value, encounter, result
+    # what one clock() read costs, taken off every stage (each stage's span holds one read)
+    began = clock()
+    for _ in range(10_000):
+        clock()
+    tick = (clock() - began) / 10_000 * count
+    decode, validate, engine, encode = (max(t - tick, 1e-9) for t in (decode, validate, engine, encode))
+    began = clock()
+    for line in lines:
+        write(coder.code_record_plain(jsonio.parse(line, "line 1").value))
+    whole = clock() - began
     heading(
         f"(a) stages, in process, one core, CPU time: {count:,} encounters of {min(admins)}-{max(admins)} "
         "administrations"
@@ -117,8 +137,62 @@ def stages(coder: Coder, lines: list[bytes]) -> float:
     for name, took in (("decode", decode), ("validate", validate), ("engine", engine), ("encode", encode)):
         print(f"  {name:<10} {rate(took)}")
     print(f"  {'sum':<10} {rate(decode + validate + engine + encode)}")
-    print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record + render, as `code` does per line)")
+    print(f"  {'end to end':<10} {rate(whole)}  (parse + code_record_plain + render_coded, as `code` does)")
     return count / whole
+
+
+def write(result: Any) -> bytes:
+    """A result's bytes as `code` writes them in JSON Lines (cli._emit): plain where it can, else the model."""
+    if isinstance(result, Coded):
+        data = jsonio.render_coded(result)
+        if data is not None:
+            return data
+        result = result.model()
+    return jsonio.render(result).encode("utf-8")
+
+
+def round_trip(lines: list[bytes]) -> float:
+    """CPU seconds to decode and re-encode every line with the standard json module: the floor a coder
+    of the same bytes is compared with (the issue's "N times a JSON round trip")."""
+    began = time.process_time()
+    for line in lines:
+        json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":"))
+    return time.process_time() - began
+
+
+def code_part(jsonl: Path, count: int) -> tuple[float, float]:
+    """`infusion-coder code FILE` as a subprocess, net of start-up (the same command on one encounter),
+    side by side with a JSON round trip of the same lines. Returns (code, round trip) per CPU second."""
+    heading("(g) `code` against a JSON round trip of the same input, one core, CPU time")
+    lines = jsonl.read_bytes().splitlines()
+    one = jsonl.with_name("one.jsonl")
+    one.write_bytes(lines[0] + b"\n")
+    runs = [measure([*CLI, "code", str(path)]) for path in (jsonl, one, jsonl, one)]
+    whole = min(runs[0].cpu, runs[2].cpu)
+    start = min(runs[1].cpu, runs[3].cpu)
+    net = max(whole - start, 1e-9)
+    trip = min(round_trip(lines) for _ in range(3))
+    code_rate, trip_rate = count / net, count / trip
+    print(
+        f"  code         {count:,} encounters: {whole:.2f} s CPU, start-up {start:.2f} s (1 encounter); net"
+    )
+    print(
+        f"               {code_rate:>10,.0f} encounters per CPU second {1e6 / code_rate:>8.1f} us/encounter"
+    )
+    print(
+        f"  round trip   {trip_rate:>10,.0f} encounters per CPU second {1e6 / trip_rate:>8.1f} us/encounter"
+        "  (json.loads + json.dumps of each line, in process)"
+    )
+    print(
+        f"  ratio        `code` costs {trip_rate / code_rate:.1f}x a JSON round trip"
+        f"  (best of two runs each; exit {runs[0].returncode})"
+    )
+    build, target = ("compiled", 5_000) if infusion_coder.compiled else ("pure", 3_000)
+    print(
+        f"  target       {target:,}/s through `code` ({build} build, issue 19): "
+        f"{'met' if code_rate >= target else 'not met'}"
+    )
+    return code_rate, trip_rate
 
 
 # ----------------------------------------------------------------------------------------- (b-d) batch
@@ -493,6 +567,9 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true", help="(b)-(d) batch --jobs 1, 2, Parquet input")
     parser.add_argument("--library", action="store_true", help="(e) library and `code` CLI")
     parser.add_argument(
+        "--code", action="store_true", help="(g) `code` net of start-up beside a JSON round trip"
+    )
+    parser.add_argument(
         "--curve", action="store_true", help="(f) one encounter of 1 .. 5,000 administrations"
     )
     parser.add_argument("--million", action="store_true", help="1,000,000 encounters streamed through batch")
@@ -505,10 +582,10 @@ def main() -> None:
     jobs_list = [int(j) for j in args.jobs_list.split(",") if j.strip()]
     chosen = {
         p
-        for p in ("stages", "batch", "library", "curve", "million", "million_code", "hl7")
+        for p in ("stages", "batch", "library", "curve", "code", "million", "million_code", "hl7")
         if getattr(args, p)
     }
-    parts = chosen or {"stages", "batch", "library", "curve"}
+    parts = chosen or {"stages", "batch", "library", "curve", "code"}
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = args.keep or Path(temporary)
@@ -519,7 +596,7 @@ def main() -> None:
             million_code(args.million_count, folder)
         if "hl7" in parts:
             hl7_part(Coder.default())
-        if not parts & {"stages", "batch", "library", "curve"}:
+        if not parts & {"stages", "batch", "library", "curve", "code"}:
             return
 
         print(
@@ -527,7 +604,7 @@ def main() -> None:
             "tests/batch_data.generated (seed 7); CPU figures are per core, wall figures feel the neighbours"
         )
         jsonl, parquet = folder / "encounters.jsonl", folder / "encounters.parquet"
-        if parts & {"stages", "batch", "library"}:
+        if parts & {"stages", "batch", "library", "code"}:
             write_encounters(stream(args.encounters), jsonl, "jsonl")
         if "batch" in parts:
             write_encounters(stream(args.encounters), parquet, "parquet")
@@ -544,6 +621,8 @@ def main() -> None:
             library_and_cli(list(stream(args.encounters)), jsonl)
         if "curve" in parts:
             curve(coder)
+        if "code" in parts:
+            code_part(jsonl, args.encounters)
         if parts & {"stages", "batch"}:
             heading("summary")
             print(f"  {summary_line(end_to_end, batch_one, more)}")

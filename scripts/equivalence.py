@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from infusion_coder import Coder
+from infusion_coder.engine.output import Coded
 from infusion_coder.formats import jsonio
 from infusion_coder.models import ErrorDetail, ErrorResult
 
@@ -214,9 +215,15 @@ def result_text(coder: Coder, line: bytes, audit: bool) -> str:
     item = jsonio.parse(line, "line 1")
     if item.problem is not None:
         result: Any = ErrorResult(encounter_id=None, error=ErrorDetail(message=item.problem, field=None))
-    else:
-        run = coder.audit_record if audit else coder.code_record
-        result = run(item.value, policy=None, timezone=None)
+    elif audit:
+        result = coder.audit_record(item.value, policy=None, timezone=None)
+    else:  # as `code` writes JSON Lines: from the engine's plain objects where it can
+        result = coder.code_record_plain(item.value, policy=None, timezone=None)
+        if isinstance(result, Coded):
+            data = jsonio.render_coded(result)
+            if data is not None:
+                return data.decode("utf-8")
+            result = result.model()
     return jsonio.render(result)
 
 

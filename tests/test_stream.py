@@ -267,14 +267,20 @@ def test_a_csv_input_exits_2_with_a_hint() -> None:
 
 def test_an_internal_error_is_one_error_object_and_one_stderr_line(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "Jane Doe MRN 12345"
-    real = Coder.code_record
 
-    def broken(self: Coder, record: Any, **options: Any) -> Any:
-        if record.get("encounter_id") == "boom":
-            raise RecursionError(f"while reading {secret}")
-        return real(self, record, **options)
+    def breaking(name: str) -> Any:
+        real = getattr(Coder, name)
 
-    monkeypatch.setattr(Coder, "code_record", broken)
+        def broken(self: Coder, record: Any, **options: Any) -> Any:
+            if record.get("encounter_id") == "boom":
+                raise RecursionError(f"while reading {secret}")
+            return real(self, record, **options)
+
+        return broken
+
+    # `code` writing JSON Lines asks code_record_plain; the other views code_record
+    for name in ("code_record", "code_record_plain"):
+        monkeypatch.setattr(Coder, name, breaking(name))
     body = b"\n".join(
         [good("a"), json.dumps(dict(GOOD, encounter_id="boom", note=secret)).encode(), good("b")]
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .engine import UnknownPolicyError, code_encounter, first_service_date
+from .engine import Coded, UnknownPolicyError, code_encounter, code_plain, first_service_date
 from .engine.audit import differences
 from .models import (
     MAX_ID,
@@ -64,15 +64,24 @@ class Coder:
     def code_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
         """Code one raw JSON value; never raises: anything it cannot code becomes an error object naming
         the field. `timezone` is the facility zone for an encounter that names none."""
-        return self._guarded(record, policy, timezone, audit=False)
+        return _model(self._guarded(record, policy, timezone, audit=False))
 
     def audit_record(self, record: Any, *, policy: str | None = None, timezone: str | None = None) -> Result:
         """Audit one raw JSON value (an encounter with `billed_lines`); errors as for code_record."""
-        return self._guarded(record, policy, timezone, audit=True)
+        return _model(self._guarded(record, policy, timezone, audit=True))
 
-    def _guarded(self, record: Any, policy: str | None, timezone: str | None, *, audit: bool) -> Result:
+    def code_record_plain(
+        self, record: Any, *, policy: str | None = None, timezone: str | None = None
+    ) -> Result | Coded:
+        """code_record, with a coded encounter as the engine's plain objects (`Coded.model()` is the
+        CodingResult) for a writer that needs no models (`code`); errors as for code_record."""
+        return self._guarded(record, policy, timezone, audit=False, plain=True)
+
+    def _guarded(
+        self, record: Any, policy: str | None, timezone: str | None, *, audit: bool, plain: bool = False
+    ) -> Result | Coded:
         try:
-            return self._run(record, policy, timezone, audit=audit)
+            return self._run(record, policy, timezone, audit=audit, plain=plain)
         except Exception as exc:  # the library never raises: a defect or exhaustion becomes an error object
             # The exception's text may quote input values, so only its type is reported.
             message = f"internal error while coding this encounter ({type(exc).__name__}); it was not coded"
@@ -82,7 +91,9 @@ class Coder:
                 encounter_id = None
             return _error(encounter_id, message, None)
 
-    def _run(self, record: Any, policy: str | None, timezone: str | None, *, audit: bool) -> Result:
+    def _run(
+        self, record: Any, policy: str | None, timezone: str | None, *, audit: bool, plain: bool = False
+    ) -> Result | Coded:
         encounter_id = encounter_id_of(record)
         if timezone and isinstance(record, Mapping) and record.get("timezone") is None:
             record = {**record, "timezone": timezone}
@@ -110,9 +121,18 @@ class Coder:
         if audit and encounter.billed_lines is None:
             return _error(encounter_id, "billed_lines is required to audit a claim", "billed_lines")
         try:
+            if plain and type(self).code is Coder.code:  # a subclass's own code() is always asked
+                coded = code_plain(encounter, self.reference, policy=policy)
+                # a unit count the contract refuses: the model raises here, as code() would
+                return coded if coded.counted() else coded.model()
             return self.audit(encounter, policy=policy) if audit else self.code(encounter, policy=policy)
         except UnknownPolicyError as exc:
             return _error(encounter_id, _short(str(exc)), "policy")
+
+
+def _model(result: Result | Coded) -> Result:
+    """A result as a contract model (only the plain path returns Coded)."""
+    return result.model() if isinstance(result, Coded) else result
 
 
 def _kind(value: Any) -> str:

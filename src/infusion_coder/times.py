@@ -12,9 +12,11 @@ service and for what the result shows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Plausible dates of service. MIMIC-IV's de-identified dates run to about 2210, hence the late upper bound.
@@ -105,12 +107,23 @@ def resolve_zone(name: str) -> ZoneInfo:
         raise refused from exc
 
 
-def floating_as_given(times: Iterable[datetime | None], zone_name: str | None) -> bool:
-    """True when read_times would leave every time as it is (no zone, each time naive and in the plausible
-    years): the common encounter then needs no conversion pass."""
-    return zone_name is None and all(
-        t is None or (t.tzinfo is None and EARLIEST_YEAR <= t.year <= LATEST_YEAR) for t in times
-    )
+def floating_administrations(administrations: Iterable[Any], zone_name: str | None) -> bool:
+    """True when read_times would leave every time as it is (no zone, each start, end and segment time
+    naive and in the plausible years): the common encounter then needs no conversion pass. Read here, not
+    through a generator in models.py: compiled in the compiled build, and no generator frames."""
+    if zone_name is not None:
+        return False
+    for admin in administrations:
+        for moment in (admin.start, admin.end):
+            if moment is not None and not (
+                moment.tzinfo is None and EARLIEST_YEAR <= moment.year <= LATEST_YEAR
+            ):
+                return False
+        for segment in admin.segments or ():
+            for moment in (segment.start, segment.end):
+                if not (moment.tzinfo is None and EARLIEST_YEAR <= moment.year <= LATEST_YEAR):
+                    return False
+    return True
 
 
 def read_times(
@@ -222,3 +235,27 @@ def _zone_notes(items: list[_Time], zone: tzinfo) -> list[TimeNote]:
             )
         )
     return notes
+
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def local_time(value: Any) -> Any:
+    """An ISO 8601 date-time, naive (the facility's wall clock) or with a UTC offset, which is kept here and
+    converted once the encounter's time zone is known (read_times)."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    if not isinstance(value, str):
+        kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
+        raise ValueError(f"expected an ISO 8601 date-time text such as 2026-01-15T10:05, not {kind}")
+    text = value.strip()
+    if _ISO_START.match(text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            pass
+        what = "is not a valid date-time (check the day, hour and offset)"
+    else:
+        what = "is not an ISO 8601 date-time such as 2026-01-15T10:05"
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    raise ValueError(f"{shown!r} {what}") from None

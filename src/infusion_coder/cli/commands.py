@@ -623,7 +623,8 @@ def _emit(
 ) -> None:
     """Code every item of a batch and write one result per item; exit 0, or 1 if any was an error."""
     from ..api import encounter_id_of
-    from ..formats.jsonio import render
+    from ..engine.output import Coded
+    from ..formats.jsonio import render, render_coded
     from ..models import AuditResult, ErrorDetail, ErrorResult
 
     checks.policy(policy, coder.policies)
@@ -636,16 +637,26 @@ def _emit(
 
         table = console()
     view.open()
+    # JSON Lines of every result as it comes: written from the engine's plain objects, no models built
+    plain = not audit and table is None and view.sink is None and not view.filtering and not batch.single
     failed = False
     for number, item in enumerate(_guarded(batch.items), 1):
         result: Result
+        data: bytes | None = None
         if item.problem is not None:
             result = ErrorResult(
                 encounter_id=encounter_id_of(item.value), error=ErrorDetail(message=item.problem, field=None)
             )
         else:
             try:
-                result = run(item.value, policy=policy, timezone=timezone)
+                if plain:
+                    outcome = coder.code_record_plain(item.value, policy=policy, timezone=timezone)
+                    if isinstance(outcome, Coded):
+                        data = render_coded(outcome)
+                        outcome = outcome.model() if data is None else outcome
+                    result = outcome  # type: ignore[assignment]  # a model unless data holds its bytes
+                else:
+                    result = run(item.value, policy=policy, timezone=timezone)
             except Exception as exc:  # one broken record must not stop a batch (the library should not raise)
                 # One line, no record contents: the exception text could quote patient data.
                 where = item.where or f"record {number}"
@@ -659,6 +670,13 @@ def _emit(
                 result = ErrorResult(
                     encounter_id=encounter_id_of(item.value), error=ErrorDetail(message=message, field=None)
                 )
+        if data is not None:
+            view.count()
+            if out is not None:
+                out.write(data + b"\n")
+            else:
+                sys.stdout.write(data.decode("utf-8") + "\n")
+            continue
         failed = failed or isinstance(result, ErrorResult)
         if summary is not None and isinstance(result, AuditResult):
             summary.append(

@@ -93,6 +93,11 @@ class ReviewView:
             return False
         return True
 
+    def count(self) -> None:
+        """A result written as it came, without take(): only when nothing is filtered and no folder written."""
+        self._seq += 1
+        self.kept += 1
+
     def close(self) -> str | None:
         """Flush the tables; a one-line account for stderr (counts only, no record contents), or None when
         nothing was filtered or written."""

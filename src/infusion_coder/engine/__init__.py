@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
-from ..models import CodingResult, Encounter, Finding, Line, Readiness, Severity, TimeInterval, excerpt
+from ..models import CodingResult, Encounter, Readiness, Severity, excerpt
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
     ic206_injection,
@@ -25,6 +26,7 @@ from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
 from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
 from .intervals import minutes, union
+from .output import Coded, PlainFinding, PlainLine, Span
 from .prepare import prepare
 from .scopes import build_scopes
 from .services import Service, Unit
@@ -55,6 +57,11 @@ def code_encounter(
     encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None
 ) -> CodingResult:
     """Code one encounter. `policy` overrides the encounter's own `policy` field."""
+    return code_plain(encounter, reference, policy=policy).model()
+
+
+def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None) -> Coded:
+    """code_encounter's result as plain objects (engine/output.py), for a writer that needs no models."""
     when = first_service_date(encounter)
     pack = reference.for_date(when)
     ctx = Context(encounter, pack, resolve_policy(pack, policy or encounter.policy))
@@ -107,18 +114,12 @@ def code_encounter(
         ctx.findings,
         key=lambda f: (_SEVERITY_ORDER[f.severity], f.id, f.administrations, f.message),
     )
-    return CodingResult(
-        encounter_id=encounter.encounter_id,
-        lines=lines,
-        findings=findings,
-        policy=ctx.policy.name,
-        reference_version=pack.version,
-        readiness=_readiness(findings),
-        drug_lines=supplies,
+    return Coded(
+        encounter.encounter_id, lines, findings, ctx.policy.name, pack.version, _readiness(findings), supplies
     )
 
 
-def _readiness(findings: list[Finding]) -> Readiness:
+def _readiness(findings: list[PlainFinding]) -> Readiness:
     severities = {finding.severity for finding in findings}
     if "error" in severities:
         return "hold"
@@ -181,7 +182,7 @@ def _report_midnight(ctx: Context, services: list[Service]) -> None:
         )
 
 
-def _lines(ctx: Context, units: list[Unit]) -> list[Line]:
+def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
     """Units of one service, code and date become one line; the encounter's initial service comes first."""
     primary = ctx.encounter.primary_administration
     local, shown = ctx.frame.local, ctx.frame.shown
@@ -196,7 +197,7 @@ def _lines(ctx: Context, units: list[Unit]) -> list[Line]:
     days_of: dict[tuple[str, ...], set[date | None]] = defaultdict(set)
     for _code, _modifiers, day, ids, _rule, _explanation in grouped:
         days_of[ids].add(day)
-    keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], Line]] = []
+    keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], PlainLine]] = []
     for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
         first = members[0]
         counted = _counted([interval for member in members for interval in member.intervals])
@@ -205,16 +206,16 @@ def _lines(ctx: Context, units: list[Unit]) -> list[Line]:
             within = _on_day(ctx, counted, day)
             if within != counted:
                 counted, spent = within, minutes(within)
-        line = Line(
-            code=code,
-            units=len(members),
-            modifiers=list(modifiers),
-            date=day,
-            administrations=list(ids),
-            explanation=explanation,
-            rule=first.rule.id,
-            minutes=spent,
-            intervals=[TimeInterval(start=shown(start), end=shown(end)) for start, end in counted],
+        line = PlainLine(
+            code,
+            len(members),
+            list(modifiers),
+            day,
+            list(ids),
+            explanation,
+            first.rule.id,
+            spent,
+            [Span(shown(start), shown(end)) for start, end in counted],
         )
         when = min((m.when for m in members if m.when), default=datetime.max)
         key = (not first.main, primary not in ids, not first.initial, when, code, ids)
@@ -237,10 +238,10 @@ def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime,
     """Merged stretches, plus the moments of pushes and injections that no stretch covers."""
     spans = union(intervals)
     moments = sorted({i for i in intervals if i[0] == i[1] and not any(a <= i[0] <= b for a, b in spans)})
-    return sorted(spans + moments)
+    return sorted(spans + moments) if moments else spans  # union's spans are sorted already
 
 
-def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
+def _physician_in_facility(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     pos = ctx.encounter.place_of_service
     if ctx.institutional or pos not in ctx.codes.physician_facility_pos:
         return lines
@@ -262,13 +263,13 @@ def _physician_in_facility(ctx: Context, lines: list[Line]) -> list[Line]:
     return kept
 
 
-def _distinct_injections(ctx: Context, lines: list[Line]) -> list[Line]:
+def _distinct_injections(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     """Professional claims: injections of different drugs on one date as identical lines (96372 twice) are
     never left bare, which a payer's duplicate-line edit denies: the second and later take the distinct
     modifier, or they become one line with units, as the policy says (IC206)."""
     if ctx.institutional:
         return lines
-    groups: dict[tuple[str, tuple[str, ...], date | None], list[Line]] = defaultdict(list)
+    groups: dict[tuple[str, tuple[str, ...], date | None], list[PlainLine]] = defaultdict(list)
     for line in lines:
         if line.rule == ic206_injection.RULE.id:
             groups[(line.code, tuple(line.modifiers), line.date)].append(line)
@@ -279,13 +280,12 @@ def _distinct_injections(ctx: Context, lines: list[Line]) -> list[Line]:
             continue
         ids = sorted({i for line in same for i in line.administrations})
         if choice == "units":
-            merged = same[0].model_copy(
-                update={
-                    "units": sum(line.units for line in same),
-                    "administrations": ids,
-                    "explanation": " ".join(line.explanation for line in same),
-                    "intervals": [i for line in same for i in line.intervals],
-                }
+            merged = replace(
+                same[0],
+                units=sum(line.units for line in same),
+                administrations=ids,
+                explanation=" ".join(line.explanation for line in same),
+                intervals=[i for line in same for i in line.intervals],
             )
             lines = [
                 merged if line is same[0] else line for line in lines if line is same[0] or line not in same
@@ -306,7 +306,7 @@ def _distinct_injections(ctx: Context, lines: list[Line]) -> list[Line]:
     return lines
 
 
-def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:
+def _addons_need_primaries(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     while orphans := ctx.codes.orphan_addons({line.code for line in lines}):
         orphan = next(line for line in lines if line.code == orphans[0])
         lines = [line for line in lines if line is not orphan]
@@ -322,7 +322,7 @@ def _addons_need_primaries(ctx: Context, lines: list[Line]) -> list[Line]:
     return lines
 
 
-def _em_checks(ctx: Context, lines: list[Line]) -> None:
+def _em_checks(ctx: Context, lines: list[PlainLine]) -> None:
     em = ctx.encounter.evaluation_and_management
     if em is None or not lines:
         return
@@ -359,4 +359,11 @@ def _em_checks(ctx: Context, lines: list[Line]) -> None:
         )
 
 
-__all__ = ["UnknownPolicyError", "code_encounter", "first_service_date", "resolve_policy"]
+__all__ = [
+    "Coded",
+    "UnknownPolicyError",
+    "code_encounter",
+    "code_plain",
+    "first_service_date",
+    "resolve_policy",
+]

@@ -6,18 +6,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..models import ClaimType, Encounter, Finding, Severity
+from ..models import ClaimType, Encounter, Severity
 from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
+from .output import PlainFinding
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     encounter: Encounter
     pack: ReferencePack
     policy: Policy
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[PlainFinding] = field(default_factory=list)
     concurrent_used: set[Any] = field(default_factory=set)
     families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
     # administration id -> (route class iv|ia|sc|im|other, method the record or its route states), once resolved
@@ -27,13 +28,11 @@ class Context:
     supplied: set[str] = field(default_factory=set)
     # read once: a private attribute of a pydantic model is a slow lookup, and the frame is asked often
     frame: TimeFrame = field(init=False)
+    institutional: bool = field(init=False)  # asked about ten times an encounter
 
     def __post_init__(self) -> None:
         self.frame = self.encounter.time_frame
-
-    @property
-    def institutional(self) -> bool:
-        return self.encounter.claim_type == ClaimType.INSTITUTIONAL
+        self.institutional = self.encounter.claim_type == ClaimType.INSTITUTIONAL
 
     @property
     def codes(self) -> CodeTable:
@@ -53,21 +52,15 @@ class Context:
         denial_risk: str | None = None,
         remark: str | None = None,
     ) -> None:
-        self.findings.append(
-            Finding(
-                id=id,
-                severity=severity,
-                administrations=sorted(ids),
-                message=message,
-                denial_risk=denial_risk,
-                rule=rule.id,
-                remark=remark,
-            )
-        )
+        listed = sorted(ids) if len(ids) > 1 else list(ids)
+        self.findings.append(PlainFinding(id, severity, listed, message, denial_risk, rule.id, remark))
 
     def clock(self, moment: datetime | None) -> str:
         """HH:MM on the facility's wall clock (after a daylight-saving change too), for explanations."""
-        return clock(self.frame.local(moment)) if moment else "no time"
+        if not moment:
+            return "no time"
+        local = self.frame.local(moment) if self.frame.shifts else moment
+        return f"{local.hour:02d}:{local.minute:02d}"  # strftime is slow
 
     def stamp(self, moment: datetime) -> str:
         return stamp(self.frame.local(moment))

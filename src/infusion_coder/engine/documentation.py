@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import timedelta
 
-from ..models import Administration, Line
+from ..models import Administration
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -16,6 +16,7 @@ from . import identity
 from .context import Context
 from .intervals import minutes as total_minutes
 from .intervals import span_minutes
+from .output import PlainLine
 
 _HYDRATION_CODES = {"96360", "96361"}
 _PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
@@ -34,7 +35,7 @@ _INFUSION_CODES = {
 }
 
 
-def check_documentation(ctx: Context, lines: list[Line]) -> None:
+def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
     by_id = {admin.id: admin for admin in ctx.encounter.administrations}
     codes_of: dict[str, set[str]] = {}
     for line in lines:
@@ -52,7 +53,7 @@ def check_documentation(ctx: Context, lines: list[Line]) -> None:
         _packaged(ctx, lines)
 
 
-def labeled_hydration(ctx: Context, lines: list[Line]) -> list[Line]:
+def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     """Hydration on the date of a drug whose labeling requires hydration (cisplatin): flagged, or not billed
     under a MAC that treats it as integral to the drug (IC602)."""
     by_id = {admin.id: admin for admin in ctx.encounter.administrations}
@@ -170,7 +171,7 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
     )
 
 
-def _packaged(ctx: Context, lines: list[Line]) -> None:
+def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
     for line in lines:
         info = ctx.codes.codes.get(line.code)
         if info is not None and info.opps_status == "N":

@@ -6,15 +6,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from ..models import Administration, DrugLine, Line
+from ..models import Administration
 from ..rules import ic701_drug_lines as rule_module
 from . import identity
 from .context import Context
+from .output import PlainDrugLine, PlainLine
 
 RULE = rule_module.RULE
 
 
-@dataclass
+@dataclass(slots=True)
 class _Dose:
     admin: Administration
     amount: float  # in the base unit of its dimension
@@ -22,7 +23,7 @@ class _Dose:
     dimension: str
 
 
-def drug_lines(ctx: Context, lines: list[Line]) -> list[DrugLine]:
+def drug_lines(ctx: Context, lines: list[PlainLine]) -> list[PlainDrugLine]:
     coded = {i for line in lines for i in line.administrations} | ctx.supplied
     groups: dict[tuple[str, date | None, str | None], list[_Dose]] = defaultdict(list)
     sizes: dict[str, tuple[str, float, str]] = {}
@@ -33,7 +34,7 @@ def drug_lines(ctx: Context, lines: list[Line]) -> list[DrugLine]:
         if found is not None:
             hcpcs, dose = found
             groups[(hcpcs, admin.start.date() if admin.start else None, admin.ndc)].append(dose)
-    result: list[DrugLine] = []
+    result: list[PlainDrugLine] = []
     for (hcpcs, day, ndc), doses in sorted(groups.items(), key=lambda kv: (kv[0][1] or date.min, kv[0][0])):
         result.extend(_lines_for(ctx, hcpcs, day, ndc, doses, sizes[hcpcs]))
     return result
@@ -168,7 +169,7 @@ def _lines_for(
     ndc: str | None,
     doses: list[_Dose],
     size: tuple[str, float, str],
-) -> list[DrugLine]:
+) -> list[PlainDrugLine]:
     label, unit_size, name = size
     ids = sorted(d.admin.id for d in doses)
     total = sum(d.amount for d in doses)
@@ -177,16 +178,9 @@ def _lines_for(
     given = f"on {day}" if day else "(no date charted)"
     what = f"{name}: {total:g} {base} given {given}, billed per {label}, rounded up once: {units} unit(s)"
 
-    def line(count: int, explanation: str, modifier: str | None = None) -> DrugLine:
-        return DrugLine(
-            hcpcs=hcpcs,
-            units=count,
-            modifiers=[modifier] if modifier else [],
-            date=day,
-            ndc=ndc,
-            administrations=ids,
-            explanation=explanation,
-            rule=RULE.id,
+    def line(count: int, explanation: str, modifier: str | None = None) -> PlainDrugLine:
+        return PlainDrugLine(
+            hcpcs, count, [modifier] if modifier else [], day, ndc, ids, explanation, RULE.id
         )
 
     single = any(d.admin.single_dose_container for d in doses)

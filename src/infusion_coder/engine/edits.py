@@ -6,10 +6,10 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from ..models import Line
 from ..reference.edits import cited
 from ..rules import ic303_second_access, ic503_em_with_administration, ic901_ncci_ptp, ic902_mue
 from .context import Context
+from .output import PlainLine
 from .services import Unit
 
 # What each MUE adjudication indicator means for the line that exceeds it (CMS MUE files; MLN MUE fact sheet).
@@ -23,17 +23,17 @@ _MAI = {
 }
 
 
-def _by_date(lines: list[Line]) -> dict[date, list[Line]]:
+def _by_date(lines: list[PlainLine]) -> dict[date, list[PlainLine]]:
     """Dated lines by date of service: the edits are in force per date."""
-    found: dict[date, list[Line]] = defaultdict(list)
+    found: dict[date, list[PlainLine]] = defaultdict(list)
     for line in lines:
         if line.date is not None:
             found[line.date].append(line)
     return found
 
 
-def _by_code(lines: list[Line]) -> dict[str, list[Line]]:
-    found: dict[str, list[Line]] = defaultdict(list)
+def _by_code(lines: list[PlainLine]) -> dict[str, list[PlainLine]]:
+    found: dict[str, list[PlainLine]] = defaultdict(list)
     for line in lines:
         found[line.code].append(line)
     return found
@@ -79,7 +79,7 @@ def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
             break
 
 
-def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
+def mark_distinct_sites(ctx: Context, lines: list[PlainLine]) -> None:
     """An IM or SC injection beside IV services is at a site of its own by its nature: where an
     indicator-1 pair joins it to an IV code on the same date, the column-two code carries the profile's
     distinct modifier, with a finding saying why (IC901)."""
@@ -93,6 +93,8 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
         for first_code, firsts in by_code.items():
             for second_code, seconds in by_code.items():
                 edit = pairs.get((first_code, second_code))
+                if edit is None or edit.modifier_indicator != 1:
+                    continue  # most pairs of codes are no edit: skip the site test below
                 own_site = {
                     first_code in ic901_ncci_ptp.OWN_SITE_CODES,
                     second_code in ic901_ncci_ptp.OWN_SITE_CODES,
@@ -128,7 +130,7 @@ def mark_distinct_sites(ctx: Context, lines: list[Line]) -> None:
                 )
 
 
-def apply_edits(ctx: Context, lines: list[Line]) -> None:
+def apply_edits(ctx: Context, lines: list[PlainLine]) -> None:
     """PTP pairs and MUE limits per date of service (as the I/OCE and the MACs apply them: a pair on two
     dates is no edit), from the table of the claim's setting; the E/M the encounter names is checked on its
     first date. Whatever no bundled table covers is named as not evaluated."""
@@ -164,13 +166,13 @@ def apply_edits(ctx: Context, lines: list[Line]) -> None:
             _mue(ctx, setting, day, day_lines)
 
 
-def _em_line(ctx: Context, by_date: dict[date, list[Line]]) -> Line | None:
+def _em_line(ctx: Context, by_date: dict[date, list[PlainLine]]) -> PlainLine | None:
     """The encounter's E/M as a line on its first date of service, with modifier 25 when it is documented as
     separately identifiable (the engine asks for 25 on it then), for the pairs it forms."""
     em = ctx.encounter.evaluation_and_management
     if em is None or not by_date:
         return None
-    return Line(
+    return PlainLine(
         code=em.code.strip().upper(),
         units=1,
         modifiers=["25"] if em.separately_identifiable else [],
@@ -185,7 +187,7 @@ def _label(edit: Any, setting: str) -> str:
     return f"{edit.column_1}/{edit.column_2} ({setting.replace('_', ' ')} table, {cited(edit.source)})"
 
 
-def _ptp(ctx: Context, setting: str, day: date, lines: list[Line], em: Line | None) -> None:
+def _ptp(ctx: Context, setting: str, day: date, lines: list[PlainLine], em: PlainLine | None) -> None:
     pairs = ctx.pack.edits.pairs(setting, day)
     rule = ic901_ncci_ptp.RULE
     # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
@@ -238,7 +240,7 @@ def _ptp(ctx: Context, setting: str, day: date, lines: list[Line], em: Line | No
 
 
 def _em_pair(
-    ctx: Context, setting: str, day: date, edit: Any, em: Line, line: Line, *, em_first: bool
+    ctx: Context, setting: str, day: date, edit: Any, em: PlainLine, line: PlainLine, *, em_first: bool
 ) -> None:
     """A pair between the E/M the encounter names and an administration line."""
     rule = ic901_ncci_ptp.RULE
@@ -302,7 +304,7 @@ def _em_pair(
         )
 
 
-def _ptp_not_evaluated(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
+def _ptp_not_evaluated(ctx: Context, setting: str, day: date, lines: list[PlainLine]) -> None:
     codes = sorted({line.code for line in lines})
     outside = [code for code in codes if not ctx.pack.edits.covers("ptp", setting, code)]
     if not outside or len(codes) < 2:
@@ -321,7 +323,7 @@ def _ptp_not_evaluated(ctx: Context, setting: str, day: date, lines: list[Line])
     )
 
 
-def _mue(ctx: Context, setting: str, day: date, lines: list[Line]) -> None:
+def _mue(ctx: Context, setting: str, day: date, lines: list[PlainLine]) -> None:
     tables = ctx.pack.edits
     limits = tables.limits(setting, day)
     rule = ic902_mue.RULE

@@ -52,6 +52,9 @@ def intersect(base: Iterable[Interval], other: Iterable[Interval]) -> list[Inter
 
 def minutes(intervals: Sequence[Interval]) -> int:
     """Whole minutes covered (seconds are counted before rounding down)."""
+    if len(intervals) == 1:  # the common case: nothing to merge
+        start, end = intervals[0]
+        return int((end - start).total_seconds() // 60) if end > start else 0
     total = sum((end - start for start, end in union(intervals)), timedelta())
     return int(total.total_seconds() // 60)
 

@@ -41,6 +41,8 @@ _PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
 class _Record:
     """One administration with its classification, before mixed bags are merged."""
 
+    __slots__ = ("admin", "contract_route", "drug", "family", "hormonal", "ids", "route", "usual_infusion")
+
     def __init__(
         self,
         admin: Administration,

@@ -10,7 +10,7 @@ from ..rules import Rule
 from .intervals import Interval, minutes, span_minutes
 
 
-@dataclass
+@dataclass(slots=True)
 class Service:
     ids: tuple[str, ...]
     label: str  # the substance as documented, for explanations
@@ -66,7 +66,7 @@ class Service:
         return self.start.date() if self.start else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Unit:
     """One billable unit before lines are grouped."""
 
@@ -85,7 +85,7 @@ class Unit:
     instead: Unit | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Scope:
     """Services that share one initial service: one access, over the encounter or one date."""
 

@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from itertools import accumulate
 
-from ..models import Finding
 from ..rules import (
     ic203_hour_units,
     ic204_hydration_time,
@@ -36,6 +35,7 @@ from ..rules import (
 from ..rules.base import Rule
 from .context import Context
 from .intervals import Interval, intersect, minutes, subtract, union
+from .output import PlainFinding
 from .services import Scope, Service, Unit
 
 RANK = ic301_facility_hierarchy.RANK
@@ -78,7 +78,7 @@ class Bucket:
         return ", ".join(r.span_text(ctx.clock) for r in self.runs)
 
 
-@dataclass
+@dataclass(slots=True)
 class Stream:
     drug: str
     family: str
@@ -97,7 +97,7 @@ class Stream:
         return tuple(sorted({*self.folded, *(i for b in self.buckets for i in b.ids)}))
 
 
-@dataclass
+@dataclass(slots=True)
 class Initial:
     kind: str  # stream | push | hydration
     stream: Stream | None = None
@@ -106,7 +106,7 @@ class Initial:
     label: str = ""  # what it is, as charted ("vancomycin infusion from 15:00")
 
 
-@dataclass
+@dataclass(slots=True)
 class Repeat:
     """A same-drug push and the reported service of that drug it repeats: before or after it in time."""
 
@@ -145,7 +145,7 @@ class _ScopeCoder:
         self.use_primary = use_primary
         self.basis = ""  # why the initial service is initial, for its explanation
         self.added_ids: set[tuple[str, ...]] = set()  # stopless bags added to their drug, not coded
-        self.added_findings: list[Finding] = []
+        self.added_findings: list[PlainFinding] = []
         self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
         services = scope.services

@@ -67,6 +67,7 @@ class MueEdit:
 
 
 _CACHED_DATES = 4096  # (setting, date) tables kept; a batch spans far fewer dates than this
+_CACHED_CODES = 65536  # (kind, setting, code) coverage answers kept; codes come from records, so bounded
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class EditTables:
     _limits: dict[tuple[str, date], dict[str, MueEdit]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _covered: dict[tuple[str, str, str], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def pairs(self, setting: str, when: date) -> dict[tuple[str, str], PtpEdit]:
         found = self._pairs.get((setting, when))
@@ -98,10 +102,15 @@ class EditTables:
 
     def covers(self, kind: str, setting: str, code: str) -> bool:
         """Whether the `kind` (ptp | mue) table of `setting` holds the rows for `code` at all."""
-        ranges = self.coverage.get(f"{kind}_{setting}")
-        if ranges is None:
-            return True
-        return any(_within(code, low, high) for low, high in ranges)
+        key = (kind, setting, code)
+        known = self._covered.get(key)
+        if known is None:  # remembered: asked for every code of every date of every encounter
+            ranges = self.coverage.get(f"{kind}_{setting}")
+            known = ranges is None or any(_within(code, low, high) for low, high in ranges)
+            if len(self._covered) >= _CACHED_CODES:
+                self._covered.clear()
+            self._covered[key] = known
+        return known
 
     def has_mue_rows(self, setting: str, code: str) -> bool:
         """Whether the MUE table has a row for `code` on any date (so a date without one is not evaluated)."""
