@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cached_property
 from itertools import accumulate
 
 from ..rules import (
@@ -50,25 +49,34 @@ def _point(service: Service) -> list[Interval]:
     return [(service.start, service.start)] if service.start is not None else []
 
 
-@dataclass
 class Bucket:
     """One drug's runs that started on one date."""
 
-    day: date
-    runs: list[Service]
-    own: list[Interval] = field(default_factory=list)
-    own_minutes: int = 0
-    overlap: list[Interval] = field(default_factory=list)
+    __slots__ = ("_raw", "_raw_minutes", "day", "overlap", "own", "own_minutes", "runs")
 
-    # Computed once: a bucket's runs and their times are fixed when it is built (prepare has set every stop),
-    # and precedence asks for these on every comparison. Callers must not mutate `raw`.
-    @cached_property
+    def __init__(self, day: date, runs: list[Service], own: list[Interval] | None = None) -> None:
+        self.day = day
+        self.runs = runs
+        self.own: list[Interval] = [] if own is None else own
+        self.own_minutes = 0
+        self.overlap: list[Interval] = []
+        self._raw: list[Interval] | None = None
+        self._raw_minutes: int | None = None
+
+    # Computed once, when first asked (a slot, not functools.cached_property, whose descriptor costs more
+    # than the union): a bucket's runs and their times are fixed when it is built (prepare has set every
+    # stop), and precedence asks for these on every comparison. Callers must not mutate `raw`.
+    @property
     def raw(self) -> list[Interval]:
-        return union(span for r in self.runs for span in r.spans)  # segments: a pause is not counted
+        if self._raw is None:
+            self._raw = union(span for r in self.runs for span in r.spans)  # segments: a pause is not counted
+        return self._raw
 
-    @cached_property
+    @property
     def raw_minutes(self) -> int:
-        return minutes(self.raw)
+        if self._raw_minutes is None:
+            self._raw_minutes = minutes(self.raw)
+        return self._raw_minutes
 
     @property
     def ids(self) -> tuple[str, ...]:
