@@ -52,7 +52,7 @@ def _point(service: Service) -> list[Interval]:
 class Bucket:
     """One drug's runs that started on one date."""
 
-    __slots__ = ("_raw", "_raw_minutes", "day", "overlap", "own", "own_minutes", "runs")
+    __slots__ = ("_ids", "_raw", "_raw_minutes", "day", "overlap", "own", "own_minutes", "runs")
 
     def __init__(self, day: date, runs: list[Service], own: list[Interval] | None = None) -> None:
         self.day = day
@@ -62,6 +62,7 @@ class Bucket:
         self.overlap: list[Interval] = []
         self._raw: list[Interval] | None = None
         self._raw_minutes: int | None = None
+        self._ids: tuple[str, ...] | None = None
 
     # Computed once, when first asked (a slot, not functools.cached_property, whose descriptor costs more
     # than the union): a bucket's runs and their times are fixed when it is built (prepare has set every
@@ -80,7 +81,9 @@ class Bucket:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return tuple(sorted(i for r in self.runs for i in r.ids))
+        if self._ids is None:  # the runs' ids are settled in prepare, before any bucket is built
+            self._ids = tuple(sorted(i for r in self.runs for i in r.ids))
+        return self._ids
 
     def span(self, ctx: Context) -> str:
         return ", ".join(r.span_text(ctx.clock) for r in self.runs)
@@ -124,6 +127,10 @@ class Repeat:
     after: bool  # the push comes after its reference
 
 
+def _order(service: Service) -> tuple[datetime, str]:
+    return service.order
+
+
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
     findings, used = len(ctx.findings), set(ctx.concurrent_used)
     units = _ScopeCoder(ctx, scope).run()
@@ -156,16 +163,17 @@ class _ScopeCoder:
         self.added_findings: list[PlainFinding] = []
         self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
-        services = scope.services
-        self.pushes = sorted((s for s in services if s.technique == "push"), key=lambda s: s.order)
-        self.infusions = sorted(
-            (s for s in services if s.technique == "infusion" and s.family != "hydration"),
-            key=lambda s: s.order,
-        )
-        self.hydrations = sorted(
-            (s for s in services if s.technique == "infusion" and s.family == "hydration"),
-            key=lambda s: s.order,
-        )
+        pushes: list[Service] = []
+        infusions: list[Service] = []
+        hydrations: list[Service] = []
+        for service in scope.services:  # one pass, each list sorted only when it holds two or more
+            if service.technique == "push":
+                pushes.append(service)
+            elif service.technique == "infusion":
+                (hydrations if service.family == "hydration" else infusions).append(service)
+        self.pushes = sorted(pushes, key=_order) if len(pushes) > 1 else pushes
+        self.infusions = sorted(infusions, key=_order) if len(infusions) > 1 else infusions
+        self.hydrations = sorted(hydrations, key=_order) if len(hydrations) > 1 else hydrations
 
     # --- the steps -------------------------------------------------------------------------------------
 
