@@ -47,6 +47,8 @@ def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> s
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:
             return by_code[0].name
+    if len(matches) == 1 and matches[0].kind in ("drug", "electrolyte", "fluid"):
+        return matches[0].name  # the common case: what the two sorted sets below give for one entry
     drugs = sorted({m.name for m in matches if m.kind in ("drug", "electrolyte")})
     fluids = sorted({m.name for m in matches if m.kind == "fluid"})
     if drugs or fluids:

@@ -580,7 +580,7 @@ class _ScopeCoder:
                     f"{lead}; each added hour needs more than 30 minutes{earned}."
                 )
 
-            if not self._moments(bucket, marks):
+            if not bucket.own:  # what _moments answers for any marks: no time of its own to date units by
                 return
             self._emit_dated(code, bucket, marks, ids, ic203_hour_units.RULE, explain, bucket.own_minutes)
         elif not after_first and bucket.own_minutes:
