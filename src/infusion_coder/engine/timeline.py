@@ -493,8 +493,9 @@ class _ScopeCoder:
         counted: list[Interval] | None = None,
     ) -> None:
         modifiers = (self.scope.modifier,) if initial and self.scope.modifier else ()
-        spans = tuple(counted or ())
-        ordered, main = tuple(sorted(ids)), initial and self.scope.main
+        spans = tuple(counted) if counted else ()
+        ordered = tuple(sorted(ids)) if len(ids) > 1 else tuple(ids)
+        main = initial and self.scope.main
         self.units.extend(
             Unit(
                 code,
