@@ -84,6 +84,9 @@ class EditTables:
     _pairs: dict[tuple[str, date], dict[tuple[str, str], PtpEdit]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _by_first: dict[tuple[str, date], dict[str, dict[str, PtpEdit]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     _limits: dict[tuple[str, date], dict[str, MueEdit]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -98,6 +101,19 @@ class EditTables:
             if len(self._pairs) >= _CACHED_DATES:
                 self._pairs.clear()
             self._pairs[(setting, when)] = found
+        return found
+
+    def by_first(self, setting: str, when: date) -> dict[str, dict[str, PtpEdit]]:
+        """pairs() keyed column one first: a claim's codes are looked up as rows, so a code that begins no
+        pair costs one lookup, not one per code beside it."""
+        found = self._by_first.get((setting, when))
+        if found is None:
+            found = {}
+            for (first, second), edit in self.pairs(setting, when).items():
+                found.setdefault(first, {})[second] = edit
+            if len(self._by_first) >= _CACHED_DATES:
+                self._by_first.clear()
+            self._by_first[(setting, when)] = found
         return found
 
     def covers(self, kind: str, setting: str, code: str) -> bool:
