@@ -239,11 +239,17 @@ class _ScopeCoder:
         for infusion in self.infusions:
             by_drug[infusion.drug].append(infusion)
         streams = []
+        local = self.ctx.frame.local
         for drug, runs in by_drug.items():
+            if len(runs) == 1:  # the common case: one bag, one date
+                run = runs[0]
+                assert run.start is not None
+                streams.append(Stream(drug, run.family, run.label, [Bucket(local(run.start).date(), runs)]))
+                continue
             by_day: dict[date, list[Service]] = defaultdict(list)
             for run in runs:
                 assert run.start is not None
-                by_day[self.ctx.frame.local(run.start).date()].append(run)
+                by_day[local(run.start).date()].append(run)
             buckets = [Bucket(day, by_day[day]) for day in sorted(by_day)]
             family = max((r.family for r in runs), key=lambda f: f == "chemotherapy")
             streams.append(Stream(drug, family, runs[0].label, buckets))
@@ -267,6 +273,8 @@ class _ScopeCoder:
         whether it comes before or after the infusion (a drug pushed on day 1 and infused on day 2 of an
         observation stay is 96376, never 96375, whichever service is initial). Only the first push of a
         drug that is never infused is a new drug."""
+        if not pushes:  # nothing to sort: the tables below are for pushes to look up
+            return [], [], []
         gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
         added = self.ctx.option("stopless_same_drug") == "added"
         runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
