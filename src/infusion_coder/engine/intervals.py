@@ -10,8 +10,8 @@ Interval = tuple[datetime, datetime]
 
 def union(intervals: Iterable[Interval]) -> list[Interval]:
     kept = [i for i in intervals if i[1] > i[0]]
-    if len(kept) < 2:  # the common case (none or one): nothing to sort or merge
-        return [(i[0], i[1]) for i in kept]
+    if len(kept) < 2:  # the common case (none or one): nothing to sort or merge (intervals are tuples)
+        return kept
     kept.sort()
     start, end = kept[0]
     merged: list[Interval] = []
