@@ -30,7 +30,17 @@ def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
 
 
 def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
-    """Substance-table entries for the record: the one its codes name, else those its text names."""
+    """Substance-table entries for the record: the one its codes name, else those its text names.
+    Remembered for the encounter by what decides them (prepare, documentation and drug lines each ask)."""
+    key = (admin.substance, admin.hcpcs, admin.ndc)
+    known = ctx.entries.get(key)
+    if known is None:
+        known = _table_entries(ctx, admin)
+        ctx.entries[key] = known
+    return list(known)
+
+
+def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:
     code = coded_hcpcs(ctx, admin)
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
