@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import encounter
 from infusion_coder import Coder, Encounter
 from infusion_coder.reference.cms_files import CmsFileError, read_mue, read_ptp
+from infusion_coder.reference.edits import EditTables, MueEdit, PtpEdit
 
 NOTICE = "CPT codes, descriptions and other data only are copyright American Medical Association."
 PTP_HEADER = [
@@ -239,3 +242,48 @@ def test_three_accesses_keep_one_plain_initial_service(coder: Coder) -> None:
     result = coder.code_record(body)
     initial = sorted((line.code, tuple(line.modifiers)) for line in result.lines)
     assert initial == [("96360", ("59",)), ("96409", ()), ("96409", ("59",))]
+
+
+# --- the tables in force on a date are kept per stretch between the rows' dates ---------------------------
+
+_DAYS = st.dates(date(2025, 1, 1), date(2025, 1, 20))
+_PTP_ROWS = st.lists(
+    st.builds(
+        PtpEdit,
+        st.sampled_from(["96365", "96374", "96372"]),
+        st.sampled_from(["96375", "96367", "J7050"]),
+        st.none() | _DAYS,
+        st.none() | _DAYS,
+        st.sampled_from([0, 1, 9]),
+    ),
+    max_size=8,
+)
+_MUE_ROWS = st.lists(
+    st.builds(
+        MueEdit,
+        st.sampled_from(["96365", "96374", "96372"]),
+        st.integers(0, 4),
+        st.sampled_from([1, 2, 3]),
+        effective=st.none() | _DAYS,
+        deletion=st.none() | _DAYS,
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ptp=_PTP_ROWS, mue=_MUE_ROWS, asked=st.lists(_DAYS, min_size=1, max_size=12))
+def test_tables_in_force_are_those_of_the_date(
+    ptp: list[PtpEdit], mue: list[MueEdit], asked: list[date]
+) -> None:
+    """Whatever dates are asked and in whatever order, pairs(), by_first() and limits() give the rows in
+    force on that very date (the later row of a key wins, as a dict built in row order does)."""
+    tables = EditTables(ptp={"practitioner": tuple(ptp)}, mue={"practitioner": tuple(mue)})
+    for day in asked:
+        pairs = {(e.column_1, e.column_2): e for e in ptp if e.active_on(day)}
+        assert tables.pairs("practitioner", day) == pairs
+        rows: dict[str, dict[str, PtpEdit]] = {}
+        for (first, second), edit in pairs.items():
+            rows.setdefault(first, {})[second] = edit
+        assert tables.by_first("practitioner", day) == rows
+        assert tables.limits("practitioner", day) == {e.code: e for e in mue if e.active_on(day)}

@@ -185,13 +185,19 @@ def _report_midnight(ctx: Context, services: list[Service]) -> None:
 def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
     """Units of one service, code and date become one line; the encounter's initial service comes first."""
     primary = ctx.encounter.primary_administration
-    local, shown = ctx.frame.local, ctx.frame.shown
-    grouped: dict[tuple[str, tuple[str, ...], date | None, tuple[str, ...], str, str], list[Unit]] = (
-        defaultdict(list)
-    )
+    frame = ctx.frame
+    local, shown = frame.local, frame.shown
+    wall = frame.shifts and frame.zone is not None  # else local() hands back its argument
+    grouped: dict[tuple[str, tuple[str, ...], date | None, tuple[str, ...], str, str], list[Unit]] = {}
     for unit in units:
-        day = local(unit.when).date() if unit.when else None
-        grouped[(unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)].append(unit)
+        when = unit.when
+        day = (local(when) if wall else when).date() if when else None
+        key = (unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)
+        members = grouped.get(key)
+        if members is None:
+            grouped[key] = [unit]
+        else:
+            members.append(unit)
     # A service whose units fall on two or more dates has a line per date: each shows the minutes that
     # fell on its own date, not the whole stretch on every line.
     days_of: dict[tuple[str, ...], set[date | None]] = defaultdict(set)
@@ -200,7 +206,11 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
     keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], PlainLine]] = []
     for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
         first = members[0]
-        counted = _counted([interval for member in members for interval in member.intervals])
+        counted = _counted(
+            list(first.intervals)
+            if len(members) == 1
+            else [interval for member in members for interval in member.intervals]
+        )
         spent = first.minutes
         if day is not None and first.minutes is not None and len(days_of[ids]) > 1:
             within = _on_day(ctx, counted, day)
@@ -217,9 +227,12 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
             spent,
             [Span(shown(start), shown(end)) for start, end in counted],
         )
-        when = min((m.when for m in members if m.when), default=datetime.max)
-        key = (not first.main, primary not in ids, not first.initial, when, code, ids)
-        keyed.append((key, line))
+        if len(members) == 1:
+            when = first.when or datetime.max
+        else:
+            when = min((m.when for m in members if m.when), default=datetime.max)
+        order = (not first.main, primary not in ids, not first.initial, when, code, ids)
+        keyed.append((order, line))
     return [line for _key, line in sorted(keyed, key=lambda pair: pair[0])]
 
 
@@ -237,6 +250,8 @@ def _on_day(
 def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     """Merged stretches, plus the moments of pushes and injections that no stretch covers."""
     spans = union(intervals)
+    if len(spans) == len(intervals):  # every interval a stretch of its own: no moment to add
+        return spans
     moments = sorted({i for i in intervals if i[0] == i[1] and not any(a <= i[0] <= b for a, b in spans)})
     return sorted(spans + moments) if moments else spans  # union's spans are sorted already
 

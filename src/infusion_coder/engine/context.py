@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..models import ClaimType, Encounter, Severity
-from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
+from ..reference import CodeTable, Policy, ReferencePack, Substance, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
 from .output import PlainFinding
@@ -26,6 +26,8 @@ class Context:
     # administration ids whose drug was given and is billed, though no administration code carries them
     # (a repeat push within 30 minutes, a repeat with no code in its setting, a stopless bag added to its drug)
     supplied: set[str] = field(default_factory=set)
+    # (substance, hcpcs, ndc) -> substance-table entries, once looked up (identity.table_entries)
+    entries: dict[tuple[str, str | None, str | None], list[Substance]] = field(default_factory=dict)
     # read once: a private attribute of a pydantic model is a slow lookup, and the frame is asked often
     frame: TimeFrame = field(init=False)
     institutional: bool = field(init=False)  # asked about ten times an encounter
@@ -66,7 +68,7 @@ class Context:
         return stamp(self.frame.local(moment))
 
     def option(self, name: str) -> Any:
-        return self.policy[name]
+        return self.policy.values[name].value  # Policy.__getitem__ without its call: asked ~11 times a record
 
     def cite_option(self, name: str) -> str:
         value = self.policy[name]

@@ -188,14 +188,15 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
     if admin.start is None or admin.end is None or admin.mix or admin.pump:
         return
     minutes = span_minutes(admin.start, admin.end)
-    charted = f"{ctx.clock(admin.start)}-{ctx.clock(admin.end)}"
     if admin.segments:  # paused: only the segments count, and a later stop extends the last one
         minutes = total_minutes([(s.start, s.end) for s in admin.segments])
-        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in admin.segments)
     hydration = ctx.families.get(admin.id) == "hydration"
     mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
-    if mark is None:
+    if mark is None:  # most records: no text to write
         return
+    charted = f"{ctx.clock(admin.start)}-{ctx.clock(admin.end)}"
+    if admin.segments:
+        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in admin.segments)
     when = admin.start + timedelta(minutes=mark)
     if admin.segments:
         when = admin.end + timedelta(minutes=mark - minutes)

@@ -117,8 +117,7 @@ def _measure(
     name: str,
     origin: str,
 ) -> tuple[str, _Dose] | None:
-    unit = rule_module.parse_amount(billing_unit)
-    unit_base = rule_module.in_base(*unit) if unit else None
+    unit_base = _unit_base(billing_unit)
     if unit_base is None:
         ctx.find(
             RULE,
@@ -160,6 +159,20 @@ def _measure(
         wasted = waste_base[1] if waste_base else None
     sizes[hcpcs] = (billing_unit, unit_base[1], name)
     return hcpcs, _Dose(admin, dose_base[1], wasted, dose_base[0])
+
+
+# billing unit text -> (dimension, size in the base unit): the texts come from the reference tables (a few
+# hundred), asked once per dose
+_UNIT_BASES: dict[str, tuple[str, float] | None] = {}
+
+
+def _unit_base(billing_unit: str) -> tuple[str, float] | None:
+    if billing_unit not in _UNIT_BASES:
+        if len(_UNIT_BASES) >= 4096:  # bounded all the same: a service may load reference folders anew
+            _UNIT_BASES.clear()
+        unit = rule_module.parse_amount(billing_unit)
+        _UNIT_BASES[billing_unit] = rule_module.in_base(*unit) if unit else None
+    return _UNIT_BASES[billing_unit]
 
 
 def _lines_for(

@@ -87,12 +87,15 @@ def mark_distinct_sites(ctx: Context, lines: list[PlainLine]) -> None:
     distinct_injections = ctx.option("distinct_injections") == "modifier"
     by_date = _by_date(lines)
     for day, day_lines in sorted(by_date.items()):
-        pairs = ctx.pack.edits.pairs(_setting(ctx), day)
+        rows = ctx.pack.edits.by_first(_setting(ctx), day)
         by_code = _by_code(day_lines)
         # pairs of codes, not of lines: many lines of one code on a date must not cost their square
         for first_code, firsts in by_code.items():
+            row = rows.get(first_code)
+            if row is None:
+                continue  # the code begins no pair
             for second_code, seconds in by_code.items():
-                edit = pairs.get((first_code, second_code))
+                edit = row.get(second_code)
                 if edit is None or edit.modifier_indicator != 1:
                     continue  # most pairs of codes are no edit: skip the site test below
                 own_site = {
@@ -188,13 +191,16 @@ def _label(edit: Any, setting: str) -> str:
 
 
 def _ptp(ctx: Context, setting: str, day: date, lines: list[PlainLine], em: PlainLine | None) -> None:
-    pairs = ctx.pack.edits.pairs(setting, day)
+    rows = ctx.pack.edits.by_first(setting, day)
     rule = ic901_ncci_ptp.RULE
     # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
     by_code = _by_code([*lines, em] if em is not None else lines)
     for code_1, lines_1 in by_code.items():
+        row = rows.get(code_1)
+        if row is None:
+            continue  # the code begins no pair
         for code_2, lines_2 in by_code.items():
-            edit = pairs.get((code_1, code_2))
+            edit = row.get(code_2)
             if edit is None or (code_1 == code_2 and len(lines_1) < 2):
                 continue
             first, second = lines_1[0], lines_2[1 if code_1 == code_2 else 0]

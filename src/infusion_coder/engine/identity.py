@@ -30,7 +30,17 @@ def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
 
 
 def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
-    """Substance-table entries for the record: the one its codes name, else those its text names."""
+    """Substance-table entries for the record: the one its codes name, else those its text names.
+    Remembered for the encounter by what decides them (prepare, documentation and drug lines each ask)."""
+    key = (admin.substance, admin.hcpcs, admin.ndc)
+    known = ctx.entries.get(key)
+    if known is None:
+        known = _table_entries(ctx, admin)
+        ctx.entries[key] = known
+    return list(known)
+
+
+def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:
     code = coded_hcpcs(ctx, admin)
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
@@ -47,6 +57,8 @@ def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> s
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:
             return by_code[0].name
+    if len(matches) == 1 and matches[0].kind in ("drug", "electrolyte", "fluid"):
+        return matches[0].name  # the common case: what the two sorted sets below give for one entry
     drugs = sorted({m.name for m in matches if m.kind in ("drug", "electrolyte")})
     fluids = sorted({m.name for m in matches if m.kind == "fluid"})
     if drugs or fluids:

@@ -10,8 +10,8 @@ Interval = tuple[datetime, datetime]
 
 def union(intervals: Iterable[Interval]) -> list[Interval]:
     kept = [i for i in intervals if i[1] > i[0]]
-    if len(kept) < 2:  # the common case (none or one): nothing to sort or merge
-        return [(i[0], i[1]) for i in kept]
+    if len(kept) < 2:  # the common case (none or one): nothing to sort or merge (intervals are tuples)
+        return kept
     kept.sort()
     start, end = kept[0]
     merged: list[Interval] = []
@@ -29,16 +29,20 @@ def union(intervals: Iterable[Interval]) -> list[Interval]:
 def subtract(base: Iterable[Interval], cut: Iterable[Interval]) -> list[Interval]:
     """Parts of `base` not covered by `cut`: one sweep over both, sorted and merged (linear after sorting)."""
     cuts = union(cut)
+    if not cuts:  # the first stream of a scope: nothing covered yet
+        return union(base)
     pieces: list[Interval] = []
     k = 0
+    count = len(cuts)
     for start, end in union(base):
-        while k < len(cuts) and cuts[k][1] <= start:
+        while k < count and cuts[k][1] <= start:
             k += 1  # cuts that end before this piece cannot touch it or any later piece
         j = k
-        while j < len(cuts) and cuts[j][0] < end:
+        while j < count and cuts[j][0] < end:
             if start < cuts[j][0]:
                 pieces.append((start, cuts[j][0]))
-            start = max(start, cuts[j][1])
+            if cuts[j][1] > start:
+                start = cuts[j][1]
             j += 1
         if start < end:
             pieces.append((start, end))
@@ -46,8 +50,25 @@ def subtract(base: Iterable[Interval], cut: Iterable[Interval]) -> list[Interval
 
 
 def intersect(base: Iterable[Interval], other: Iterable[Interval]) -> list[Interval]:
-    base_list = union(base)
-    return subtract(base_list, subtract(base_list, other))
+    """Parts of `base` that `other` covers too: what subtract(base, subtract(base, other)) gives, in one
+    sweep over both merged lists (tests/test_times.py holds the two to the same pieces)."""
+    others = union(other)
+    if not others:
+        return []
+    pieces: list[Interval] = []
+    k = 0
+    count = len(others)
+    for start, end in union(base):
+        while k < count and others[k][1] <= start:
+            k += 1
+        j = k
+        while j < count and others[j][0] < end:
+            low = start if start > others[j][0] else others[j][0]
+            high = end if end < others[j][1] else others[j][1]
+            if low < high:
+                pieces.append((low, high))
+            j += 1
+    return pieces
 
 
 def minutes(intervals: Sequence[Interval]) -> int:

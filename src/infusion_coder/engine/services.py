@@ -54,8 +54,9 @@ class Service:
 
     def span_text(self, clock: Callable[[datetime | None], str]) -> str:
         """09:40-10:50, 11:05-11:45 for a paused administration; 09:40-11:45 otherwise."""
-        pieces = self.segments or ((self.start, self.end),)
-        return ", ".join(f"{clock(start)}-{clock(end)}" for start, end in pieces)
+        if not self.segments:  # the common case: one piece, no join
+            return f"{clock(self.start)}-{clock(self.end)}"
+        return ", ".join(f"{clock(start)}-{clock(end)}" for start, end in self.segments)
 
     @property
     def order(self) -> tuple[datetime, str]:

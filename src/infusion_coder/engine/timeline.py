@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cached_property
 from itertools import accumulate
 
 from ..rules import (
@@ -50,29 +49,41 @@ def _point(service: Service) -> list[Interval]:
     return [(service.start, service.start)] if service.start is not None else []
 
 
-@dataclass
 class Bucket:
     """One drug's runs that started on one date."""
 
-    day: date
-    runs: list[Service]
-    own: list[Interval] = field(default_factory=list)
-    own_minutes: int = 0
-    overlap: list[Interval] = field(default_factory=list)
+    __slots__ = ("_ids", "_raw", "_raw_minutes", "day", "overlap", "own", "own_minutes", "runs")
 
-    # Computed once: a bucket's runs and their times are fixed when it is built (prepare has set every stop),
-    # and precedence asks for these on every comparison. Callers must not mutate `raw`.
-    @cached_property
+    def __init__(self, day: date, runs: list[Service], own: list[Interval] | None = None) -> None:
+        self.day = day
+        self.runs = runs
+        self.own: list[Interval] = [] if own is None else own
+        self.own_minutes = 0
+        self.overlap: list[Interval] = []
+        self._raw: list[Interval] | None = None
+        self._raw_minutes: int | None = None
+        self._ids: tuple[str, ...] | None = None
+
+    # Computed once, when first asked (a slot, not functools.cached_property, whose descriptor costs more
+    # than the union): a bucket's runs and their times are fixed when it is built (prepare has set every
+    # stop), and precedence asks for these on every comparison. Callers must not mutate `raw`.
+    @property
     def raw(self) -> list[Interval]:
-        return union(span for r in self.runs for span in r.spans)  # segments: a pause is not counted
+        if self._raw is None:
+            self._raw = union(span for r in self.runs for span in r.spans)  # segments: a pause is not counted
+        return self._raw
 
-    @cached_property
+    @property
     def raw_minutes(self) -> int:
-        return minutes(self.raw)
+        if self._raw_minutes is None:
+            self._raw_minutes = minutes(self.raw)
+        return self._raw_minutes
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return tuple(sorted(i for r in self.runs for i in r.ids))
+        if self._ids is None:  # the runs' ids are settled in prepare, before any bucket is built
+            self._ids = tuple(sorted(i for r in self.runs for i in r.ids))
+        return self._ids
 
     def span(self, ctx: Context) -> str:
         return ", ".join(r.span_text(ctx.clock) for r in self.runs)
@@ -116,6 +127,10 @@ class Repeat:
     after: bool  # the push comes after its reference
 
 
+def _order(service: Service) -> tuple[datetime, str]:
+    return service.order
+
+
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
     findings, used = len(ctx.findings), set(ctx.concurrent_used)
     units = _ScopeCoder(ctx, scope).run()
@@ -148,16 +163,17 @@ class _ScopeCoder:
         self.added_findings: list[PlainFinding] = []
         self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
-        services = scope.services
-        self.pushes = sorted((s for s in services if s.technique == "push"), key=lambda s: s.order)
-        self.infusions = sorted(
-            (s for s in services if s.technique == "infusion" and s.family != "hydration"),
-            key=lambda s: s.order,
-        )
-        self.hydrations = sorted(
-            (s for s in services if s.technique == "infusion" and s.family == "hydration"),
-            key=lambda s: s.order,
-        )
+        pushes: list[Service] = []
+        infusions: list[Service] = []
+        hydrations: list[Service] = []
+        for service in scope.services:  # one pass, each list sorted only when it holds two or more
+            if service.technique == "push":
+                pushes.append(service)
+            elif service.technique == "infusion":
+                (hydrations if service.family == "hydration" else infusions).append(service)
+        self.pushes = sorted(pushes, key=_order) if len(pushes) > 1 else pushes
+        self.infusions = sorted(infusions, key=_order) if len(infusions) > 1 else infusions
+        self.hydrations = sorted(hydrations, key=_order) if len(hydrations) > 1 else hydrations
 
     # --- the steps -------------------------------------------------------------------------------------
 
@@ -223,11 +239,17 @@ class _ScopeCoder:
         for infusion in self.infusions:
             by_drug[infusion.drug].append(infusion)
         streams = []
+        local = self.ctx.frame.local
         for drug, runs in by_drug.items():
+            if len(runs) == 1:  # the common case: one bag, one date
+                run = runs[0]
+                assert run.start is not None
+                streams.append(Stream(drug, run.family, run.label, [Bucket(local(run.start).date(), runs)]))
+                continue
             by_day: dict[date, list[Service]] = defaultdict(list)
             for run in runs:
                 assert run.start is not None
-                by_day[self.ctx.frame.local(run.start).date()].append(run)
+                by_day[local(run.start).date()].append(run)
             buckets = [Bucket(day, by_day[day]) for day in sorted(by_day)]
             family = max((r.family for r in runs), key=lambda f: f == "chemotherapy")
             streams.append(Stream(drug, family, runs[0].label, buckets))
@@ -251,6 +273,8 @@ class _ScopeCoder:
         whether it comes before or after the infusion (a drug pushed on day 1 and infused on day 2 of an
         observation stay is 96376, never 96375, whichever service is initial). Only the first push of a
         drug that is never infused is a new drug."""
+        if not pushes:  # nothing to sort: the tables below are for pushes to look up
+            return [], [], []
         gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
         added = self.ctx.option("stopless_same_drug") == "added"
         runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
@@ -477,8 +501,9 @@ class _ScopeCoder:
         counted: list[Interval] | None = None,
     ) -> None:
         modifiers = (self.scope.modifier,) if initial and self.scope.modifier else ()
-        spans = tuple(counted or ())
-        ordered, main = tuple(sorted(ids)), initial and self.scope.main
+        spans = tuple(counted) if counted else ()
+        ordered = tuple(sorted(ids)) if len(ids) > 1 else tuple(ids)
+        main = initial and self.scope.main
         self.units.extend(
             Unit(
                 code,
@@ -564,7 +589,7 @@ class _ScopeCoder:
                     f"{lead}; each added hour needs more than 30 minutes{earned}."
                 )
 
-            if not self._moments(bucket, marks):
+            if not bucket.own:  # what _moments answers for any marks: no time of its own to date units by
                 return
             self._emit_dated(code, bucket, marks, ids, ic203_hour_units.RULE, explain, bucket.own_minutes)
         elif not after_first and bucket.own_minutes:

@@ -40,6 +40,9 @@ class CodeTable:
     codes: dict[str, CodeInfo]
     physician_facility_pos: frozenset[str]
     chemo_routes: dict[str, str]
+    _orphans: dict[frozenset[str], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __getitem__(self, code: str) -> CodeInfo:
         return self.codes[code]
@@ -48,12 +51,22 @@ class CodeTable:
         return code in self.codes and self.codes[code].kind == "addon"
 
     def orphan_addons(self, present: set[str]) -> list[str]:
-        """Add-on codes among `present` with none of the primaries they may go with (rules.md R7.1)."""
-        return sorted(
-            code
-            for code in present
-            if self.is_addon(code) and not present & set(self.codes[code].addon_primaries)
-        )
+        """Add-on codes among `present` with none of the primaries they may go with (rules.md R7.1).
+        Remembered per set of codes (asked two or three times an encounter; claims repeat a few sets)."""
+        key = frozenset(present)
+        known = self._orphans.get(key)
+        if known is None:
+            known = tuple(
+                sorted(
+                    code
+                    for code in present
+                    if self.is_addon(code) and not present & set(self.codes[code].addon_primaries)
+                )
+            )
+            if len(self._orphans) >= 4096:  # bounded: any code text may reach here
+                self._orphans.clear()
+            self._orphans[key] = known
+        return list(known)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -81,10 +82,18 @@ class EditTables:
     # table name (ptp_practitioner, ...) -> the code ranges an extract covers; absent: every code
     coverage: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     coverage_note: str = ""
-    _pairs: dict[tuple[str, date], dict[tuple[str, str], PtpEdit]] = field(
+    # The tables in force are the same on every date between two effective or deletion dates of the rows:
+    # kept per (setting, period), the period found by bisection among those dates (_period).
+    _bounds: dict[tuple[str, str], tuple[date, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _limits: dict[tuple[str, date], dict[str, MueEdit]] = field(
+    _pairs: dict[tuple[str, int], dict[tuple[str, str], PtpEdit]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _by_first: dict[tuple[str, int], dict[str, dict[str, PtpEdit]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _limits: dict[tuple[str, int], dict[str, MueEdit]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _covered: dict[tuple[str, str, str], bool] = field(
@@ -92,12 +101,27 @@ class EditTables:
     )
 
     def pairs(self, setting: str, when: date) -> dict[tuple[str, str], PtpEdit]:
-        found = self._pairs.get((setting, when))
+        key = (setting, self._period("ptp", setting, when))
+        found = self._pairs.get(key)
         if found is None:
             found = {(e.column_1, e.column_2): e for e in self.ptp.get(setting, ()) if e.active_on(when)}
             if len(self._pairs) >= _CACHED_DATES:
                 self._pairs.clear()
-            self._pairs[(setting, when)] = found
+            self._pairs[key] = found
+        return found
+
+    def by_first(self, setting: str, when: date) -> dict[str, dict[str, PtpEdit]]:
+        """pairs() keyed column one first: a claim's codes are looked up as rows, so a code that begins no
+        pair costs one lookup, not one per code beside it."""
+        key = (setting, self._period("ptp", setting, when))
+        found = self._by_first.get(key)
+        if found is None:
+            found = {}
+            for (first, second), edit in self.pairs(setting, when).items():
+                found.setdefault(first, {})[second] = edit
+            if len(self._by_first) >= _CACHED_DATES:
+                self._by_first.clear()
+            self._by_first[key] = found
         return found
 
     def covers(self, kind: str, setting: str, code: str) -> bool:
@@ -117,13 +141,27 @@ class EditTables:
         return any(edit.code == code for edit in self.mue.get(setting, ()))
 
     def limits(self, setting: str, when: date) -> dict[str, MueEdit]:
-        found = self._limits.get((setting, when))
+        key = (setting, self._period("mue", setting, when))
+        found = self._limits.get(key)
         if found is None:
             found = {e.code: e for e in self.mue.get(setting, ()) if e.active_on(when)}
             if len(self._limits) >= _CACHED_DATES:
                 self._limits.clear()
-            self._limits[(setting, when)] = found
+            self._limits[key] = found
         return found
+
+    def _period(self, kind: str, setting: str, when: date) -> int:
+        """Which stretch between the rows' effective and deletion dates `when` falls in: on every date of
+        one stretch the same rows are in force (a row starts on its effective date, ends before its
+        deletion date, and no such date lies inside a stretch)."""
+        bounds = self._bounds.get((kind, setting))
+        if bounds is None:
+            rows: Iterable[PtpEdit | MueEdit] = (
+                self.ptp.get(setting, ()) if kind == "ptp" else self.mue.get(setting, ())
+            )
+            bounds = tuple(sorted({d for e in rows for d in (e.effective, e.deletion) if d is not None}))
+            self._bounds[(kind, setting)] = bounds
+        return bisect_right(bounds, when)
 
 
 def _within(code: str, low: str, high: str) -> bool:

@@ -22,12 +22,14 @@ RULE = Rule.of(
 )
 
 WITHIN_MINUTES = 10  # how close to a threshold a documented time must be to be worth a look
+_ADDED_HOURS = tuple(91 + 60 * index for index in range(12))  # built once: asked for every timed record
+_MARKS = (16, *_ADDED_HOURS)
+_HYDRATION_MARKS = (31, *_ADDED_HOURS)
 
 
 def next_threshold(minutes: int, *, hydration: bool) -> int | None:
     """The next minute count that earns a unit, if it is within reach."""
-    marks = [31] if hydration else [16]
-    marks += [91 + 60 * index for index in range(12)]
+    marks = _HYDRATION_MARKS if hydration else _MARKS
     upcoming = next((mark for mark in marks if mark > minutes), None)
     if upcoming is None or upcoming - minutes > WITHIN_MINUTES:
         return None
