@@ -468,6 +468,20 @@ def _maker_of(file: _File, func: ast.expr, makers: dict[str, Maker]) -> Maker | 
     return None
 
 
+def _shared_to_users(collector: _Collector, files: list[_File]) -> None:
+    """A finding made in a module the readers share (holds.py) is said to come from the readers that use it."""
+    for shared in files:
+        users = sorted(
+            f"{f.path.stem} reader"
+            for f in files
+            if f is not shared and any(origin == shared.module for origin in f.aliases.values())
+        )
+        mine = f"{shared.path.stem} reader"
+        for kind in collector.kinds.values():
+            if users and mine in kind.where:
+                kind.where = (kind.where - {mine}) | set(users)
+
+
 def _read(path: Path, unresolved: list[str]) -> _File | None:
     """A source file, or None (noted) when an installation ships none to read."""
     try:
@@ -504,5 +518,6 @@ def index() -> Index:
             pass  # helpers that call helpers: found until none is new (each pass can only add)
         for file in files:
             collector.importer_calls(file, rule, makers, record=True)
+        _shared_to_users(collector, files)
     kinds = dict(sorted(collector.kinds.items()))
     return Index(kinds, collector.unresolved)
