@@ -400,6 +400,7 @@ def test_serve_refuses_a_queue_that_is_a_file(tmp_path: Path, monkeypatch: pytes
     file.write_text("x\n")
     refused = CliRunner().invoke(cli.app, ["serve", "--queue", str(file)])
     assert refused.exit_code == 2 and "is not a folder" in refused.output
+    assert "serving on" not in refused.output  # refused before the server says it serves
     made = CliRunner().invoke(cli.app, ["serve", "--queue", str(tmp_path / "new-home")])
     assert made.exit_code == 0 and (tmp_path / "new-home").is_dir()
 

@@ -961,6 +961,12 @@ def serve(
             os.environ[variable] = str(folder.resolve())
         else:
             os.environ.pop(variable, None)
+    try:  # made here once even with workers: a --queue that names a file stops before any worker starts
+        app_ = create_app(
+            coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout, queue=queue
+        )
+    except (QueueError, OSError) as exc:  # --queue names a file, or a folder that cannot be made
+        fail(f"--queue: {exc}")
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
     if api_key is None:
@@ -986,12 +992,6 @@ def serve(
         # uvicorn kills a worker that does not answer its supervisor's ping within this; loading the
         # reference data, or a busy shared machine, can take longer than its default 5 s
         options["timeout_worker_healthcheck"] = 60
-    try:  # made here once even with workers: a --queue that names a file stops before any worker starts
-        app_ = create_app(
-            coder, api_key=api_key, local_only=api_key is None, body_timeout=body_timeout, queue=queue
-        )
-    except (QueueError, OSError) as exc:  # --queue names a file, or a folder that cannot be made
-        fail(f"--queue: {exc}")
     if workers == 1:
         uvicorn.run(app_, **options)
     else:
