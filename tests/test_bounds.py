@@ -195,3 +195,30 @@ def test_cost_is_near_linear_in_administrations(coder: Coder, accesses: bool) ->
     small, large = cpu_seconds(coder, crowded(250, accesses)), cpu_seconds(coder, crowded(2000, accesses))
     # 8 times the administrations: linear is 8x, quadratic 64x; allow for noise and n log n
     assert large / small < 20, (small, large)
+
+
+def test_long_texts_of_the_record_are_quoted_short_in_every_explanation(coder: Coder) -> None:
+    """A name or reason of MAX_TEXT characters is quoted at most NAME_LIMIT characters (a reason: an
+    excerpt) in any line, drug line or finding, however many findings quote it."""
+    from infusion_coder.models import NAME_LIMIT
+
+    long = "ondansetron " + "x" * (MAX_TEXT - 12)
+    admins = [
+        {**PUSH, "substance": long, "route": "intravenous " + "y" * 5000, "access": "z" * 5000},
+        {
+            "substance": "normal saline " + "w" * 5000,
+            "start": "09:00",
+            "end": "11:00",
+            "category": "hydration",
+            "indication": "dehydration " + "v" * 5000,
+        },
+        {"substance": "mystery " + "u" * 5000, "start": "10:00", "method": "push", "mix": "m" * 5000},
+        {"substance": "mystery " + "u" * 5000, "start": "10:00", "method": "push", "mix": "m" * 5000},
+    ]
+    result = coder.code_record(encounter(admins))
+    texts = [f.message for f in result.findings] + [line.explanation for line in result.lines]
+    texts += [line.explanation for line in result.drug_lines]
+    assert texts and result.findings
+    for text in texts:
+        for letter in "xyzwvum":
+            assert letter * (NAME_LIMIT + 1) not in text, text[:200]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import timedelta
 
-from ..models import Administration
+from ..models import Administration, excerpt, shown_name
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -120,7 +120,7 @@ def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
             "documentation-gaps",
             "info",
             [admin.id],
-            f"{admin.substance}: the record does not show " + ", ".join(missing) + ".",
+            f"{shown_name(admin.substance)}: the record does not show " + ", ".join(missing) + ".",
             denial_risk="CO-50" if no_reason else None,
         )
 
@@ -135,7 +135,7 @@ def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
         "push-not-stated",
         "warning",
         [admin.id],
-        f"{admin.substance} is coded as a push, but the record neither states a push nor shows its minutes: "
+        f"{shown_name(admin.substance)} is coded as a push, but the record neither states a push nor shows its minutes: "
         "document 'IV push' (the clinician present throughout) or the start and stop times.",
         denial_risk="CO-16",
     )
@@ -154,7 +154,7 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
             "hydration-necessity-unstated",
             "info",
             [admin.id],
-            f"Hydration with {admin.substance}: no indication is recorded; the chart must show signs of "
+            f"Hydration with {shown_name(admin.substance)}: no indication is recorded; the chart must show signs of "
             "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
         )
@@ -164,7 +164,7 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
         "hydration-necessity",
         "warning",
         [admin.id],
-        f"Hydration with {admin.substance}: the stated reason ({admin.indication!r}) shows no sign of "
+        f"Hydration with {shown_name(admin.substance)}: the stated reason ({excerpt(admin.indication)}) shows no sign of "
         "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
         "reason.",
         denial_risk="CO-50",
@@ -211,6 +211,6 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
         "what-would-change",
         "info",
         [admin.id],
-        f"{admin.substance} is charted {charted} ({minutes} minutes): a stop at or "
+        f"{shown_name(admin.substance)} is charted {charted} ({minutes} minutes): a stop at or "
         f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )

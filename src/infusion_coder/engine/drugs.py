@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from ..models import Administration
+from ..models import Administration, shown_name
 from ..rules import ic701_drug_lines as rule_module
 from . import identity
 from .context import Context
@@ -55,7 +55,7 @@ def _from_cms(ctx: Context, admin: Administration) -> tuple[str, str] | None:
         "ndc-not-settled",
         "info",
         [admin.id],
-        f"{admin.substance}: NDC {admin.ndc} "
+        f"{shown_name(admin.substance)}: NDC {admin.ndc} "
         + (
             f"is listed by CMS under several codes ({listed})"
             if rows
@@ -73,7 +73,7 @@ def _dose(
     drugs = [m for m in matches if m.kind in ("drug", "electrolyte")]
     cms = _from_cms(ctx, admin)
     if cms is not None:
-        name = drugs[0].name if drugs else admin.substance
+        name = drugs[0].name if drugs else shown_name(admin.substance)
         return _measure(ctx, admin, sizes, cms[0], cms[1], name, "CMS ASP NDC-HCPCS crosswalk")
     if not drugs:
         if any(m.kind == "fluid" for m in matches):
@@ -82,7 +82,7 @@ def _dose(
                 "fluid-billed-by-bag",
                 "info",
                 [admin.id],
-                f"{admin.substance}: report the fluid's HCPCS code by bag size (J7030 1000 mL, J7040 500 mL, "
+                f"{shown_name(admin.substance)}: report the fluid's HCPCS code by bag size (J7030 1000 mL, J7040 500 mL, "
                 "J7050 250 mL, ...); the engine does not choose it.",
             )
         else:
@@ -91,7 +91,7 @@ def _dose(
                 "drug-code-unknown",
                 "info",
                 [admin.id],
-                f"{admin.substance}: no HCPCS drug code in the substance table; add the drug line by hand.",
+                f"{shown_name(admin.substance)}: no HCPCS drug code in the substance table; add the drug line by hand.",
             )
         return None
     entry = drugs[0]
@@ -101,7 +101,7 @@ def _dose(
             "drug-code-unknown",
             "info",
             [admin.id],
-            f"{admin.substance} ({entry.name}): no HCPCS code and billing unit in the substance table; "
+            f"{shown_name(admin.substance)} ({entry.name}): no HCPCS code and billing unit in the substance table; "
             "add the drug line by hand.",
         )
         return None
@@ -124,7 +124,7 @@ def _measure(
             "drug-code-unknown",
             "info",
             [admin.id],
-            f"{admin.substance} ({name}): {hcpcs}'s billing unit {billing_unit!r} ({origin}) is not a measured "
+            f"{shown_name(admin.substance)} ({name}): {hcpcs}'s billing unit {billing_unit!r} ({origin}) is not a measured "
             "amount; add the drug line by hand.",
         )
         return None
@@ -136,7 +136,7 @@ def _measure(
             "dose-missing",
             "warning",
             [admin.id],
-            f"{admin.substance}: no dose documented, so the units of {hcpcs} (per {billing_unit}) "
+            f"{shown_name(admin.substance)}: no dose documented, so the units of {hcpcs} (per {billing_unit}) "
             "cannot be computed; document the dose given.",
             denial_risk="CO-16",
         )
@@ -148,7 +148,7 @@ def _measure(
             "dose-not-convertible",
             "warning",
             [admin.id],
-            f"{admin.substance}: a dose of {given[0]:g} {given[1]} does not convert to {hcpcs}'s billing "
+            f"{shown_name(admin.substance)}: a dose of {given[0]:g} {given[1]} does not convert to {hcpcs}'s billing "
             f"unit ({billing_unit}); document the dose actually given.",
             denial_risk="CO-16",
         )

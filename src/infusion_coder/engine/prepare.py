@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ..models import Administration, AdministrationSegment, Device, Method, excerpt
+from ..models import Administration, AdministrationSegment, Device, Method, excerpt, shown_name
 from ..reference import Substance
 from ..rules import (
     ic101_category,
@@ -159,7 +159,7 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
         "route-unresolved",
         "error",
         [admin.id],
-        f"{admin.substance}: route {admin.route!r} is not in the route table, so it is not coded and the claim "
+        f"{shown_name(admin.substance)}: route {shown_name(admin.route)!r} is not in the route table, so it is not coded and the claim "
         "is held; record the route as intravenous, subcutaneous, intramuscular, ... (or add the term to "
         "routes.csv with its source).",
         denial_risk="CO-16",
@@ -182,7 +182,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             "start-missing",
             "error",
             [admin.id],
-            f"{admin.substance} by route {admin.route!r} ({contract_route}) has no start time: a vascular "
+            f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r} ({contract_route}) has no start time: a vascular "
             "service cannot be coded without one; document when it was given.",
             denial_risk="CO-16",
         )
@@ -199,7 +199,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             f"not-coded-{purpose}",
             "info",
             [admin.id],
-            f"{admin.substance} ({purpose}) is not coded: {ic102_not_coded_purpose.REASONS[purpose]}.",
+            f"{shown_name(admin.substance)} ({purpose}) is not coded: {ic102_not_coded_purpose.REASONS[purpose]}.",
         )
         return None
     family = admin.category.value if admin.category is not None else None
@@ -211,7 +211,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"not-in-family-{kind}",
                 "info",
                 [admin.id],
-                f"{admin.substance} is not coded here: {ic103_not_in_family.REASONS[kind]}.",
+                f"{shown_name(admin.substance)} is not coded here: {ic103_not_in_family.REASONS[kind]}.",
             )
             return None
         if family is None:
@@ -222,7 +222,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 "unknown-substance",
                 "error" if codable else "info",
                 [admin.id],
-                f"{admin.substance!r} is not in the substance table and has no category, so it is not coded"
+                f"{shown_name(admin.substance)!r} is not in the substance table and has no category, so it is not coded"
                 + ("; the claim is held until it is" if codable else "")
                 + ": set category (hydration, therapeutic or chemotherapy) on the record"
                 + (f" (the name looks like {hint})." if hint else "."),
@@ -235,7 +235,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 "category-contested",
                 "info",
                 [admin.id],
-                f"{admin.substance} classified {family}: authorities disagree on electrolytes; "
+                f"{shown_name(admin.substance)} classified {family}: authorities disagree on electrolytes; "
                 + ctx.cite_option("electrolyte_alone")
                 + ".",
             )
@@ -251,7 +251,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 "route-without-code",
                 "info",
                 [admin.id],
-                f"{admin.substance} by route {admin.route!r}: no drug-administration code for this route.",
+                f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r}: no drug-administration code for this route.",
             )
             return None
     record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
@@ -278,7 +278,7 @@ def _drug_key(
                 "same-substance-reference",
                 "info",
                 [admin.id, ref_id],
-                f"{admin.substance!r} is read as the same drug as administration {ref_id}; "
+                f"{shown_name(admin.substance)!r} is read as the same drug as administration {ref_id}; "
                 "record the drug name to make this explicit.",
             )
             return key
@@ -327,7 +327,7 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         "mixed-bag",
         "info",
         ids,
-        f"{merged.substance} share mix {first.mix!r}: one administration, coded once.",
+        f"{shown_name(merged.substance)} share mix {shown_name(first.mix or '')!r}: one administration, coded once.",
     )
     drug = "+".join(sorted({r.drug for r in group}))
     record = _Record(
@@ -377,7 +377,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
     ids = record.ids
     service = Service(
         ids=ids,
-        label=admin.substance,
+        label=shown_name(admin.substance),
         drug=record.drug,
         family=record.family,
         technique="",
@@ -387,7 +387,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         access=" ".join(admin.access.lower().split()) if admin.access else None,
         access_required=admin.separate_access_required,
         hormonal=record.hormonal,
-        access_label=admin.access,
+        access_label=shown_name(admin.access) if admin.access else admin.access,
         home_pump=admin.home_pump.value if admin.home_pump else None,
         pump=admin.pump.value if admin.pump else None,
         segments=tuple((s.start, s.end) for s in admin.segments) if admin.segments else (),
@@ -439,7 +439,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
                 "infusion-coded-as-push",
                 "info",
                 ids,
-                f"{admin.substance} ran {minutes} minutes ({service.span_text(ctx.clock)}): "
+                f"{shown_name(admin.substance)} ran {minutes} minutes ({service.span_text(ctx.clock)}): "
                 "15 minutes or less is a push, whatever the container.",
             )
         service.technique = prefix + "push"
@@ -451,7 +451,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
             "push-coded-as-infusion",
             "info",
             ids,
-            f"{admin.substance} is recorded as a push but ran {minutes} minutes: more than 15 minutes is an infusion.",
+            f"{shown_name(admin.substance)} is recorded as a push but ran {minutes} minutes: more than 15 minutes is an infusion.",
         )
     service.technique = prefix + "infusion"
     if admin.pump is not None:
@@ -472,8 +472,8 @@ def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
                 "on-body-injector-route",
                 "warning",
                 [admin.id],
-                f"{admin.substance} is recorded as given by an on-body injector, which delivers subcutaneously, "
-                f"but its route is {admin.route!r}: coded by its route; check the record.",
+                f"{shown_name(admin.substance)} is recorded as given by an on-body injector, which delivers subcutaneously, "
+                f"but its route is {shown_name(admin.route)!r}: coded by its route; check the record.",
                 denial_risk="CO-16",
             )
         return False
@@ -483,7 +483,7 @@ def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
             "on-body-injector-from-name",
             "info",
             [admin.id],
-            f"{admin.substance}: the product name says an on-body injector, so it is coded as the application "
+            f"{shown_name(admin.substance)}: the product name says an on-body injector, so it is coded as the application "
             "of an on-body injector (96377), not an injection (96372); set device = on_body_injector on the "
             "record to state it.",
         )
@@ -503,7 +503,7 @@ def _home_pump_start(ctx: Context, admin: Administration, service: Service, pref
             "home-pump-planned-time",
             "info",
             service.ids,
-            f"{admin.substance} continues at home on the pump: its planned length, {minutes} minutes, comes from "
+            f"{shown_name(admin.substance)} continues at home on the pump: its planned length, {minutes} minutes, comes from "
             f"{admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h.",
         )
         service.end = end
@@ -516,7 +516,7 @@ def _home_pump_start(ctx: Context, admin: Administration, service: Service, pref
             "home-pump-time-undocumented",
             "warning",
             service.ids,
-            f"{admin.substance} continues at home on the pump (home_pump = {admin.home_pump}), coded as the start "
+            f"{shown_name(admin.substance)} continues at home on the pump (home_pump = {admin.home_pump}), coded as the start "
             "of a prolonged infusion; document its planned length (more than 8 hours), or volume and rate.",
             denial_risk="CO-16",
         )
@@ -586,7 +586,7 @@ def _missing_stop(
             "stop-time-not-derivable",
             "warning",
             service.ids,
-            f"No stop time for {admin.substance}: {admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h "
+            f"No stop time for {shown_name(admin.substance)}: {admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h "
             "would run more than 14 days, longer than one administration can run: no stop time is derived.",
             denial_risk="CO-16",
         )
@@ -599,7 +599,7 @@ def _missing_stop(
                 "stop-time-derived",
                 "warning",
                 service.ids,
-                f"No stop time for {admin.substance}: {admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h "
+                f"No stop time for {shown_name(admin.substance)}: {admin.volume_ml:g} mL at {admin.rate_ml_per_hour:g} mL/h "
                 f"gives {span_minutes(service.start, end)} minutes ({ctx.cite_option('missing_stop_time')}); "
                 "document the actual stop time.",
                 denial_risk="CO-16",
@@ -611,7 +611,7 @@ def _missing_stop(
             "missing-stop-time",
             "warning",
             service.ids,
-            f"No stop time for {admin.substance} started {ctx.clock(service.start)}: hydration needs 31 documented "
+            f"No stop time for {shown_name(admin.substance)} started {ctx.clock(service.start)}: hydration needs 31 documented "
             "minutes, so it is not coded; document the stop time.",
             denial_risk="CO-16",
         )
@@ -622,7 +622,7 @@ def _missing_stop(
             "missing-stop-time",
             "error",
             service.ids,
-            f"No stop time for {admin.substance} started {ctx.clock(service.start)}: held with no line "
+            f"No stop time for {shown_name(admin.substance)} started {ctx.clock(service.start)}: held with no line "
             f"({ctx.cite_option('missing_stop_time')}); document the stop time to code it.",
             denial_risk="CO-16",
         )
@@ -634,7 +634,7 @@ def _missing_stop(
             "assumed-push-usually-infused",
             "error",
             service.ids,
-            f"No stop time for {admin.substance} started {ctx.clock(service.start)}: the policy codes a push, but "
+            f"No stop time for {shown_name(admin.substance)} started {ctx.clock(service.start)}: the policy codes a push, but "
             "this drug is given by infusion, practically never pushed (the substance table's usual_technique), so a "
             "push code would describe a service that did not happen; held until the stop time is documented.",
             denial_risk="CO-16",
@@ -651,7 +651,7 @@ def _missing_stop(
         "missing-stop-time",
         "warning",
         service.ids,
-        f"No stop time for {admin.substance} started {ctx.clock(service.start)}: coded as a push "
+        f"No stop time for {shown_name(admin.substance)} started {ctx.clock(service.start)}: coded as a push "
         f"({ctx.cite_option('missing_stop_time')}); a documented stop after "
         f"{ctx.clock(service.start + timedelta(minutes=16))} would support an infusion code.{hint}",
         denial_risk="CO-16",
