@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..models import CodingResult, DrugLine, Finding, Line, Readiness, Severity, TimeInterval
+from ..models import CodingResult, Readiness, Severity
 
 
 @dataclass(slots=True)
@@ -84,51 +84,8 @@ class Coded:
         return all(line.units > 0 for line in self.lines) and all(d.units > 0 for d in self.drug_lines)
 
     def model(self) -> CodingResult:
-        return CodingResult(
-            encounter_id=self.encounter_id,
-            lines=[
-                Line(
-                    code=line.code,
-                    units=line.units,
-                    modifiers=line.modifiers,
-                    date=line.date,
-                    administrations=line.administrations,
-                    explanation=line.explanation,
-                    rule=line.rule,
-                    minutes=line.minutes,
-                    intervals=[TimeInterval(start=span.start, end=span.end) for span in line.intervals],
-                )
-                for line in self.lines
-            ],
-            findings=[
-                Finding(
-                    id=f.id,
-                    severity=f.severity,
-                    administrations=f.administrations,
-                    message=f.message,
-                    denial_risk=f.denial_risk,
-                    rule=f.rule,
-                    remark=f.remark,
-                )
-                for f in self.findings
-            ],
-            policy=self.policy,
-            reference_version=self.reference_version,
-            readiness=self.readiness,
-            drug_lines=[
-                DrugLine(
-                    hcpcs=d.hcpcs,
-                    units=d.units,
-                    modifiers=d.modifiers,
-                    date=d.date,
-                    ndc=d.ndc,
-                    administrations=d.administrations,
-                    explanation=d.explanation,
-                    rule=d.rule,
-                )
-                for d in self.drug_lines
-            ],
-        )
+        """The contract's CodingResult: validated from plain(), so the two cannot drift apart."""
+        return CodingResult.model_validate(self.plain())
 
     def plain(self) -> dict[str, Any]:
         """What model().model_dump() gives: the same keys in the same order (orjson writes these dicts
