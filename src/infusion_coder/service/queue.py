@@ -336,30 +336,8 @@ class Queue:
         coded = CodingResult.model_validate(
             {
                 "encounter_id": str(result["encounter_id"]),
-                "lines": [
-                    {
-                        "code": str(r["code"]),
-                        "units": int(r["units"] or 0),
-                        "modifiers": _as_list(r.get("modifiers")),
-                        "date": _day(r.get("date")),
-                        "administrations": [],
-                        "explanation": "",
-                        "rule": str(r.get("rule") or ""),
-                    }
-                    for r in lines
-                ],
-                "drug_lines": [
-                    {
-                        "hcpcs": str(r["hcpcs"]),
-                        "units": int(r["units"] or 0),
-                        "modifiers": _as_list(r.get("modifiers")),
-                        "date": _day(r.get("date")),
-                        "administrations": [],
-                        "explanation": "",
-                        "rule": str(r.get("rule") or ""),
-                    }
-                    for r in drugs
-                ],
+                "lines": [_priced(r, "code") for r in lines],
+                "drug_lines": [_priced(r, "hcpcs") for r in drugs],
                 "findings": [
                     {"id": str(f["id"]), "rule": f.get("rule"), "severity": f["severity"], "message": ""}
                     for f in findings
@@ -639,6 +617,19 @@ def _by_seq(rows: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     for row in sorted(rows, key=lambda r: (int(r["seq"]), int(r.get("ordinal") or 0))):
         out[int(row["seq"])].append(row)
     return out
+
+
+def _priced(row: dict[str, Any], code: str) -> dict[str, Any]:
+    """A line or drug line row with only what pricing reads (code, units, modifiers, date, rule)."""
+    return {
+        code: str(row[code]),
+        "units": int(row["units"] or 0),
+        "modifiers": _as_list(row.get("modifiers")),
+        "date": _day(row.get("date")),
+        "administrations": [],
+        "explanation": "",
+        "rule": str(row.get("rule") or ""),
+    }
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
