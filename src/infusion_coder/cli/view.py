@@ -72,6 +72,11 @@ def render(result: Result) -> Group | Panel:
     return Group(*parts)
 
 
+def _titled(title: str) -> Table:
+    """A table as every section of the view draws it: a rule under the header, the title on the left."""
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left")
+
+
 def _lines(result: Any) -> Table | Text:
     """The lines, those of one code, modifiers and date together (a long stay has dozens of 96376): units
     and minutes added, administrations joined, the count of claim lines in `lines`."""
@@ -81,13 +86,7 @@ def _lines(result: Any) -> Table | Text:
     for line in result.lines:
         groups.setdefault((line.code, tuple(line.modifiers), line.date), []).append(line)
     units = sum(line.units for line in result.lines)
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        title=f"lines to bill: {len(result.lines)} ({units} units)",
-        title_justify="left",
-    )
+    table = _titled(f"lines to bill: {len(result.lines)} ({units} units)")
     table.add_column("code", no_wrap=True)
     table.add_column("units", justify="right")
     table.add_column("date", no_wrap=True)
@@ -110,13 +109,7 @@ def _lines(result: Any) -> Table | Text:
 
 
 def _drug_lines(result: Any) -> Table:
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        title=f"drug lines: {len(result.drug_lines)}",
-        title_justify="left",
-    )
+    table = _titled(f"drug lines: {len(result.drug_lines)}")
     table.add_column("drug", no_wrap=True)
     table.add_column("units", justify="right")
     table.add_column("date", no_wrap=True)
@@ -136,13 +129,7 @@ def _drug_lines(result: Any) -> Table:
 def _differences(result: Any) -> Table | Text:
     if not result.differences:
         return Text("  the billed claim matches the record", style="green")
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        title=f"differences: {result.amount_at_stake:,.2f} USD at stake",
-        title_justify="left",
-    )
+    table = _titled(f"differences: {result.amount_at_stake:,.2f} USD at stake")
     table.add_column("difference", no_wrap=True)
     table.add_column("code", no_wrap=True)
     table.add_column("billed", justify="right")
@@ -171,9 +158,7 @@ def _findings(result: Any) -> Table | Text:
         groups.setdefault((finding.severity, finding.id), []).append(finding)
     counts = {s: sum(1 for f in result.findings if f.severity == s) for s in order}
     title = ", ".join(f"{n} {s}{'s' if n != 1 and s != 'info' else ''}" for s, n in counts.items() if n)
-    table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=f"findings: {title}", title_justify="left"
-    )
+    table = _titled(f"findings: {title}")
     table.add_column("severity", no_wrap=True)
     table.add_column("finding", no_wrap=True)
     table.add_column("n", justify="right")
