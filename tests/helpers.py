@@ -43,3 +43,21 @@ def grouped(lines: list[Any]) -> dict[str, int]:
         mods = sorted(line.modifiers)
         totals["-".join([line.code, *mods])] += line.units
     return dict(totals)
+
+
+def post_scope(path: str) -> dict[str, Any]:
+    """The ASGI scope of a JSON POST from this machine, for tests that drive the app's receive by hand."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }

@@ -19,6 +19,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
     from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from helpers import post_scope
 from infusion_coder import CATALOG, Coder
 from infusion_coder.cli import commands as cli
 from infusion_coder.formats import FORMATS, ImportOptions, Source, error_record, register
@@ -220,20 +221,7 @@ def test_a_chunked_body_over_the_limit_is_stopped_while_it_is_read(coder: Coder)
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/code",
-        "raw_path": b"/v1/code",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = post_scope("/v1/code")
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert pulled <= 11  # 1 000 bytes is 10 chunks; the 11th passes the limit

@@ -25,6 +25,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
     from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from helpers import post_scope
 from infusion_coder import Coder
 from infusion_coder.api import Result
 from infusion_coder.cli import commands as cli
@@ -332,20 +333,7 @@ def test_a_body_that_stops_arriving_gets_408(coder: Coder) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/code",
-        "raw_path": b"/v1/code",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = post_scope("/v1/code")
     asyncio.run(asyncio.wait_for(app(scope, receive, send), 30))
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in [tuple(h) for h in sent[0]["headers"]]
