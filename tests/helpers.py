@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 DAY_ONE = date(2026, 1, 15)
@@ -61,3 +63,22 @@ def post_scope(path: str) -> dict[str, Any]:
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
+
+
+def example(name: str = "ed-visit") -> dict[str, Any]:
+    """A bundled example encounter, as contract JSON."""
+    loaded: dict[str, Any] = json.loads(
+        (Path(__file__).resolve().parents[1] / "examples" / f"{name}.json").read_text()
+    )
+    return loaded
+
+
+def is_error_object(body: Any) -> bool:
+    """Whether a response body is the contract's error object."""
+    return (
+        isinstance(body, dict)
+        and set(body) == {"encounter_id", "error"}
+        and isinstance(body["error"], dict)
+        and isinstance(body["error"].get("message"), str)
+        and "field" in body["error"]
+    )

@@ -19,6 +19,8 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
     from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from helpers import example as _example
+from helpers import is_error_object as _is_error_object
 from helpers import post_scope
 from infusion_coder import CATALOG, Coder
 from infusion_coder.cli import commands as cli
@@ -42,21 +44,6 @@ def _gold() -> list[dict[str, Any]]:
 def client(coder: Coder) -> Iterator[TestClient]:
     with TestClient(create_app(coder, max_body_bytes=5 * 1024 * 1024)) as test_client:
         yield test_client
-
-
-def _example(name: str = "ed-visit") -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((ROOT / "examples" / f"{name}.json").read_text())
-    return loaded
-
-
-def _is_error_object(body: Any) -> bool:
-    return (
-        isinstance(body, dict)
-        and set(body) == {"encounter_id", "error"}
-        and isinstance(body["error"], dict)
-        and isinstance(body["error"].get("message"), str)
-        and "field" in body["error"]
-    )
 
 
 def _still_serving(client: TestClient) -> None:

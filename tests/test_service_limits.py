@@ -25,6 +25,8 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
     from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from helpers import example as _example
+from helpers import is_error_object as _is_error_object
 from helpers import post_scope
 from infusion_coder import Coder
 from infusion_coder.api import Result
@@ -38,21 +40,6 @@ from infusion_coder.service.guard import json_bytes
 ROOT = Path(__file__).resolve().parents[1]
 LONG = "Q" * 5000  # a parameter far longer than any excerpt
 SHOWN = "Q" * 61  # more than the 60 characters an excerpt may quote
-
-
-def _example(name: str = "ed-visit") -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((ROOT / "examples" / f"{name}.json").read_text())
-    return loaded
-
-
-def _is_error_object(body: Any) -> bool:
-    return (
-        isinstance(body, dict)
-        and set(body) == {"encounter_id", "error"}
-        and isinstance(body["error"], dict)
-        and isinstance(body["error"].get("message"), str)
-        and "field" in body["error"]
-    )
 
 
 @pytest.fixture(scope="module")
