@@ -322,6 +322,16 @@ def test_a_bundled_example_at_420_px_fits_the_screen(narrow: Page, server: str, 
     widths = _all(narrow, "#lines tbody tr.group", "e.getBoundingClientRect().width")
     assert heights and max(widths) <= NARROW
     assert max(heights) < 200, f"a line card is {max(heights)} px tall at {NARROW} px"
+    # the timeline's axis labels do not run into each other: no clock under a "midnight, <date>" label
+    box = "((b) => [b.x, b.x + b.width, b.y, b.y + b.height])(e.getBBox())"
+    midnights = _all(narrow, "#timeline .midnight-label", box)
+    clocks = _all(narrow, "#timeline .tick-label", box)
+    assert not [
+        (m, c)
+        for m in midnights
+        for c in clocks
+        if c[0] < m[1] and c[1] > m[0] and c[2] < m[3] and c[3] > m[2]
+    ]
     _shot(narrow, f"example-{name}-420")
 
 

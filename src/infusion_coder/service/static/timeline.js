@@ -310,10 +310,16 @@ export function drawTimeline(root, encounter, result, { view = null, width = 100
   } else {
     // ticks every 15 min to 12 h so that about a dozen fit; a tick at midnight reads the date instead
     const step = [15, 30, 60, 120, 180, 240, 360, 720].find((s) => (t1 - t0) / s <= Math.max(4, plotW / 70)) || DAY;
+    // where each "midnight, <date>" label is drawn (about 7 px a character): no clock label under it
+    const labelled = [];
+    for (let t = Math.ceil(t0 / DAY) * DAY; t <= t1; t += DAY) {
+      if (t !== t0 && t !== t1) labelled.push([x(t), x(t) + 4 + 7 * `midnight, ${dayLabel(t)}`.length]);
+    }
     for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
       axis.append(svg("line", { class: "tick", x1: x(t), x2: x(t), y1: AXIS - 6, y2: y }));
       const atMidnight = t % DAY === 0;
       if (atMidnight && t !== t0 && t !== t1) continue; // the midnight line carries the date
+      if (labelled.some(([from, to]) => x(t) + 20 > from && x(t) - 20 < to)) continue;
       const text = view && t === t1 ? "24:00" : clock(t); // a day's end, not the next day's start
       axis.append(svg("text", { class: "tick-label", x: x(t), y: AXIS - 10, "text-anchor": t === t0 ? "start" : t === t1 ? "end" : "middle" }, text));
     }
