@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from .engine import Coded, UnknownPolicyError, code_encounter, code_plain, first_service_date
 from .engine.audit import differences
+from .fast_input import fast_encounter
 from .models import (
     MAX_ID,
     MAX_ID_INT,
@@ -113,8 +114,10 @@ class Coder:
                 "`infusion-coder code --from fhir` (or `infusion-coder import fhir`)",
                 None,
             )
+        encounter = fast_encounter(record)  # a plainly valid record skips validation (fast_input.py)
         try:
-            encounter = Encounter.model_validate(record)
+            if encounter is None:
+                encounter = Encounter.model_validate(record)
         except ValidationError as exc:
             message, field = describe(exc)
             return _error(encounter_id, message, field)

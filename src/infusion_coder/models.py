@@ -438,8 +438,12 @@ class Encounter(_Model):
 
     @model_validator(mode="after")
     def _read_times(self) -> Encounter:
+        self.read_times()
+        return self
+
+    def read_times(self) -> None:
         """Convert offsets and the facility zone into engine times (times.py), and check their order and
-        spans on real instants."""
+        spans on real instants. Run once, by validation or by the input fast path (fast_input.py)."""
         floating = floating_administrations(self.administrations, self.timezone)
         frame = FLOATING if floating else self._convert_times()
         first: tuple[datetime, str] | None = None
@@ -470,7 +474,6 @@ class Encounter(_Model):
                 f"{last[1]!r}), more than the {MAX_ENCOUNTER_SPAN.days} an outpatient encounter may; "
                 "check the dates or split the record",
             )
-        return self
 
     def _convert_times(self) -> TimeFrame:
         triples: list[tuple[str, str, datetime]] = []
