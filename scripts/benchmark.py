@@ -13,7 +13,8 @@ the in-process and the batch figures are for the same encounters.
 
 Without a part option it prints, in this order:
 (a) stages: per stage, in process, one core, in CPU seconds (process_time): decode (jsonio.parse of a line),
-    validate (Encounter.model_validate), engine (engine.code_plain: the plain result `code` writes), encode
+    validate (fast_input.fast_encounter, else Encounter.model_validate, as `code` reads a record), engine
+    (engine.code_plain: the plain result `code` writes), encode
     (jsonio.render_coded, orjson), their sum, and end to end (parse + code_record_plain + render_coded per
     line, as `code` does)
 (b) `infusion-coder batch --jobs 1`, JSON Lines in, Parquet out: encounters/s of wall time, CPU per
@@ -73,6 +74,7 @@ import infusion_coder
 from infusion_coder import Coder
 from infusion_coder.batch.run import write_encounters
 from infusion_coder.engine import Coded, code_plain
+from infusion_coder.fast_input import fast_encounter
 from infusion_coder.formats import jsonio
 from infusion_coder.models import Encounter
 
@@ -106,7 +108,7 @@ def stages(coder: Coder, lines: list[bytes]) -> float:
         t0 = clock()
         value = jsonio.parse(line, "line 1").value
         t1 = clock()
-        encounter = Encounter.model_validate(value)
+        encounter = fast_encounter(value) or Encounter.model_validate(value)
         t2 = clock()
         result = code_plain(encounter, coder.reference)
         t3 = clock()
