@@ -47,6 +47,8 @@ _DAY_US = 1440 * MINUTE_US
 _NO_START = -(1 << 60)  # before any time: where datetime.min put a service with no start in the order
 _ANY_EPOCH = datetime(2000, 1, 1)  # for a scope with no time at all (nothing is counted then)
 _FIRST_HOUR_FROM = ic203_hour_units.FIRST_HOUR_FROM
+# HH:MM of each minute of a day, made once: Context.clock's text without formatting per call
+_CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
 
 
 def _point(service: Service) -> list[Interval]:
@@ -269,8 +271,7 @@ class _ScopeCoder:
             return "no time"
         if self.shifts:
             return self.ctx.clock(self._moment(value))
-        minute = value % _DAY_US // MINUTE_US
-        return f"{minute // 60:02d}:{minute % 60:02d}"
+        return _CLOCK[value % _DAY_US // MINUTE_US]
 
     def _stamp(self, value: int) -> str:
         return self.ctx.stamp(self._moment(value))
@@ -432,7 +433,10 @@ class _ScopeCoder:
         # per drug: timed runs by start and the latest end among the first k, so each push is a bisection
         run_starts: dict[str, list[int]] = {}
         latest_end: dict[str, list[int]] = {}
+        pushed = {push.service.drug for push in pushes}
         for stream in streams:
+            if stream.drug not in pushed:  # no push of this drug to look its runs up for
+                continue
             timed = sorted(
                 (r.start, r.end)
                 for b in stream.buckets
@@ -779,7 +783,12 @@ class _ScopeCoder:
     def _code_stream(self, stream: Stream, initial: Initial) -> None:
         buckets = stream.buckets
         first = buckets[0]
-        ids = tuple(sorted({*first.ids, *stream.folded}))
+        first_ids = first.ids
+        ids = (
+            first_ids
+            if len(first_ids) == 1 and not stream.folded
+            else tuple(sorted({*first_ids, *stream.folded}))
+        )
         if initial.stream is stream:
             code = INITIAL_CODE[(stream.family, "infusion")]
             self._emit(
