@@ -16,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Final
 
 from ..rules import (
     ic203_hour_units,
@@ -43,10 +44,10 @@ INITIAL_CODE = ic301_facility_hierarchy.INITIAL_CODE
 ADDED_HOUR = ic401_sequential_infusion.ADDED_HOUR_CODE
 
 _US = timedelta(microseconds=1)
-_DAY_US = 1440 * MINUTE_US
-_NO_START = -(1 << 60)  # before any time: where datetime.min put a service with no start in the order
+_DAY_US: Final = 1440 * MINUTE_US
+_NO_START: Final = -(1 << 60)  # before any time: where datetime.min put a service with no start in the order
 _ANY_EPOCH = datetime(2000, 1, 1)  # for a scope with no time at all (nothing is counted then)
-_FIRST_HOUR_FROM = ic203_hour_units.FIRST_HOUR_FROM
+_FIRST_HOUR_FROM: Final = ic203_hour_units.FIRST_HOUR_FROM
 # HH:MM of each minute of a day, made once: Context.clock's text without formatting per call
 _CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
 
@@ -264,6 +265,11 @@ class _ScopeCoder:
             day = self.epoch_day + timedelta(days=index)
             self.days[index] = day
         return day
+
+    def _same_day(self, one: int, other: int) -> bool:
+        if self.shifts:
+            return self._day(one) == self._day(other)
+        return one // _DAY_US == other // _DAY_US
 
     def _clock(self, value: int | None) -> str:
         """HH:MM on the facility's wall clock: Context.clock on an integer time."""
@@ -625,13 +631,13 @@ class _ScopeCoder:
             return "after the initial service"
         side = "before" if moment < initial.start else "after"
         label = initial.label
-        if self._day(moment) != self._day(initial.start):
+        if not self._same_day(moment, initial.start):
             label = label.replace(self._clock(initial.start), self._stamp(initial.start))
         return f"{side} the initial service ({label})"
 
     def _at(self, moment: int, beside: int) -> str:
         """HH:MM, with the date when it differs from the moment it is compared with."""
-        if self._day(moment) == self._day(beside):
+        if self._same_day(moment, beside):
             return self._clock(moment)
         return self._stamp(moment)
 
@@ -718,8 +724,15 @@ class _ScopeCoder:
     def _dated(self, bucket: Bucket, marks: list[int]) -> list[tuple[date, list[datetime | None], list[int]]]:
         """The marks and their moments grouped by the date each fell on, in order (IC211): the text of a
         line names the date its units carry and the minutes that earned them, never only the start date."""
+        moments = self._moments(bucket, marks)
+        if moments and len(moments) == len(marks) and not self.shifts:
+            # the common case, all on one date: the moments ascend, and so do their dates where the clocks
+            # do not change
+            first = moments[0]
+            if len(moments) == 1 or moments[-1] // _DAY_US == first // _DAY_US:
+                return [(self._day(first), [self._moment(moment) for moment in moments], marks)]
         groups: list[tuple[date, list[datetime | None], list[int]]] = []
-        for moment, mark in zip(self._moments(bucket, marks), marks, strict=True):
+        for moment, mark in zip(moments, marks, strict=True):
             day = self._day(moment)
             for group in groups:
                 if group[0] == day:
