@@ -110,7 +110,11 @@ class Bucket:
     @property
     def ids(self) -> tuple[str, ...]:
         if self._ids is None:  # the runs' ids are settled in prepare, before any bucket is built
-            self._ids = tuple(sorted(i for r in self.runs for i in r.service.ids))
+            runs = self.runs
+            ids = runs[0].service.ids
+            if len(runs) > 1 or len(ids) > 1:
+                ids = tuple(sorted([i for r in runs for i in r.service.ids]))
+            self._ids = ids
         return self._ids
 
 
@@ -198,7 +202,11 @@ class _ScopeCoder:
         self.units: list[Unit] = []
         frame = ctx.frame
         self.shifts = frame.shifts and frame.zone is not None  # else the engine's time is the wall clock
-        first = next((s.start for s in scope.services if s.start is not None), None)
+        first: datetime | None = None
+        for service in scope.services:
+            if service.start is not None:
+                first = service.start
+                break
         # local midnight (the engine's time is the wall clock where it does not shift), so that a day is
         # the integer quotient of a time when the clocks do not change
         self.epoch = _ANY_EPOCH if first is None else datetime(first.year, first.month, first.day)
@@ -232,8 +240,15 @@ class _ScopeCoder:
         return value
 
     def _run(self, service: Service) -> Run:
-        start = None if service.start is None else self._int(service.start)
-        end = None if service.end is None else self._int(service.end)
+        epoch, times = self.epoch, self.times
+        start: int | None = None
+        end: int | None = None
+        if service.start is not None:
+            start = (service.start - epoch) // _US
+            times[start] = service.start
+        if service.end is not None:
+            end = (service.end - epoch) // _US
+            times[end] = service.end
         if service.segments:
             spans = [(self._int(a), self._int(b)) for a, b in service.segments]
         elif start is not None and end is not None:
@@ -248,7 +263,18 @@ class _ScopeCoder:
         return known if known is not None else self.epoch + _US * value
 
     def _counted(self, spans: list[Span]) -> tuple[Interval, ...]:
-        return tuple((self._moment(start), self._moment(end)) for start, end in spans)
+        times = self.times
+        moments: list[Interval] = []
+        for start, end in spans:
+            begin = times.get(start)
+            finish = times.get(end)
+            moments.append(
+                (
+                    self.epoch + _US * start if begin is None else begin,
+                    self.epoch + _US * end if finish is None else finish,
+                )
+            )
+        return tuple(moments)
 
     def _bucket_counted(self, bucket: Bucket) -> tuple[Interval, ...]:
         if bucket.counted is None:
@@ -537,7 +563,7 @@ class _ScopeCoder:
         taken = merge([span for runs in (self.infusions, pushes) for s in runs for span in s.spans])
         own = cut(raw, taken)
         alongside = total_minutes(raw) - total_minutes(own)
-        ids = tuple(i for h in self.hydrations for i in h.service.ids)
+        ids = tuple([i for h in self.hydrations for i in h.service.ids])
         if alongside:
             self.ctx.find(
                 ic405_hydration_not_concurrent.RULE,
@@ -984,7 +1010,7 @@ class _ScopeCoder:
     def _code_hydration(self, buckets: list[Bucket], initial: Initial) -> None:
         if not buckets:
             return
-        ids = tuple(sorted(i for h in self.hydrations for i in h.service.ids))
+        ids = tuple(sorted([i for h in self.hydrations for i in h.service.ids]))
         rule = ic204_hydration_time.RULE
         rest = buckets
         if initial.kind == "hydration":
@@ -1048,7 +1074,7 @@ class _ScopeCoder:
         if not self.hydrations:
             return
         counted = buckets[0].own_minutes if buckets else 0
-        ids = tuple(sorted(i for h in self.hydrations for i in h.service.ids))
+        ids = tuple(sorted([i for h in self.hydrations for i in h.service.ids]))
         self.ctx.find(
             ic204_hydration_time.RULE,
             "hydration-below-minimum",
