@@ -160,8 +160,17 @@ class Repeat:
     after: bool  # the push comes after its reference
 
 
-def _first(candidate: tuple[tuple[int, int, int, str], Initial]) -> tuple[int, int, int, str]:
+def _first(candidate: tuple[tuple[int, int, int, str], Stream | Run | None]) -> tuple[int, int, int, str]:
     return candidate[0]
+
+
+def _initial(chosen: Stream | Run | None) -> Initial:
+    """The initial service a candidate stands for: a drug's infusions, a push, or the hydration (None)."""
+    if isinstance(chosen, Stream):
+        return Initial("stream", stream=chosen)
+    if chosen is not None:
+        return Initial("push", push=chosen)
+    return Initial("hydration")
 
 
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
@@ -470,16 +479,20 @@ class _ScopeCoder:
             if stream.drug not in pushed:  # no push of this drug to look its runs up for
                 continue
             timed = sorted(
-                (r.start, r.end)
-                for b in stream.buckets
-                for r in b.runs
-                if r.start is not None and r.end is not None
+                [
+                    (r.start, r.end)
+                    for b in stream.buckets
+                    for r in b.runs
+                    if r.start is not None and r.end is not None
+                ]
             )
             run_starts[stream.drug] = [start for start, _ in timed]
             latest: list[int] = []
             for _, end in timed:
                 latest.append(end if not latest or end > latest[-1] else latest[-1])
             latest_end[stream.drug] = latest
+        if not run_starts and len(pushed) == len(pushes):
+            return list(pushes), [], []  # each push a drug of its own, never infused here: all new
         no_starts: list[int] = []
         for push in pushes:
             service = push.service
@@ -597,46 +610,46 @@ class _ScopeCoder:
     def _choose_initial(
         self, streams: list[Stream], pushes: list[Run], hydration: list[Bucket]
     ) -> Initial | None:
-        candidates: list[tuple[tuple[int, int, int, str], Initial]] = []
+        candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]] = []
         for stream in streams:
-            candidates.append((stream.precedence, Initial("stream", stream=stream)))
+            candidates.append((stream.precedence, stream))
         for push in pushes:
             assert push.start is not None
             service = push.service
             key = (RANK[(service.family, "push")], 0, push.start, service.ids[0])
-            candidates.append((key, Initial("push", push=push)))
+            candidates.append((key, push))
         if hydration and ic204_hydration_time.qualifies(hydration[0].own_minutes):
             first = hydration[0]
             key = (RANK[("hydration", "infusion")], -first.own_minutes, first.own[0][0], "")
-            candidates.append((key, Initial("hydration")))
+            candidates.append((key, None))
         if not candidates:
             return None
         return self._describe(self._pick(candidates), hydration)
 
-    def _holds(self, initial: Initial, administration: str) -> bool:
+    def _holds(self, candidate: Stream | Run | None, administration: str) -> bool:
         """Whether an administration is one the candidate initial service stands for."""
-        if initial.stream is not None:
-            return administration in initial.stream.ids()
-        if initial.push is not None:
-            return administration in initial.push.service.ids
+        if isinstance(candidate, Stream):
+            return administration in candidate.ids()
+        if candidate is not None:
+            return administration in candidate.service.ids
         return any(administration in h.service.ids for h in self.hydrations)
 
-    def _pick(self, candidates: list[tuple[tuple[int, int, int, str], Initial]]) -> Initial:
+    def _pick(self, candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]]) -> Initial:
         if not self.scope.main:
             self.basis = f"it ranks highest on this separate access ({ic303_second_access.RULE.id})"
-            return min(candidates, key=_first)[1]
+            return _initial(min(candidates, key=_first)[1])
         primary = self.ctx.encounter.primary_administration
         if not self.ctx.institutional and primary is not None and self.use_primary:
             chosen = next((c for c in sorted(candidates, key=_first) if self._holds(c[1], primary)), None)
             if chosen is not None:
                 self.basis = f"it is the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
-                return chosen[1]
+                return _initial(chosen[1])
         self.basis = (
             f"it ranks highest in the facility hierarchy ({ic301_facility_hierarchy.RULE.id})"
             if self.ctx.institutional
             else f"it ranks highest; no primary reason was given ({ic302_primary_reason.RULE.id})"
         )
-        return min(candidates, key=_first)[1]
+        return _initial(min(candidates, key=_first)[1])
 
     def _describe(self, initial: Initial, hydration: list[Bucket]) -> Initial:
         """When the initial service began and what it is, so add-ons can say "before" or "after" it."""
