@@ -17,10 +17,11 @@ def build_scopes(ctx: Context, services: list[Service]) -> list[Scope]:
     if not iv:
         return []
     groups = _access_groups(ctx, iv)
+    by_date = ctx.option("initial_scope") == "date"
     scopes: list[Scope] = []
     for index, group in enumerate(groups):
         modifier = None if index == 0 else ctx.option("distinct_modifier")
-        if ctx.option("initial_scope") == "date":
+        if by_date:
             by_day: dict[date | None, list[Service]] = defaultdict(list)
             for service in group:
                 by_day[service.day].append(service)
@@ -38,6 +39,9 @@ def _rank(group: list[Service]) -> tuple[int, datetime]:
 
 def _access_groups(ctx: Context, services: list[Service]) -> list[list[Service]]:
     """The main access first (it holds the encounter's initial service), then each separate access."""
+    access = services[0].access
+    if all(service.access == access for service in services):  # the common case: one access
+        return [services]
     rule = ic303_second_access.RULE
     by_access: dict[str | None, list[Service]] = defaultdict(list)
     for service in services:

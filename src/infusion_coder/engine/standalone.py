@@ -20,6 +20,8 @@ from ..rules.base import Rule
 from .context import Context
 from .services import Service, Unit
 
+_ALONE = ("prolonged", "on_body", "route_code")  # techniques coded one service at a time below
+
 
 def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datetime | None = None) -> Unit:
     counted = service.spans or ([(service.start, service.start)] if service.start else [])
@@ -36,9 +38,25 @@ def _unit(code: str, service: Service, rule: Rule, explanation: str, when: datet
 
 def code_standalone(ctx: Context, services: list[Service], *, has_other_services: bool) -> list[Unit]:
     units: list[Unit] = []
-    units += _injections(ctx, [s for s in services if s.technique == "injection"])
-    units += _sc_infusions(ctx, [s for s in services if s.technique == "sc_infusion"])
-    for service in services:
+    injections: list[Service] = []
+    sc_infusions: list[Service] = []
+    others: list[Service] = []
+    flushes = False
+    for service in services:  # one pass: most encounters have none of these, or one kind
+        technique = service.technique
+        if technique == "injection":
+            injections.append(service)
+        elif technique == "sc_infusion":
+            sc_infusions.append(service)
+        elif technique == "port_flush":
+            flushes = True
+        elif technique.startswith("ia_") or technique in _ALONE:
+            others.append(service)
+    if injections:
+        units += _injections(ctx, injections)
+    if sc_infusions:
+        units += _sc_infusions(ctx, sc_infusions)
+    for service in others:
         if service.technique.startswith("ia_"):
             units += _intra_arterial(ctx, service)
         elif service.technique == "prolonged":
@@ -63,7 +81,8 @@ def code_standalone(ctx: Context, services: list[Service], *, has_other_services
                     f"Chemotherapy by a route with its own code: {service.label}.",
                 )
             )
-    units += _port_flushes(ctx, services, has_other_services or bool(units))
+    if flushes:
+        units += _port_flushes(ctx, services, has_other_services or bool(units))
     return units
 
 

@@ -4,21 +4,23 @@ The order of work: fold boluses into their drips (IC407), gather each drug's bag
 (IC406), sort out repeat pushes (IC404), pick the initial service (IC301/IC302), share overlapping minutes
 out once (IC408), then code each drug as initial, sequential or concurrent (IC401/IC402), each push
 (IC403/IC404) and the hydration left over (IC204/IC405).
+
+Times are read once, when a scope's coding starts: each service's start, stop and segments become integers,
+microseconds from the scope's epoch (the local midnight before its first start), and the interval algebra,
+the ordering, the dates and the clock texts work on those. Datetimes are made again only where a unit is
+written (its date and the stretches it counted), from the very times the record gave wherever it can.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import accumulate
+from typing import Final
 
 from ..rules import (
     ic203_hour_units,
     ic204_hydration_time,
-    ic211_midnight_dating,
     ic301_facility_hierarchy,
     ic302_primary_reason,
     ic303_second_access,
@@ -33,13 +35,21 @@ from ..rules import (
 )
 from ..rules.base import Rule
 from .context import Context
-from .intervals import Interval, intersect, minutes, subtract, union
+from .intervals import MINUTE_US, Interval, Span, common, cut, merge, total_minutes
 from .output import PlainFinding
 from .services import Scope, Service, Unit
 
 RANK = ic301_facility_hierarchy.RANK
 INITIAL_CODE = ic301_facility_hierarchy.INITIAL_CODE
 ADDED_HOUR = ic401_sequential_infusion.ADDED_HOUR_CODE
+
+_US = timedelta(microseconds=1)
+_DAY_US: Final = 1440 * MINUTE_US
+_NO_START: Final = -(1 << 60)  # before any time: where datetime.min put a service with no start in the order
+_ANY_EPOCH = datetime(2000, 1, 1)  # for a scope with no time at all (nothing is counted then)
+_FIRST_HOUR_FROM: Final = ic203_hour_units.FIRST_HOUR_FROM
+# HH:MM of each minute of a day, made once: Context.clock's text without formatting per call
+_CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
 
 
 def _point(service: Service) -> list[Interval]:
@@ -49,71 +59,94 @@ def _point(service: Service) -> list[Interval]:
     return [(service.start, service.start)] if service.start is not None else []
 
 
+class Run:
+    """One service with its times as integers (microseconds from the scope's epoch)."""
+
+    __slots__ = ("end", "key", "service", "spans", "start", "text")
+
+    def __init__(self, service: Service, start: int | None, end: int | None, spans: list[Span]) -> None:
+        self.service = service
+        self.start = start
+        self.end = end
+        self.spans = spans  # the stretches it ran: its segments, else start to end, else none
+        self.key = (_NO_START if start is None else start, service.ids[0])  # Service.order, in integers
+        self.text = ""  # "09:40-10:50", made when first asked
+
+
+def _key(run: Run) -> tuple[int, str]:
+    return run.key
+
+
 class Bucket:
     """One drug's runs that started on one date."""
 
-    __slots__ = ("_ids", "_raw", "_raw_minutes", "day", "overlap", "own", "own_minutes", "runs")
+    __slots__ = (
+        "_ids",
+        "counted",
+        "day",
+        "overlap",
+        "overlap_minutes",
+        "own",
+        "own_minutes",
+        "raw",
+        "raw_minutes",
+        "runs",
+        "text",
+    )
 
-    def __init__(self, day: date, runs: list[Service], own: list[Interval] | None = None) -> None:
+    def __init__(self, day: date, runs: list[Run], raw: list[Span], own: list[Span] | None = None) -> None:
         self.day = day
         self.runs = runs
-        self.own: list[Interval] = [] if own is None else own
+        self.raw = raw  # merged: what its runs cover, a pause not counted
+        self.raw_minutes = total_minutes(raw)
+        self.own: list[Span] = [] if own is None else own
         self.own_minutes = 0
-        self.overlap: list[Interval] = []
-        self._raw: list[Interval] | None = None
-        self._raw_minutes: int | None = None
+        self.overlap: list[Span] = []
+        self.overlap_minutes = 0
+        self.counted: tuple[Interval, ...] | None = None  # `own` as datetimes, once a unit is written
+        self.text = ""  # the runs' times as charted, made when first asked
         self._ids: tuple[str, ...] | None = None
-
-    # Computed once, when first asked (a slot, not functools.cached_property, whose descriptor costs more
-    # than the union): a bucket's runs and their times are fixed when it is built (prepare has set every
-    # stop), and precedence asks for these on every comparison. Callers must not mutate `raw`.
-    @property
-    def raw(self) -> list[Interval]:
-        if self._raw is None:
-            self._raw = union(span for r in self.runs for span in r.spans)  # segments: a pause is not counted
-        return self._raw
-
-    @property
-    def raw_minutes(self) -> int:
-        if self._raw_minutes is None:
-            self._raw_minutes = minutes(self.raw)
-        return self._raw_minutes
 
     @property
     def ids(self) -> tuple[str, ...]:
         if self._ids is None:  # the runs' ids are settled in prepare, before any bucket is built
-            self._ids = tuple(sorted(i for r in self.runs for i in r.ids))
+            runs = self.runs
+            ids = runs[0].service.ids
+            if len(runs) > 1 or len(ids) > 1:
+                ids = tuple(sorted([i for r in runs for i in r.service.ids]))
+            self._ids = ids
         return self._ids
 
-    def span(self, ctx: Context) -> str:
-        return ", ".join(r.span_text(ctx.clock) for r in self.runs)
 
-
-@dataclass(slots=True)
 class Stream:
-    drug: str
-    family: str
-    label: str
-    buckets: list[Bucket]
-    folded: list[str] = field(default_factory=list)  # ids of boluses coded as part of this drug
+    """One drug's infusions in this scope, by date, and the boluses coded with it."""
 
-    @property
-    def start(self) -> datetime:
-        return self.buckets[0].runs[0].start or datetime.min
+    __slots__ = ("buckets", "drug", "family", "folded", "label", "precedence", "start")
 
-    def precedence(self) -> tuple[int, int, datetime, str]:
-        return (RANK[(self.family, "infusion")], -self.buckets[0].raw_minutes, self.start, self.drug)
+    def __init__(self, drug: str, family: str, label: str, buckets: list[Bucket]) -> None:
+        self.drug = drug
+        self.family = family
+        self.label = label
+        self.buckets = buckets
+        self.folded: list[str] = []  # ids of boluses coded as part of this drug
+        first = buckets[0].runs[0].start
+        self.start = _NO_START if first is None else first
+        self.precedence = (RANK[(family, "infusion")], -buckets[0].raw_minutes, self.start, drug)
 
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted({*self.folded, *(i for b in self.buckets for i in b.ids)}))
+
+
+def _precedence(stream: Stream) -> tuple[int, int, int, str]:
+    return stream.precedence
 
 
 @dataclass(slots=True)
 class Initial:
     kind: str  # stream | push | hydration
     stream: Stream | None = None
-    push: Service | None = None
-    start: datetime | None = None  # when the initial service began, for "before" or "after" in explanations
+    push: Run | None = None
+    start: int | None = None  # when the initial service began, for "before" or "after" in explanations
     label: str = ""  # what it is, as charted ("vancomycin infusion from 15:00")
 
 
@@ -121,21 +154,34 @@ class Initial:
 class Repeat:
     """A same-drug push and the reported service of that drug it repeats: before or after it in time."""
 
-    push: Service
-    reference: datetime  # the moment the gap is measured from (or to)
+    push: Run
+    reference: int  # the moment the gap is measured from (or to)
     what: str  # "last pushed or infused at 10:05", "its infusion from 15:00"
     after: bool  # the push comes after its reference
 
 
-def _order(service: Service) -> tuple[datetime, str]:
-    return service.order
+def _first(candidate: tuple[tuple[int, int, int, str], Stream | Run | None]) -> tuple[int, int, int, str]:
+    return candidate[0]
+
+
+def _initial(chosen: Stream | Run | None) -> Initial:
+    """The initial service a candidate stands for: a drug's infusions, a push, or the hydration (None)."""
+    if isinstance(chosen, Stream):
+        return Initial("stream", stream=chosen)
+    if chosen is not None:
+        return Initial("push", push=chosen)
+    return Initial("hydration")
 
 
 def code_scope(ctx: Context, scope: Scope) -> list[Unit]:
-    findings, used = len(ctx.findings), set(ctx.concurrent_used)
+    retry = not ctx.institutional and ctx.encounter.primary_administration is not None
+    findings = len(ctx.findings)
+    used = set(ctx.concurrent_used) if retry else ctx.concurrent_used
     units = _ScopeCoder(ctx, scope).run()
+    if not retry:
+        return units
     orphans = ctx.codes.orphan_addons({u.code for u in units})
-    if not orphans or ctx.institutional or ctx.encounter.primary_administration is None:
+    if not orphans:
         return units
     # The named primary cannot carry these services as add-ons: code by the hierarchy instead (IC302).
     del ctx.findings[findings:]
@@ -161,35 +207,148 @@ class _ScopeCoder:
         self.basis = ""  # why the initial service is initial, for its explanation
         self.added_ids: set[tuple[str, ...]] = set()  # stopless bags added to their drug, not coded
         self.added_findings: list[PlainFinding] = []
-        self.folded: dict[str, list[str]] = defaultdict(list)  # drug -> boluses coded with its infusion
+        self.folded: dict[str, list[str]] = {}  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
-        pushes: list[Service] = []
-        infusions: list[Service] = []
-        hydrations: list[Service] = []
+        frame = ctx.frame
+        self.shifts = frame.shifts and frame.zone is not None  # else the engine's time is the wall clock
+        first: datetime | None = None
+        for service in scope.services:
+            if service.start is not None:
+                first = service.start
+                break
+        # local midnight (the engine's time is the wall clock where it does not shift), so that a day is
+        # the integer quotient of a time when the clocks do not change
+        self.epoch = _ANY_EPOCH if first is None else datetime(first.year, first.month, first.day)
+        self.epoch_day = self.epoch.date()
+        self.times: dict[int, datetime] = {}  # each integer time read, and the datetime it came from
+        self.days: dict[int, date] = {}
+        self.service_start_dating = ctx.option("midnight_unit_dating") == "service_start"
+        pushes: list[Run] = []
+        infusions: list[Run] = []
+        hydrations: list[Run] = []
         for service in scope.services:  # one pass, each list sorted only when it holds two or more
             if service.technique == "push":
-                pushes.append(service)
+                pushes.append(self._run(service))
             elif service.technique == "infusion":
-                (hydrations if service.family == "hydration" else infusions).append(service)
-        self.pushes = sorted(pushes, key=_order) if len(pushes) > 1 else pushes
-        self.infusions = sorted(infusions, key=_order) if len(infusions) > 1 else infusions
-        self.hydrations = sorted(hydrations, key=_order) if len(hydrations) > 1 else hydrations
+                (hydrations if service.family == "hydration" else infusions).append(self._run(service))
+        if len(pushes) > 1:
+            pushes.sort(key=_key)
+        if len(infusions) > 1:
+            infusions.sort(key=_key)
+        if len(hydrations) > 1:
+            hydrations.sort(key=_key)
+        self.pushes = pushes
+        self.infusions = infusions
+        self.hydrations = hydrations
+
+    # --- time: integers in, texts and datetimes out ------------------------------------------------------
+
+    def _int(self, moment: datetime) -> int:
+        value: int = (moment - self.epoch) // _US
+        self.times[value] = moment
+        return value
+
+    def _run(self, service: Service) -> Run:
+        epoch, times = self.epoch, self.times
+        start: int | None = None
+        end: int | None = None
+        if service.start is not None:
+            start = (service.start - epoch) // _US
+            times[start] = service.start
+        if service.end is not None:
+            end = (service.end - epoch) // _US
+            times[end] = service.end
+        if service.segments:
+            spans = [(self._int(a), self._int(b)) for a, b in service.segments]
+        elif start is not None and end is not None:
+            spans = [(start, end)]
+        else:
+            spans = []
+        return Run(service, start, end, spans)
+
+    def _moment(self, value: int) -> datetime:
+        """The datetime of an integer time: the record's own where it gave it, else made from the epoch."""
+        known = self.times.get(value)
+        return known if known is not None else self.epoch + _US * value
+
+    def _counted(self, spans: list[Span]) -> tuple[Interval, ...]:
+        times = self.times
+        moments: list[Interval] = []
+        for start, end in spans:
+            begin = times.get(start)
+            finish = times.get(end)
+            moments.append(
+                (
+                    self.epoch + _US * start if begin is None else begin,
+                    self.epoch + _US * end if finish is None else finish,
+                )
+            )
+        return tuple(moments)
+
+    def _bucket_counted(self, bucket: Bucket) -> tuple[Interval, ...]:
+        if bucket.counted is None:
+            bucket.counted = self._counted(bucket.own)
+        return bucket.counted
+
+    def _day(self, value: int) -> date:
+        """The facility's date at an integer time."""
+        if self.shifts:
+            return self.ctx.frame.local(self._moment(value)).date()
+        index = value // _DAY_US
+        day = self.days.get(index)
+        if day is None:
+            day = self.epoch_day + timedelta(days=index)
+            self.days[index] = day
+        return day
+
+    def _same_day(self, one: int, other: int) -> bool:
+        if self.shifts:
+            return self._day(one) == self._day(other)
+        return one // _DAY_US == other // _DAY_US
+
+    def _clock(self, value: int | None) -> str:
+        """HH:MM on the facility's wall clock: Context.clock on an integer time."""
+        if value is None:
+            return "no time"
+        if self.shifts:
+            return self.ctx.clock(self._moment(value))
+        return _CLOCK[value % _DAY_US // MINUTE_US]
+
+    def _stamp(self, value: int) -> str:
+        return self.ctx.stamp(self._moment(value))
+
+    def _text(self, run: Run) -> str:
+        """09:40-10:50, 11:05-11:45 for a paused administration; 09:40-11:45 otherwise (Service.span_text)."""
+        if not run.text:
+            service = run.service
+            if not service.segments:
+                run.text = f"{self._clock(run.start)}-{self._clock(run.end)}"
+            else:
+                run.text = ", ".join(f"{self._clock(a)}-{self._clock(b)}" for a, b in run.spans)
+        return run.text
+
+    def _span(self, bucket: Bucket) -> str:
+        if not bucket.text:
+            runs = bucket.runs
+            bucket.text = self._text(runs[0]) if len(runs) == 1 else ", ".join(self._text(r) for r in runs)
+        return bucket.text
 
     # --- the steps -------------------------------------------------------------------------------------
 
     def run(self) -> list[Unit]:
         pushes = self._fold_boluses()
         streams = self._streams()
-        for stream in streams:
-            stream.folded.extend(self.folded.get(stream.drug, []))
+        if self.folded:
+            for stream in streams:
+                stream.folded.extend(self.folded.get(stream.drug, []))
         new_pushes, repeats, within = self._sort_pushes(pushes, streams)
         hydration = self._hydration_buckets(pushes)
         initial = self._choose_initial(streams, new_pushes, hydration)
         if initial is None:
             self._report_uncoded_hydration(hydration)
             return self.units
-        ordered = sorted(streams, key=Stream.precedence)
-        if initial.kind == "stream" and initial.stream is not None:
+        ordered = sorted(streams, key=_precedence) if len(streams) > 1 else streams
+        if initial.kind == "stream" and initial.stream is not None and ordered[0] is not initial.stream:
             ordered.remove(initial.stream)
             ordered.insert(0, initial.stream)
         self._share_minutes(ordered)
@@ -204,69 +363,99 @@ class _ScopeCoder:
         self._code_hydration(hydration, initial)
         return self.units
 
-    def _fold_boluses(self) -> list[Service]:
+    def _fold_boluses(self) -> list[Run]:
+        if not self.pushes or not self.infusions:
+            return self.pushes
         rule = ic407_bolus_then_infusion.RULE
-        window = timedelta(minutes=ic407_bolus_then_infusion.BOLUS_WINDOW_MINUTES)
+        window = ic407_bolus_then_infusion.BOLUS_WINDOW_MINUTES * MINUTE_US
         kept = []
         # each drug's timed infusions in order, to find the first one in a push's window by bisection
-        drips: dict[str, list[Service]] = defaultdict(list)
-        starts: dict[str, list[datetime]] = defaultdict(list)
+        drips: dict[str, list[Run]] = {}
+        starts: dict[str, list[int]] = {}
         for infusion in self.infusions:
             if infusion.start is not None:
-                drips[infusion.drug].append(infusion)
-                starts[infusion.drug].append(infusion.start)
+                drug = infusion.service.drug
+                if drug in drips:
+                    drips[drug].append(infusion)
+                    starts[drug].append(infusion.start)
+                else:
+                    drips[drug] = [infusion]
+                    starts[drug] = [infusion.start]
         for push in self.pushes:
+            service = push.service
+            at_times = starts.get(service.drug)
             assert push.start is not None
-            at = bisect_left(starts[push.drug], push.start)
-            fits = at < len(starts[push.drug]) and starts[push.drug][at] <= push.start + window
-            drip = drips[push.drug][at] if fits else None
-            if drip is None:
+            if at_times is None:
                 kept.append(push)
                 continue
-            self.folded[drip.drug].extend(push.ids)
+            at = bisect_left(at_times, push.start)
+            if not (at < len(at_times) and at_times[at] <= push.start + window):
+                kept.append(push)
+                continue
+            drip = drips[service.drug][at]
+            self.folded.setdefault(drip.service.drug, []).extend(service.ids)
             self.ctx.find(
                 rule,
                 "bolus-coded-with-infusion",
                 "info",
-                push.ids + drip.ids,
-                f"{push.label} pushed at {self.ctx.clock(push.start)} and infused from {self.ctx.clock(drip.start)}: "
+                service.ids + drip.service.ids,
+                f"{service.label} pushed at {self._clock(push.start)} and infused from {self._clock(drip.start)}: "
                 "a push followed by an infusion of the same drug is coded as the infusion only.",
             )
         return kept
 
+    def _new_bucket(self, day: date, runs: list[Run]) -> Bucket:
+        if len(runs) == 1:
+            spans = runs[0].spans
+            raw = [spans[0]] if len(spans) == 1 and spans[0][1] > spans[0][0] else merge(spans)
+        else:
+            raw = merge([span for r in runs for span in r.spans])  # segments: a pause is not counted
+        return Bucket(day, runs, raw)
+
     def _streams(self) -> list[Stream]:
-        by_drug: dict[str, list[Service]] = defaultdict(list)
+        by_drug: dict[str, list[Run]] = {}
         for infusion in self.infusions:
-            by_drug[infusion.drug].append(infusion)
+            drug = infusion.service.drug
+            if drug in by_drug:
+                by_drug[drug].append(infusion)
+            else:
+                by_drug[drug] = [infusion]
         streams = []
-        local = self.ctx.frame.local
         for drug, runs in by_drug.items():
+            first = runs[0].service
             if len(runs) == 1:  # the common case: one bag, one date
-                run = runs[0]
-                assert run.start is not None
-                streams.append(Stream(drug, run.family, run.label, [Bucket(local(run.start).date(), runs)]))
+                start = runs[0].start
+                assert start is not None
+                streams.append(
+                    Stream(drug, first.family, first.label, [self._new_bucket(self._day(start), runs)])
+                )
                 continue
-            by_day: dict[date, list[Service]] = defaultdict(list)
+            by_day: dict[date, list[Run]] = {}
             for run in runs:
                 assert run.start is not None
-                by_day[local(run.start).date()].append(run)
-            buckets = [Bucket(day, by_day[day]) for day in sorted(by_day)]
-            family = max((r.family for r in runs), key=lambda f: f == "chemotherapy")
-            streams.append(Stream(drug, family, runs[0].label, buckets))
-            if len(runs) > 1:
-                self.ctx.find(
-                    ic406_same_drug_time.RULE,
-                    "same-drug-bags-added",
-                    "info",
-                    tuple(i for r in runs for i in r.ids),
-                    f"{len(runs)} infusions of {runs[0].label} are one drug: their minutes are added per date "
-                    "before units are counted.",
-                )
+                day = self._day(run.start)
+                if day in by_day:
+                    by_day[day].append(run)
+                else:
+                    by_day[day] = [run]
+            buckets = [self._new_bucket(day, by_day[day]) for day in sorted(by_day)]
+            # the drug's family: chemotherapy when any bag is, else its first bag's
+            chemo = any(r.service.family == "chemotherapy" for r in runs)
+            family = "chemotherapy" if chemo else first.family
+            streams.append(Stream(drug, family, first.label, buckets))
+            self.ctx.find(
+                ic406_same_drug_time.RULE,
+                "same-drug-bags-added",
+                "info",
+                tuple(i for r in runs for i in r.service.ids),
+                f"{len(runs)} infusions of {first.label} are one drug: their minutes are added per date "
+                "before units are counted.",
+            )
         return streams
 
     def _sort_pushes(
-        self, pushes: list[Service], streams: list[Stream]
-    ) -> tuple[list[Service], list[Repeat], list[tuple[Service, datetime]]]:
+        self, pushes: list[Run], streams: list[Stream]
+    ) -> tuple[list[Run], list[Repeat], list[tuple[Run, int]]]:
         """New-drug pushes, repeats of a drug already reported, and repeats within 30 minutes (not coded).
 
         The relation is symmetric in time: a push of a drug that is infused in this scope repeats that drug
@@ -275,55 +464,77 @@ class _ScopeCoder:
         drug that is never infused is a new drug."""
         if not pushes:  # nothing to sort: the tables below are for pushes to look up
             return [], [], []
-        gap = timedelta(minutes=ic404_repeat_push.REPEAT_GAP_MINUTES)
+        gap = ic404_repeat_push.REPEAT_GAP_MINUTES * MINUTE_US
         added = self.ctx.option("stopless_same_drug") == "added"
-        runs = {s.drug: [r for b in s.buckets for r in b.runs] for s in streams}
-        last_reported: dict[str, datetime] = {}
-        new: list[Service] = []
+        institutional = self.ctx.institutional
+        last_reported: dict[str, int] = {}
+        new: list[Run] = []
         repeats: list[Repeat] = []
-        within: list[tuple[Service, datetime]] = []
+        within: list[tuple[Run, int]] = []
         # per drug: timed runs by start and the latest end among the first k, so each push is a bisection
-        timed = {d: sorted((r.start, r.end) for r in rs if r.start and r.end) for d, rs in runs.items()}
-        run_starts = {d: [start for start, _ in rs] for d, rs in timed.items()}
-        latest_end = {d: list(accumulate((end for _, end in rs), max)) for d, rs in timed.items()}
+        run_starts: dict[str, list[int]] = {}
+        latest_end: dict[str, list[int]] = {}
+        pushed = {push.service.drug for push in pushes}
+        for stream in streams:
+            if stream.drug not in pushed:  # no push of this drug to look its runs up for
+                continue
+            timed = sorted(
+                [
+                    (r.start, r.end)
+                    for b in stream.buckets
+                    for r in b.runs
+                    if r.start is not None and r.end is not None
+                ]
+            )
+            run_starts[stream.drug] = [start for start, _ in timed]
+            latest: list[int] = []
+            for _, end in timed:
+                latest.append(end if not latest or end > latest[-1] else latest[-1])
+            latest_end[stream.drug] = latest
+        if not run_starts and len(pushed) == len(pushes):
+            return list(pushes), [], []  # each push a drug of its own, never infused here: all new
+        no_starts: list[int] = []
         for push in pushes:
-            assert push.start is not None
-            starts = run_starts.get(push.drug, [])
-            before = bisect_right(starts, push.start)
-            references: list[tuple[datetime, str]] = []
+            service = push.service
+            at = push.start
+            assert at is not None
+            drug = service.drug
+            starts = run_starts.get(drug, no_starts)
+            before = bisect_right(starts, at)
+            references: list[tuple[int, str]] = []
             if before:
-                ended = min(latest_end[push.drug][before - 1], push.start)
-                references.append((ended, f"its infusion ended at {self._at(ended, push.start)}"))
-            if push.drug in last_reported:
-                last = last_reported[push.drug]
-                references.append((last, f"it was last pushed at {self._at(last, push.start)}"))
-            if push.assumed_push and added and (references or before < len(starts)):
+                ended = min(latest_end[drug][before - 1], at)
+                references.append((ended, f"its infusion ended at {self._at(ended, at)}"))
+            if drug in last_reported:
+                last = last_reported[drug]
+                references.append((last, f"it was last pushed at {self._at(last, at)}"))
+            if service.assumed_push and added and (references or before < len(starts)):
                 # A bag charted with no stop, of a drug already reported here: one more bag of that drug,
                 # whose time is unknown; same-drug infusions are added, never recoded as repeat pushes.
                 if references:
                     self._stopless_added(push, max(references)[1])
                 else:
-                    self._stopless_added(push, f"its infusion from {self._at(starts[before], push.start)}")
+                    self._stopless_added(push, f"its infusion from {self._at(starts[before], at)}")
                 continue
             if references:
                 reference, what = max(references)
-                if push.start - reference > gap:
+                if at - reference > gap:
                     repeats.append(Repeat(push, reference, what, after=True))
-                    if self.ctx.institutional and push.family != "chemotherapy":
-                        last_reported[push.drug] = push.start
+                    if institutional and service.family != "chemotherapy":
+                        last_reported[drug] = at
                 else:
                     within.append((push, reference))
             elif before < len(starts):
                 # Infused later in this scope: the infusion is the drug's reported service, so this push
                 # repeats it. A push within 30 minutes before its infusion was folded into it (IC407).
                 following = starts[before]
-                what = f"its infusion from {self._at(following, push.start)}"
+                what = f"its infusion from {self._at(following, at)}"
                 repeats.append(Repeat(push, following, what, after=False))
-                if self.ctx.institutional and push.family != "chemotherapy":
-                    last_reported[push.drug] = push.start
+                if institutional and service.family != "chemotherapy":
+                    last_reported[drug] = at
             else:
                 new.append(push)
-                last_reported[push.drug] = push.start
+                last_reported[drug] = at
         if self.added_ids:
             # one pass: the missing-stop findings that said these bags would be coded as pushes go
             replaced = {"missing-stop-time", "assumed-push-usually-infused"}
@@ -335,10 +546,11 @@ class _ScopeCoder:
             self.ctx.findings.extend(self.added_findings)
         return new, repeats, within
 
-    def _stopless_added(self, push: Service, reference: str) -> None:
+    def _stopless_added(self, push: Run, reference: str) -> None:
         """Name a stopless bag that adds nothing codable; the finding replaces the missing-stop findings
         that said it would be coded as a push (see the end of _sort_pushes)."""
-        ids = tuple(sorted(push.ids))
+        service = push.service
+        ids = tuple(sorted(service.ids))
         self.ctx.supplied.update(ids)
         self.added_ids.add(ids)
         findings = self.ctx.findings
@@ -347,8 +559,8 @@ class _ScopeCoder:
             ic406_same_drug_time.RULE,
             "stopless-bag-added",
             "warning",
-            push.ids,
-            f"No stop time for {push.label} started {self.ctx.clock(push.start)}: a drug already reported here "
+            service.ids,
+            f"No stop time for {service.label} started {self._clock(push.start)}: a drug already reported here "
             f"({reference}), so this is one more bag of it, whose minutes are added to the drug's, never a "
             "repeat push (96376); its minutes are unknown, so it adds nothing and is not coded "
             f"({self.ctx.cite_option('stopless_same_drug')}). Document its stop time to count its minutes.",
@@ -356,15 +568,15 @@ class _ScopeCoder:
         )
         self.ctx.findings = findings
 
-    def _hydration_buckets(self, pushes: list[Service]) -> list[Bucket]:
+    def _hydration_buckets(self, pushes: list[Run]) -> list[Bucket]:
         """Hydration minutes left after other infusions and documented pushes, grouped for counting."""
         if not self.hydrations:
             return []
-        raw = union(span for h in self.hydrations for span in h.spans)
-        taken = [span for s in (*self.infusions, *pushes) for span in s.spans]
-        own = subtract(raw, taken)
-        alongside = minutes(raw) - minutes(own)
-        ids = tuple(i for h in self.hydrations for i in h.ids)
+        raw = merge([span for h in self.hydrations for span in h.spans])
+        taken = merge([span for runs in (self.infusions, pushes) for s in runs for span in s.spans])
+        own = cut(raw, taken)
+        alongside = total_minutes(raw) - total_minutes(own)
+        ids = tuple([i for h in self.hydrations for i in h.service.ids])
         if alongside:
             self.ctx.find(
                 ic405_hydration_not_concurrent.RULE,
@@ -376,15 +588,15 @@ class _ScopeCoder:
             )
         combine = self.ctx.option("combine_hydration_segments")
         buckets: list[Bucket] = []
+        no_raw: list[Span] = []
         for piece in own:
-            if combine and buckets and buckets[-1].day == self.ctx.frame.local(piece[0]).date():
+            day = self._day(piece[0])
+            if combine and buckets and buckets[-1].day == day:
                 buckets[-1].own.append(piece)
             else:
-                buckets.append(
-                    Bucket(self.ctx.frame.local(piece[0]).date(), list(self.hydrations), own=[piece])
-                )
+                buckets.append(Bucket(day, self.hydrations, no_raw, own=[piece]))
         for bucket in buckets:
-            bucket.own_minutes = minutes(bucket.own)
+            bucket.own_minutes = total_minutes(bucket.own)
         if not buckets:
             self.ctx.find(
                 ic405_hydration_not_concurrent.RULE,
@@ -396,94 +608,103 @@ class _ScopeCoder:
         return buckets
 
     def _choose_initial(
-        self, streams: list[Stream], pushes: list[Service], hydration: list[Bucket]
+        self, streams: list[Stream], pushes: list[Run], hydration: list[Bucket]
     ) -> Initial | None:
-        candidates: list[tuple[tuple[int, int, datetime, str], Initial, tuple[str, ...]]] = []
+        candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]] = []
         for stream in streams:
-            candidates.append((stream.precedence(), Initial("stream", stream=stream), stream.ids()))
+            candidates.append((stream.precedence, stream))
         for push in pushes:
             assert push.start is not None
-            key = (RANK[(push.family, "push")], 0, push.start, push.ids[0])
-            candidates.append((key, Initial("push", push=push), push.ids))
+            service = push.service
+            key = (RANK[(service.family, "push")], 0, push.start, service.ids[0])
+            candidates.append((key, push))
         if hydration and ic204_hydration_time.qualifies(hydration[0].own_minutes):
             first = hydration[0]
             key = (RANK[("hydration", "infusion")], -first.own_minutes, first.own[0][0], "")
-            candidates.append((key, Initial("hydration"), tuple(i for h in self.hydrations for i in h.ids)))
+            candidates.append((key, None))
         if not candidates:
             return None
-        candidates.sort(key=lambda c: c[0])
         return self._describe(self._pick(candidates), hydration)
 
-    def _pick(
-        self, candidates: list[tuple[tuple[int, int, datetime, str], Initial, tuple[str, ...]]]
-    ) -> Initial:
+    def _holds(self, candidate: Stream | Run | None, administration: str) -> bool:
+        """Whether an administration is one the candidate initial service stands for."""
+        if isinstance(candidate, Stream):
+            return administration in candidate.ids()
+        if candidate is not None:
+            return administration in candidate.service.ids
+        return any(administration in h.service.ids for h in self.hydrations)
+
+    def _pick(self, candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]]) -> Initial:
         if not self.scope.main:
             self.basis = f"it ranks highest on this separate access ({ic303_second_access.RULE.id})"
-            return candidates[0][1]
+            return _initial(min(candidates, key=_first)[1])
         primary = self.ctx.encounter.primary_administration
         if not self.ctx.institutional and primary is not None and self.use_primary:
-            chosen = next((c for c in candidates if primary in c[2]), None)
+            chosen = next((c for c in sorted(candidates, key=_first) if self._holds(c[1], primary)), None)
             if chosen is not None:
                 self.basis = f"it is the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
-                return chosen[1]
+                return _initial(chosen[1])
         self.basis = (
             f"it ranks highest in the facility hierarchy ({ic301_facility_hierarchy.RULE.id})"
             if self.ctx.institutional
             else f"it ranks highest; no primary reason was given ({ic302_primary_reason.RULE.id})"
         )
-        return candidates[0][1]
+        return _initial(min(candidates, key=_first)[1])
 
     def _describe(self, initial: Initial, hydration: list[Bucket]) -> Initial:
         """When the initial service began and what it is, so add-ons can say "before" or "after" it."""
-        clock = self.ctx.clock
         if initial.kind == "stream" and initial.stream is not None:
             initial.start = initial.stream.start
-            initial.label = f"{initial.stream.label} infusion from {clock(initial.start)}"
+            initial.label = f"{initial.stream.label} infusion from {self._clock(initial.start)}"
         elif initial.kind == "push" and initial.push is not None:
             initial.start = initial.push.start
-            initial.label = f"{initial.push.label} pushed at {clock(initial.start)}"
+            initial.label = f"{initial.push.service.label} pushed at {self._clock(initial.start)}"
         elif hydration:
             initial.start = hydration[0].own[0][0]
-            initial.label = f"hydration from {clock(initial.start)}"
+            initial.label = f"hydration from {self._clock(initial.start)}"
         return initial
 
-    def _relative(self, moment: datetime | None, initial: Initial) -> str:
+    def _relative(self, moment: int | None, initial: Initial) -> str:
         """'after the initial service (X from 15:00)', or 'before' as charted."""
         if initial.start is None or moment is None:
             return "after the initial service"
         side = "before" if moment < initial.start else "after"
         label = initial.label
-        if self.ctx.frame.local(moment).date() != self.ctx.frame.local(initial.start).date():
-            label = label.replace(self.ctx.clock(initial.start), self.ctx.stamp(initial.start))
+        if not self._same_day(moment, initial.start):
+            label = label.replace(self._clock(initial.start), self._stamp(initial.start))
         return f"{side} the initial service ({label})"
 
-    def _at(self, moment: datetime, beside: datetime | None) -> str:
+    def _at(self, moment: int, beside: int) -> str:
         """HH:MM, with the date when it differs from the moment it is compared with."""
-        local = self.ctx.frame.local
-        if beside is not None and local(moment).date() == local(beside).date():
-            return self.ctx.clock(moment)
-        return self.ctx.stamp(moment)
+        if self._same_day(moment, beside):
+            return self._clock(moment)
+        return self._stamp(moment)
 
     def _share_minutes(self, ordered: list[Stream]) -> None:
-        covered: list[Interval] = []
+        if not ordered:
+            return
+        covered: list[Span] = []
+        lead = ordered[0]
         for stream in ordered:
             for bucket in stream.buckets:
                 raw = bucket.raw
-                bucket.own = subtract(raw, covered)
-                bucket.own_minutes = minutes(bucket.own)
-                bucket.overlap = intersect(raw, covered)
-                covered = union([*covered, *raw])
-                if (
-                    bucket.overlap
-                    and bucket.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM
-                    and stream is not ordered[0]
-                ):
+                if not covered:  # the first stream of a scope: nothing covered yet, nothing overlaps
+                    bucket.own = raw
+                    bucket.own_minutes = bucket.raw_minutes
+                    covered = raw
+                    continue
+                bucket.own = cut(raw, covered)
+                bucket.own_minutes = total_minutes(bucket.own)
+                bucket.overlap = common(raw, covered)
+                bucket.overlap_minutes = total_minutes(bucket.overlap)
+                covered = merge(covered + raw)
+                if bucket.overlap and bucket.own_minutes >= _FIRST_HOUR_FROM and stream is not lead:
                     self.ctx.find(
                         ic408_overlap_once.RULE,
                         "overlap-counted-once",
                         "info",
                         bucket.ids,
-                        f"{minutes(bucket.overlap)} minutes of {stream.label} overlap a drug counted before it; "
+                        f"{bucket.overlap_minutes} minutes of {stream.label} overlap a drug counted before it; "
                         f"{bucket.own_minutes} minutes of its own are counted.",
                     )
 
@@ -496,86 +717,92 @@ class _ScopeCoder:
         ids: tuple[str, ...],
         rule: Rule,
         explanation: str,
-        minutes_counted: int | None = None,
-        initial: bool = False,
-        counted: list[Interval] | None = None,
+        minutes_counted: int | None,
+        initial: bool,
+        counted: tuple[Interval, ...],
     ) -> None:
-        modifiers = (self.scope.modifier,) if initial and self.scope.modifier else ()
-        spans = tuple(counted) if counted else ()
-        ordered = tuple(sorted(ids)) if len(ids) > 1 else tuple(ids)
+        modifiers: tuple[str, ...] = (self.scope.modifier,) if initial and self.scope.modifier else ()
+        ordered = tuple(sorted(ids)) if len(ids) > 1 else ids
         main = initial and self.scope.main
-        self.units.extend(
-            Unit(
-                code,
-                moment,
-                ordered,
-                rule,
-                explanation,
-                minutes_counted,
-                modifiers,
-                initial=initial,
-                main=main,
-                intervals=spans,
-            )
-            for moment in moments
-        )
-
-    def _emit_dated(
-        self,
-        code: str,
-        bucket: Bucket,
-        marks: list[int],
-        ids: tuple[str, ...],
-        rule: Rule,
-        explain: Callable[[date | None, list[int]], str],
-        minutes_counted: int | None = None,
-        initial: bool = False,
-    ) -> None:
-        """Emit one unit per mark, explained per date: the text of a line names the date its units carry
-        and the minutes that earned them (IC211), never only the date the service started."""
-        by_day: dict[date | None, tuple[list[datetime | None], list[int]]] = {}
-        for moment, mark in zip(self._moments(bucket, marks), marks, strict=True):
-            day = self.ctx.frame.local(moment).date() if moment else None
-            moments, day_marks = by_day.setdefault(day, ([], []))
-            moments.append(moment)
-            day_marks.append(mark)
-        for day, (moments, day_marks) in by_day.items():
-            self._emit(
-                code,
-                moments,
-                ids,
-                rule,
-                explain(day, day_marks),
-                minutes_counted,
-                initial,
-                counted=bucket.own,
+        for moment in moments:
+            self.units.append(
+                Unit(
+                    code,
+                    moment,
+                    ordered,
+                    rule,
+                    explanation,
+                    minutes_counted,
+                    modifiers,
+                    initial,
+                    main,
+                    counted,
+                )
             )
 
-    def _moments(self, bucket: Bucket, marks: list[int]) -> list[datetime | None]:
-        if not bucket.own:
+    def _moments(self, bucket: Bucket, marks: list[int]) -> list[int]:
+        """When each mark's minute (the 16th, 91st, ...) of the bucket's own time fell (IC211), or its
+        start for every mark where the policy dates units by the service start."""
+        own = bucket.own
+        if not own:
             return []
-        if self.ctx.option("midnight_unit_dating") == "service_start":
-            return [bucket.own[0][0]] * len(marks)
-        return [ic211_midnight_dating.moment_of_minute(bucket.own, mark) for mark in marks]
+        if self.service_start_dating:
+            return [own[0][0]] * len(marks)
+        found: list[int] = []
+        for mark in marks:
+            needed = mark * MINUTE_US
+            moment = own[-1][1]
+            for start, end in own:
+                if end - start >= needed:
+                    moment = start + needed
+                    break
+                needed -= end - start
+            found.append(moment)
+        return found
+
+    def _dated(self, bucket: Bucket, marks: list[int]) -> list[tuple[date, list[datetime | None], list[int]]]:
+        """The marks and their moments grouped by the date each fell on, in order (IC211): the text of a
+        line names the date its units carry and the minutes that earned them, never only the start date."""
+        moments = self._moments(bucket, marks)
+        if moments and len(moments) == len(marks) and not self.shifts:
+            # the common case, all on one date: the moments ascend, and so do their dates where the clocks
+            # do not change
+            first = moments[0]
+            if len(moments) == 1 or moments[-1] // _DAY_US == first // _DAY_US:
+                return [(self._day(first), [self._moment(moment) for moment in moments], marks)]
+        groups: list[tuple[date, list[datetime | None], list[int]]] = []
+        for moment, mark in zip(moments, marks, strict=True):
+            day = self._day(moment)
+            for group in groups:
+                if group[0] == day:
+                    group[1].append(self._moment(moment))
+                    group[2].append(mark)
+                    break
+            else:
+                groups.append((day, [self._moment(moment)], [mark]))
+        return groups
 
     def _added_hours(
         self, stream_family: str, bucket: Bucket, ids: tuple[str, ...], label: str, after_first: bool
     ) -> None:
+        own_minutes = bucket.own_minutes
         units = (
-            ic203_hour_units.added_hours_after_first(bucket.own_minutes)
+            ic203_hour_units.added_hours_after_first(own_minutes)
             if after_first
-            else ic203_hour_units.added_hours_only(bucket.own_minutes)
+            else ic203_hour_units.added_hours_only(own_minutes)
         )
-        code = ADDED_HOUR[stream_family]
         if units:
+            if not bucket.own:  # no time of its own to date units by
+                return
+            code = ADDED_HOUR[stream_family]
             marks = ic203_hour_units.added_hour_marks(units, after_first=after_first)
             lead = (
                 "past its first hour"
                 if after_first
                 else "continuing a drug whose first hour is already coded"
             )
-
-            def explain(day: date | None, day_marks: list[int]) -> str:
+            counted = self._bucket_counted(bucket)
+            for day, moments, day_marks in self._dated(bucket, marks):
                 if day == bucket.day:
                     where = f"on {bucket.day}"
                     earned = ""
@@ -584,44 +811,52 @@ class _ScopeCoder:
                     earned = (
                         f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
                     )
-                return (
-                    f"Added hours: {label} {bucket.span(self.ctx)} counts {bucket.own_minutes} minutes {where}, "
-                    f"{lead}; each added hour needs more than 30 minutes{earned}."
+                self._emit(
+                    code,
+                    moments,
+                    ids,
+                    ic203_hour_units.RULE,
+                    f"Added hours: {label} {self._span(bucket)} counts {own_minutes} minutes {where}, "
+                    f"{lead}; each added hour needs more than 30 minutes{earned}.",
+                    own_minutes,
+                    False,
+                    counted,
                 )
-
-            if not bucket.own:  # what _moments answers for any marks: no time of its own to date units by
-                return
-            self._emit_dated(code, bucket, marks, ids, ic203_hour_units.RULE, explain, bucket.own_minutes)
-        elif not after_first and bucket.own_minutes:
+        elif not after_first and own_minutes:
             self.ctx.find(
                 ic406_same_drug_time.RULE,
                 "added-time-below-hour",
                 "info",
                 ids,
-                f"{label} on {bucket.day} counts {bucket.own_minutes} minutes after its first hour was coded: "
+                f"{label} on {bucket.day} counts {own_minutes} minutes after its first hour was coded: "
                 "under the 31 minutes an added hour needs.",
             )
 
     def _code_stream(self, stream: Stream, initial: Initial) -> None:
-        first, later = stream.buckets[0], stream.buckets[1:]
-        ids = tuple(sorted({*first.ids, *stream.folded}))
-        is_initial = initial.kind == "stream" and initial.stream is stream
-        if is_initial:
+        buckets = stream.buckets
+        first = buckets[0]
+        first_ids = first.ids
+        ids = (
+            first_ids
+            if len(first_ids) == 1 and not stream.folded
+            else tuple(sorted({*first_ids, *stream.folded}))
+        )
+        if initial.stream is stream:
             code = INITIAL_CODE[(stream.family, "infusion")]
             self._emit(
                 code,
-                self._moments(first, [ic203_hour_units.FIRST_HOUR_FROM]),
+                [self._moment(m) for m in self._moments(first, [_FIRST_HOUR_FROM])],
                 ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
-                f"Initial: {stream.label} infusion {first.span(self.ctx)} is {first.own_minutes} minutes; {self.basis}.",
+                f"Initial: {stream.label} infusion {self._span(first)} is {first.own_minutes} minutes; {self.basis}.",
                 first.own_minutes,
-                initial=True,
-                counted=first.own,
+                True,
+                self._bucket_counted(first),
             )
             self._added_hours(stream.family, first, ids, stream.label, after_first=True)
-        elif first.own_minutes >= ic203_hour_units.FIRST_HOUR_FROM:
+        elif first.own_minutes >= _FIRST_HOUR_FROM:
             self._sequential(stream, first, ids, initial)
-        elif minutes(first.overlap) >= self.ctx.option("concurrent_min_overlap_minutes"):
+        elif first.overlap_minutes >= self.ctx.option("concurrent_min_overlap_minutes"):
             self._concurrent(stream, first, ids)
         else:
             self.ctx.find(
@@ -629,33 +864,38 @@ class _ScopeCoder:
                 "short-overlap",
                 "warning",
                 ids,
-                f"{stream.label} {first.span(self.ctx)} overlaps another drug for {minutes(first.overlap)} minutes, under "
+                f"{stream.label} {self._span(first)} overlaps another drug for {first.overlap_minutes} minutes, under "
                 f"the {self.ctx.option('concurrent_min_overlap_minutes')} needed for concurrent "
                 f"({self.ctx.cite_option('concurrent_min_overlap_minutes')}): coded as sequential.",
             )
             self._sequential(stream, first, ids, initial)
-        for bucket in later:
+        for index in range(1, len(buckets)):
+            bucket = buckets[index]
             self._added_hours(stream.family, bucket, bucket.ids, stream.label, after_first=False)
 
     def _sequential(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...], initial: Initial) -> None:
         code = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
-        moments = self._moments(bucket, [ic203_hour_units.FIRST_HOUR_FROM]) or [bucket.runs[0].start]
+        run = bucket.runs[0]
+        moments: list[datetime | None] = [
+            self._moment(m) for m in self._moments(bucket, [_FIRST_HOUR_FROM])
+        ] or [run.service.start]
         self._emit(
             code,
             moments,
             ids,
             ic401_sequential_infusion.RULE,
-            f"Sequential: {stream.label} {bucket.span(self.ctx)} is a new drug infused "
-            f"{self._relative(bucket.runs[0].start, initial)}, {bucket.own_minutes} minutes of its own.",
+            f"Sequential: {stream.label} {self._span(bucket)} is a new drug infused "
+            f"{self._relative(run.start, initial)}, {bucket.own_minutes} minutes of its own.",
             bucket.own_minutes,
-            counted=bucket.own,
+            False,
+            self._bucket_counted(bucket),
         )
         self._added_hours(stream.family, bucket, ids, stream.label, after_first=True)
 
     def _concurrent(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...]) -> None:
         per_date = self.ctx.option("concurrent_frequency") == "date"
         key = bucket.day if per_date else "encounter"
-        overlap = minutes(bucket.overlap)
+        overlap = bucket.overlap_minutes
         if key in self.ctx.concurrent_used:
             self.ctx.find(
                 ic402_concurrent_infusion.RULE,
@@ -669,14 +909,15 @@ class _ScopeCoder:
         self.ctx.concurrent_used.add(key)
         self._emit(
             "96368",
-            [bucket.overlap[0][0]],
+            [self._moment(bucket.overlap[0][0])],
             ids,
             ic402_concurrent_infusion.RULE,
-            f"Concurrent: {stream.label} {bucket.span(self.ctx)} ran in its own bag alongside another drug on the same "
+            f"Concurrent: {stream.label} {self._span(bucket)} ran in its own bag alongside another drug on the same "
             f"access for {overlap} minutes, with {bucket.own_minutes} minutes of its own; reported once per "
             f"{'date' if per_date else 'encounter'}.",
             overlap,
-            counted=bucket.overlap,
+            False,
+            self._counted(bucket.overlap),
         )
         concurrent = self.units[-1]
         sequential = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
@@ -685,59 +926,62 @@ class _ScopeCoder:
         )
         concurrent.instead = Unit(
             sequential,
-            bucket.runs[0].start,
+            bucket.runs[0].service.start,
             concurrent.ids,
             ic402_concurrent_infusion.RULE,
-            f"Sequential: {stream.label} {bucket.span(self.ctx)} ran alongside another drug on the same access "
+            f"Sequential: {stream.label} {self._span(bucket)} ran alongside another drug on the same access "
             f"({overlap} minutes), but the concurrent code 96368 goes only with {primaries}, and none is on this "
             f"claim: as CPT allows, it is coded as an additional infusion of a new drug ({sequential}), "
             f"{bucket.raw_minutes} documented minutes.",
             bucket.raw_minutes,
-            intervals=tuple(bucket.raw),
+            intervals=self._counted(bucket.raw),
         )
 
-    def _code_new_push(self, push: Service, initial: Initial) -> None:
-        assumed = " (no stop time: coded as a push)" if push.assumed_push else ""
-        if initial.kind == "push" and initial.push is push:
+    def _code_new_push(self, push: Run, initial: Initial) -> None:
+        service = push.service
+        assumed = " (no stop time: coded as a push)" if service.assumed_push else ""
+        if initial.push is push:
             self._emit(
-                INITIAL_CODE[(push.family, "push")],
-                [push.start],
-                push.ids,
+                INITIAL_CODE[(service.family, "push")],
+                [service.start],
+                service.ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
-                f"Initial: {push.label} pushed at {self.ctx.clock(push.start)}{assumed}; {self.basis}.",
-                push.minutes,
-                initial=True,
-                counted=_point(push),
+                f"Initial: {service.label} pushed at {self._clock(push.start)}{assumed}; {self.basis}.",
+                service.minutes,
+                True,
+                tuple(_point(service)),
             )
             return
         self._emit(
-            ic403_additional_push.ADDED_PUSH_CODE[push.family],
-            [push.start],
-            push.ids,
+            ic403_additional_push.ADDED_PUSH_CODE[service.family],
+            [service.start],
+            service.ids,
             ic403_additional_push.RULE,
-            f"Added push: {push.label} at {self.ctx.clock(push.start)}{assumed} is a new drug pushed "
+            f"Added push: {service.label} at {self._clock(push.start)}{assumed} is a new drug pushed "
             f"{self._relative(push.start, initial)}.",
-            push.minutes,
-            counted=_point(push),
+            service.minutes,
+            False,
+            tuple(_point(service)),
         )
 
     def _code_repeat_push(self, repeat: Repeat) -> None:
         rule = ic404_repeat_push.RULE
         push = repeat.push
-        self.ctx.supplied.update(push.ids)  # the drug was given: billed even where the push has no code
-        when = self.ctx.clock(push.start)
+        service = push.service
+        self.ctx.supplied.update(service.ids)  # the drug was given: billed even where the push has no code
+        when = self._clock(push.start)
         relation = (
             f"more than 30 minutes after {repeat.what}"
             if repeat.after
             else f"more than 30 minutes before {repeat.what}"
         )
-        if push.family == "chemotherapy":
+        if service.family == "chemotherapy":
             self.ctx.find(
                 rule,
                 "repeat-chemo-push",
                 "info",
-                push.ids,
-                f"{push.label} at {when} repeats a chemotherapy drug already reported ({relation}): no code.",
+                service.ids,
+                f"{service.label} at {when} repeats a chemotherapy drug already reported ({relation}): no code.",
             )
             return
         if not self.ctx.institutional:
@@ -745,62 +989,66 @@ class _ScopeCoder:
                 rule,
                 "repeat-push-professional",
                 "info",
-                push.ids,
-                f"{push.label} pushed at {when} is the same drug ({relation}): 96376 is for facilities only and "
+                service.ids,
+                f"{service.label} pushed at {when} is the same drug ({relation}): 96376 is for facilities only and "
                 "96375 is for new drugs, so a professional claim has no code for it.",
             )
             return
         self._emit(
             "96376",
-            [push.start],
-            push.ids,
+            [service.start],
+            service.ids,
             rule,
-            f"Repeat push: {push.label} at {when} is the same drug, pushed {relation} (facility only).",
-            counted=_point(push),
+            f"Repeat push: {service.label} at {when} is the same drug, pushed {relation} (facility only).",
+            None,
+            False,
+            tuple(_point(service)),
         )
 
-    def _report_within(self, entry: tuple[Service, datetime]) -> None:
+    def _report_within(self, entry: tuple[Run, int]) -> None:
         push, reference = entry
+        service = push.service
         assert push.start is not None
-        self.ctx.supplied.update(push.ids)
-        gap = int((push.start - reference).total_seconds() // 60)
+        self.ctx.supplied.update(service.ids)
+        gap = (push.start - reference) // MINUTE_US
         self.ctx.find(
             ic404_repeat_push.RULE,
             "repeat-push-within-30-minutes",
             "info",
-            push.ids,
-            f"{push.label} at {self.ctx.clock(push.start)} follows the same drug by {gap} minutes (last at "
-            f"{self.ctx.stamp(reference)}): a repeat needs more than 30 minutes, so it is not coded.",
+            service.ids,
+            f"{service.label} at {self._clock(push.start)} follows the same drug by {gap} minutes (last at "
+            f"{self._stamp(reference)}): a repeat needs more than 30 minutes, so it is not coded.",
         )
 
     def _code_hydration(self, buckets: list[Bucket], initial: Initial) -> None:
         if not buckets:
             return
-        ids = tuple(sorted(i for h in self.hydrations for i in h.ids))
+        ids = tuple(sorted([i for h in self.hydrations for i in h.service.ids]))
         rule = ic204_hydration_time.RULE
         rest = buckets
         if initial.kind == "hydration":
             first, rest = buckets[0], buckets[1:]
-            self._emit_dated(
-                "96360",
-                first,
-                [ic204_hydration_time.HYDRATION_MIN_MINUTES],
-                ids,
-                rule,
-                lambda day, _marks: (
+            counted = self._bucket_counted(first)
+            for day, moments, _marks in self._dated(first, [ic204_hydration_time.HYDRATION_MIN_MINUTES]):
+                self._emit(
+                    "96360",
+                    moments,
+                    ids,
+                    rule,
                     f"Initial: hydration counts {first.own_minutes} minutes "
                     + (
                         f"on {first.day}"
                         if day == first.day
                         else f"from {first.day}, its 31st minute on {day}"
                     )
-                    + f" (31 needed); {self.basis}."
-                ),
-                first.own_minutes,
-                initial=True,
-            )
+                    + f" (31 needed); {self.basis}.",
+                    first.own_minutes,
+                    True,
+                    counted,
+                )
             self._added_hours("hydration", first, ids, "hydration", after_first=True)
         secondary = initial.kind != "hydration"
+        lead = "secondary to the initial service" if secondary else "continuing the initial hydration"
         for bucket in rest:
             if not ic204_hydration_time.qualifies(bucket.own_minutes):
                 self.ctx.find(
@@ -814,33 +1062,32 @@ class _ScopeCoder:
                 continue
             units = ic203_hour_units.added_hours_only(bucket.own_minutes)
             marks = ic203_hour_units.added_hour_marks(units, after_first=False)
-            lead = "secondary to the initial service" if secondary else "continuing the initial hydration"
-            start_day = self.ctx.frame.local(bucket.own[0][0]).date()
-
-            def explain(
-                day: date | None,
-                day_marks: list[int],
-                bucket: Bucket = bucket,
-                lead: str = lead,
-                start_day: date = start_day,
-            ) -> str:
+            began = bucket.own[0][0]
+            start_day = self._day(began)
+            counted = self._bucket_counted(bucket)
+            for day, moments, day_marks in self._dated(bucket, marks):
                 earned = (
                     ""
                     if day == start_day
                     else f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
                 )
-                return (
-                    f"Hydration {lead}: {bucket.own_minutes} minutes from {self.ctx.stamp(bucket.own[0][0])} not "
-                    f"overlapping other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes{earned}."
+                self._emit(
+                    "96361",
+                    moments,
+                    ids,
+                    rule,
+                    f"Hydration {lead}: {bucket.own_minutes} minutes from {self._stamp(began)} not "
+                    f"overlapping other infusions; 96361 from 31 minutes, a unit per hour past 30 minutes{earned}.",
+                    bucket.own_minutes,
+                    False,
+                    counted,
                 )
-
-            self._emit_dated("96361", bucket, marks, ids, rule, explain, bucket.own_minutes)
 
     def _report_uncoded_hydration(self, buckets: list[Bucket]) -> None:
         if not self.hydrations:
             return
         counted = buckets[0].own_minutes if buckets else 0
-        ids = tuple(sorted(i for h in self.hydrations for i in h.ids))
+        ids = tuple(sorted([i for h in self.hydrations for i in h.service.ids]))
         self.ctx.find(
             ic204_hydration_time.RULE,
             "hydration-below-minimum",
