@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..models import Administration
-from ..reference import NdcProduct, Substance, ndc_candidates
-from ..rules import ic106_same_substance
+from ..reference import NdcProduct, Substance, SubstanceReading, ndc_candidates
+from ..rules import ic101_category, ic106_same_substance
 from .context import Context
 
 
@@ -31,13 +31,33 @@ def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
 
 def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
     """Substance-table entries for the record: the one its codes name, else those its text names.
-    Remembered for the encounter by what decides them (prepare, documentation and drug lines each ask)."""
-    key = (admin.substance, admin.hcpcs, admin.ndc)
-    known = ctx.entries.get(key)
+    Remembered per pack by what decides them (prepare, documentation and drug lines each ask)."""
+    return list(reading(ctx, admin).entries)
+
+
+_CACHED_READINGS = 65536  # bound on the readings a pack remembers: substance text is free
+
+
+def reading(ctx: Context, admin: Administration) -> SubstanceReading:
+    """Everything the pack says about the record's substance (entries, drug key, family): one dict lookup
+    for a text the pack has read before. Depends only on the pack and the four fields in the key."""
+    key = (admin.substance, admin.hcpcs, admin.ndc, admin.rxnorm)
+    memo = ctx.pack.readings
+    known = memo.get(key)
     if known is None:
-        known = _table_entries(ctx, admin)
-        ctx.entries[key] = known
-    return list(known)
+        entries = _table_entries(ctx, admin)
+        family, kind = ic101_category.family_from_table(entries, "")
+        known = SubstanceReading(
+            tuple(entries),
+            drug_key(ctx, admin, entries),
+            family,
+            kind,
+            ic106_same_substance.refers_back(admin.substance),
+        )
+        if len(memo) >= _CACHED_READINGS:
+            memo.clear()
+        memo[key] = known
+    return known
 
 
 def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ..models import Administration, AdministrationSegment, Device, Method, excerpt, shown_name
-from ..reference import Substance
+from ..reference import SubstanceReading
 from ..rules import (
     ic101_category,
     ic102_not_coded_purpose,
@@ -41,7 +40,17 @@ _PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
 class _Record:
     """One administration with its classification, before mixed bags are merged."""
 
-    __slots__ = ("admin", "contract_route", "drug", "family", "hormonal", "ids", "route", "usual_infusion")
+    __slots__ = (
+        "admin",
+        "contract_route",
+        "drug",
+        "family",
+        "hormonal",
+        "ids",
+        "method",
+        "route",
+        "usual_infusion",
+    )
 
     def __init__(
         self,
@@ -52,9 +61,12 @@ class _Record:
         route: str,
         ids: tuple[str, ...] = (),
         contract_route: str | None = None,
+        method: Method | None = None,
     ) -> None:
         self.ids = ids or (admin.id,)
         self.contract_route = contract_route or admin.route
+        # the record's method, else the one its route states ("IVPB", "IV Push"): no copy of the record
+        self.method = method
         self.usual_infusion = False  # the table says this drug is infused, practically never pushed
         self.admin = admin
         self.family = family
@@ -64,6 +76,7 @@ class _Record:
 
 
 _METHODS = frozenset(m.value for m in Method)
+_CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
 
 
 def prepare(ctx: Context) -> list[Service]:
@@ -143,12 +156,25 @@ def _report_unknown_fields(ctx: Context) -> None:
             )
 
 
-def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None] | None:
-    """The contract route and the method the route text states, through the route table (IC104)."""
-    for system in ic104_route_without_code.SYSTEMS:
-        found = ctx.pack.routes.resolve(admin.route, system)
-        if found is not None and found.route is not None:
-            return found.route, found.method
+def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None, str] | None:
+    """The contract route, the method the route text states and the route class, through the route table
+    (IC104). Remembered per pack by the route text: a batch writes the same few routes over and over."""
+    text = admin.route
+    memo = ctx.pack.route_readings
+    if text in memo:
+        known = memo[text]
+    else:
+        known = None
+        for system in ic104_route_without_code.SYSTEMS:
+            found = ctx.pack.routes.resolve(text, system)
+            if found is not None and found.route is not None:
+                known = (found.route, found.method, ic104_route_without_code.route_class(found.route))
+                break
+        if len(memo) >= _CACHED_ROUTES:
+            memo.clear()
+        memo[text] = known
+    if known is not None:
+        return known
     if any(
         n.id == "route-missing" and n.severity == "error" and admin.id in n.administrations
         for n in ctx.encounter.source_findings
@@ -171,12 +197,12 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     resolved = _resolve_route(ctx, admin)
     if resolved is None:
         return None
-    contract_route, hint = resolved
-    if hint in _METHODS and admin.method is None:
-        admin = admin.model_copy(update={"method": Method(hint)})  # "IVPB", "IV Push" state the technique
-    route = ic104_route_without_code.route_class(contract_route)
-    ctx.resolved[admin.id] = (route, admin.method.value if admin.method else None)
-    if route in ("iv", "ia") and admin.start is None:
+    contract_route, hint, route = resolved
+    method = admin.method
+    if method is None and hint in _METHODS:
+        method = Method(hint)  # "IVPB", "IV Push" state the technique
+    ctx.resolved[admin.id] = (route, method.value if method is not None else None)
+    if admin.start is None and (route == "iv" or route == "ia"):
         ctx.find(
             ic104_route_without_code.RULE,
             "start-missing",
@@ -187,13 +213,13 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             denial_risk="CO-16",
         )
         return None
-    matches = identity.table_entries(ctx, admin)
+    read = identity.reading(ctx, admin)
     purpose = admin.purpose.value if admin.purpose is not None else None
-    if purpose is None and admin.category is None and matches and all(m.kind == "flush" for m in matches):
+    if purpose is None and admin.category is None and read.all_flush:
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
     if purpose is not None:
         if purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
-            return _Record(admin, "therapeutic", "port flush", False, "port_flush")
+            return _Record(admin, "therapeutic", "port flush", False, "port_flush", method=method)
         ctx.find(
             ic102_not_coded_purpose.RULE,
             f"not-coded-{purpose}",
@@ -204,7 +230,10 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
         return None
     family = admin.category.value if admin.category is not None else None
     if family is None:
-        family, kind = ic101_category.family_from_table(matches, ctx.option("electrolyte_alone"))
+        # the table's family, with the policy's where an electrolyte alone decides (family_from_table)
+        family, kind = read.table_family, read.not_coded
+        if family == "":
+            family = ctx.option("electrolyte_alone")
         if kind is not None:
             ctx.find(
                 ic103_not_in_family.RULE,
@@ -215,7 +244,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             )
             return None
         if family is None:
-            hint = ic101_category.stem_hint(admin.substance)
+            stem = ic101_category.stem_hint(admin.substance)
             codable = route != "other" or contract_route in ctx.codes.chemo_routes
             ctx.find(
                 ic101_category.RULE,
@@ -225,11 +254,11 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{shown_name(admin.substance)!r} is not in the substance table and has no category, so it is not coded"
                 + ("; the claim is held until it is" if codable else "")
                 + ": set category (hydration, therapeutic or chemotherapy) on the record"
-                + (f" (the name looks like {hint})." if hint else "."),
+                + (f" (the name looks like {stem})." if stem else "."),
                 denial_risk="CO-16",
             )
             return None
-        if any(m.kind == "electrolyte" for m in matches) and family == ctx.option("electrolyte_alone"):
+        if read.any_electrolyte and family == ctx.option("electrolyte_alone"):
             ctx.find(
                 ic101_category.RULE,
                 "category-contested",
@@ -239,8 +268,8 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 + ctx.cite_option("electrolyte_alone")
                 + ".",
             )
-    hormonal = admin.hormonal if admin.hormonal is not None else any(m.hormonal for m in matches)
-    drug = _drug_key(ctx, admin, family, route, matches, keys)
+    hormonal = admin.hormonal if admin.hormonal is not None else read.hormonal
+    drug = _drug_key(ctx, admin, family, route, read, keys)
     keys[admin.id] = (route, drug)
     ctx.families[admin.id] = family
     if route == "other":
@@ -254,8 +283,8 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r}: no drug-administration code for this route.",
             )
             return None
-    record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
-    record.usual_infusion = any(m.usual_technique == "infusion" for m in matches)
+    record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route, method=method)
+    record.usual_infusion = read.usual_infusion
     return record
 
 
@@ -264,12 +293,12 @@ def _drug_key(
     admin: Administration,
     family: str,
     route: str,
-    matches: Sequence[Substance],
+    read: SubstanceReading,
     keys: dict[str, tuple[str, str]],
 ) -> str:
     if family == "hydration":
         return "hydration"  # all hydration on an access is one service, whatever the fluid
-    if ic106_same_substance.refers_back(admin.substance):
+    if read.refers_back:
         earlier = [(aid, key) for aid, (r, key) in keys.items() if r == route]
         if earlier:
             ref_id, key = earlier[-1]
@@ -282,7 +311,7 @@ def _drug_key(
                 "record the drug name to make this explicit.",
             )
             return key
-    return identity.drug_key(ctx, admin, list(matches))
+    return read.drug  # identity.drug_key, read once per pack
 
 
 def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
@@ -317,7 +346,7 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
             "segments": _joined_segments(admins) if paused else None,
             "access": next((a.access for a in admins if a.access), None),
             "separate_access_required": _combined_flag([a.separate_access_required for a in admins]),
-            "method": next((a.method for a in admins if a.method), None),
+            "method": next((r.method for r in group if r.method), None),
             "pump": next((a.pump for a in admins if a.pump), None),
         }
     )
@@ -338,6 +367,7 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         group[0].route,
         tuple(sorted(ids)),
         group[0].contract_route,
+        merged.method,
     )
     record.usual_infusion = any(r.usual_infusion for r in group)
     return record
@@ -403,7 +433,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         return service
     if record.route in ("sc", "im"):
         minutes = service.minutes
-        is_infusion = record.route == "sc" and admin.method == Method.INFUSION and minutes is not None
+        is_infusion = record.route == "sc" and record.method == Method.INFUSION and minutes is not None
         service.technique = (
             "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
         )
@@ -433,7 +463,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         )
         return service
     if ic201_push_or_infusion.is_push(minutes):
-        if admin.method == Method.INFUSION:
+        if record.method == Method.INFUSION:
             ctx.find(
                 ic201_push_or_infusion.RULE,
                 "infusion-coded-as-push",
@@ -445,7 +475,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         service.technique = prefix + "push"
         _usually_infused(ctx, record, service, f"its documented time is {minutes} minutes")
         return service
-    if admin.method == Method.PUSH:
+    if record.method == Method.PUSH:
         ctx.find(
             ic201_push_or_infusion.RULE,
             "push-coded-as-infusion",
@@ -572,7 +602,7 @@ def _missing_stop(
     rule = ic202_missing_stop_time.RULE
     text = admin.substance.lower()
     if service.family != "hydration" and (
-        admin.method == Method.PUSH or (admin.method is None and _PUSH_WORDS.search(text) is not None)
+        record.method == Method.PUSH or (record.method is None and _PUSH_WORDS.search(text) is not None)
     ):
         return "push"
     if service.family != "hydration" and service.drug in timed:

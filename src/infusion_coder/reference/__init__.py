@@ -276,6 +276,42 @@ class Policy:
         return self.values[option].source
 
 
+class SubstanceReading:
+    """What a pack makes of one record's substance text and codes (engine/identity.reading): its table
+    entries, drug key and what the entries say about family and technique. Made once per pack and text."""
+
+    __slots__ = (
+        "all_flush",
+        "any_electrolyte",
+        "drug",
+        "entries",
+        "hormonal",
+        "not_coded",
+        "refers_back",
+        "table_family",
+        "usual_infusion",
+    )
+
+    def __init__(
+        self,
+        entries: tuple[Substance, ...],
+        drug: str,
+        table_family: str | None,
+        not_coded: str | None,
+        refers_back: bool,
+    ) -> None:
+        self.entries = entries
+        self.drug = drug  # identity.drug_key of the record
+        # family_from_table's family, "" where the electrolyte_alone policy decides; its non-coded kind
+        self.table_family = table_family
+        self.not_coded = not_coded
+        self.refers_back = refers_back  # "same drug", "continued": names the administration before it
+        self.all_flush = bool(entries) and all(m.kind == "flush" for m in entries)
+        self.any_electrolyte = any(m.kind == "electrolyte" for m in entries)
+        self.hormonal = any(m.hormonal for m in entries)
+        self.usual_infusion = any(m.usual_technique == "infusion" for m in entries)
+
+
 @dataclass(frozen=True)
 class ReferencePack:
     version: str
@@ -290,6 +326,15 @@ class ReferencePack:
     crosswalk: NdcCrosswalk = field(default_factory=NdcCrosswalk)
     money: Money = field(default_factory=Money.empty)
     revenue_codes: RevenueCodes = field(default_factory=lambda: RevenueCodes({}))
+    # What the engine reads from record texts, remembered per pack (a batch repeats a few hundred texts);
+    # bounded, since text is free. (substance, hcpcs, ndc, rxnorm) -> reading (engine/identity.py).
+    readings: dict[tuple[str, str | None, str | None, str | None], SubstanceReading] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # route text -> (contract route, method it states, route class), None when no system reads it (prepare)
+    route_readings: dict[str, tuple[str, str | None, str] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)
