@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..models import Administration
+from ..models import Administration, shown_name
 from ..reference import NdcProduct, Substance, SubstanceReading, ndc_candidates
-from ..rules import ic101_category, ic106_same_substance
+from ..rules import ic101_category, ic106_same_substance, ic201_push_or_infusion, ic213_on_body_injector
 from .context import Context
 
 
@@ -53,6 +53,9 @@ def reading(ctx: Context, admin: Administration) -> SubstanceReading:
             family,
             kind,
             ic106_same_substance.refers_back(admin.substance),
+            shown_name(admin.substance),
+            ic213_on_body_injector.named(admin.substance),
+            ic201_push_or_infusion.states_push(admin.substance),
         )
         if len(memo) >= _CACHED_READINGS:
             memo.clear()
@@ -91,3 +94,17 @@ def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> s
         forms = ndc_candidates(admin.ndc)
         return f"ndc:{forms[0] if len(forms) == 1 else admin.ndc.strip()}"
     return ic106_same_substance.text_key(admin.substance)
+
+
+def text_reading(substance: str) -> SubstanceReading:
+    """What the substance text alone says (a mixed bag's joined text, which no table entry names)."""
+    return SubstanceReading(
+        (),
+        "",
+        None,
+        None,
+        False,
+        shown_name(substance),
+        ic213_on_body_injector.named(substance),
+        ic201_push_or_infusion.states_push(substance),
+    )

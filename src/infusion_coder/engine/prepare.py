@@ -6,7 +6,6 @@ policy) leaves a finding, so every administration ends in a line or a finding.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -33,8 +32,8 @@ from .intervals import Interval, span_minutes, union
 from .intervals import minutes as total_minutes
 from .services import Service
 
-# Words in a substance text that state a push; whole words, so "IVPB" (a piggyback infusion) is not "IVP".
-_PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
+# Words in a substance text that state a push (ic201_push_or_infusion.states_push reads them).
+_PUSH_WORDS = ic201_push_or_infusion.PUSH_WORDS
 
 
 class _Record:
@@ -47,8 +46,11 @@ class _Record:
         "family",
         "hormonal",
         "ids",
+        "label",
         "method",
+        "on_body_named",
         "route",
+        "states_push",
         "usual_infusion",
     )
 
@@ -62,7 +64,13 @@ class _Record:
         ids: tuple[str, ...] = (),
         contract_route: str | None = None,
         method: Method | None = None,
+        read: SubstanceReading | None = None,
     ) -> None:
+        if read is None:  # a mixed bag: its joined text, read here
+            read = identity.text_reading(admin.substance)
+        self.label = read.label
+        self.on_body_named = read.on_body_named
+        self.states_push = read.states_push
         self.ids = ids or (admin.id,)
         self.contract_route = contract_route or admin.route
         # the record's method, else the one its route states ("IVPB", "IV Push"): no copy of the record
@@ -82,17 +90,38 @@ _CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
 def prepare(ctx: Context) -> list[Service]:
     admins = sorted(ctx.encounter.administrations, key=lambda a: (a.start or datetime.min, a.id))
     _report_unknown_fields(ctx)
-    records: list[_Record] = []
+    singles: list[_Record] = []
+    mixes: dict[str, list[_Record]] = {}  # mix label -> its records, in order of first appearance
     keys: dict[str, tuple[str, str]] = {}  # id -> (route class, drug key), for back-references
     for admin in admins:
         record = _classify(ctx, admin, keys)
         if record is not None:
-            records.append(record)
-    merged = [_merge(ctx, group) for group in _mix_groups(records)]
-    # Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
-    # that infusion (a drip charted as started), never a push (IC407, R2.10). Read after mixed bags are
-    # merged, so a drug named here always has a timed service to join.
-    timed = {
+            mix = record.admin.mix
+            if mix:
+                mixes.setdefault(mix, []).append(record)
+            else:
+                singles.append(record)
+    # singles, then mixed bags (a record alone under its mix label stays itself): _mix_groups and _merge
+    merged = singles + [_merge(ctx, group) for group in mixes.values()] if mixes else singles
+    timed: set[str] | None = None  # read only for a record with no stop: most encounters never need it
+    services: list[Service] = []
+    for record in merged:
+        if timed is None and record.admin.end is None:
+            timed = _timed_drugs(merged)
+        service = _technique(ctx, record, timed if timed is not None else _NO_DRUGS)
+        if service is not None:
+            services.append(service)
+    return _fold_drips(ctx, services)
+
+
+_NO_DRUGS: set[str] = set()  # never written: what _technique reads where every record has its stop
+
+
+def _timed_drugs(merged: list[_Record]) -> set[str]:
+    """Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
+    that infusion (a drip charted as started), never a push (IC407, R2.10). Read after mixed bags are
+    merged, so a drug named here always has a timed service to join."""
+    return {
         r.drug
         for r in merged
         if r.family != "hydration"
@@ -101,12 +130,6 @@ def prepare(ctx: Context) -> list[Service]:
         and r.admin.end is not None
         and not ic201_push_or_infusion.is_push(counted_minutes(r.admin))
     }
-    services: list[Service] = []
-    for record in merged:
-        service = _technique(ctx, record, timed)
-        if service is not None:
-            services.append(service)
-    return _fold_drips(ctx, services)
 
 
 # What a no-stop record of a timed drug may join: its timed infusion, by time or on a pump.
@@ -145,6 +168,8 @@ def _report_unknown_fields(ctx: Context) -> None:
             f"Field {excerpt(name)} is not part of the encounter contract: ignored.",
         )
     for admin in ctx.encounter.administrations:
+        if not admin.__pydantic_extra__:  # unknown_fields() without its call and sort: the common case
+            continue
         for name in admin.unknown_fields():
             ctx.find(
                 rule,
@@ -219,7 +244,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
     if purpose is not None:
         if purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
-            return _Record(admin, "therapeutic", "port flush", False, "port_flush", method=method)
+            return _Record(admin, "therapeutic", "port flush", False, "port_flush", method=method, read=read)
         ctx.find(
             ic102_not_coded_purpose.RULE,
             f"not-coded-{purpose}",
@@ -283,7 +308,9 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r}: no drug-administration code for this route.",
             )
             return None
-    record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route, method=method)
+    record = _Record(
+        admin, family, drug, hormonal, route, contract_route=contract_route, method=method, read=read
+    )
     record.usual_infusion = read.usual_infusion
     return record
 
@@ -407,7 +434,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
     ids = record.ids
     service = Service(
         ids=ids,
-        label=shown_name(admin.substance),
+        label=record.label,
         drug=record.drug,
         family=record.family,
         technique="",
@@ -493,7 +520,7 @@ def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
     """An on-body injector applied for a timed SC injection (IC213): stated by `device`, or by the name."""
     rule = ic213_on_body_injector.RULE
     stated = admin.device == Device.ON_BODY_INJECTOR
-    if not stated and not ic213_on_body_injector.named(admin.substance):
+    if not stated and not record.on_body_named:
         return False
     if record.route != "sc":
         if stated:
@@ -600,9 +627,8 @@ def _missing_stop(
     """'push' when coded as a push, 'timed' when a stop was derived, 'fold' when it joins a timed infusion
     of the same drug, None when not coded."""
     rule = ic202_missing_stop_time.RULE
-    text = admin.substance.lower()
     if service.family != "hydration" and (
-        record.method == Method.PUSH or (record.method is None and _PUSH_WORDS.search(text) is not None)
+        record.method == Method.PUSH or (record.method is None and record.states_push)
     ):
         return "push"
     if service.family != "hydration" and service.drug in timed:

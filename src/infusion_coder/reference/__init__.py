@@ -286,8 +286,11 @@ class SubstanceReading:
         "drug",
         "entries",
         "hormonal",
+        "label",
         "not_coded",
+        "on_body_named",
         "refers_back",
+        "states_push",
         "table_family",
         "usual_infusion",
     )
@@ -299,7 +302,15 @@ class SubstanceReading:
         table_family: str | None,
         not_coded: str | None,
         refers_back: bool,
+        label: str = "",
+        on_body_named: bool = False,
+        states_push: bool = False,
     ) -> None:
+        # what the engine reads from the substance text alone: its quoted name, an on-body injector named
+        # (IC213), a push stated in words (prepare)
+        self.label = label
+        self.on_body_named = on_body_named
+        self.states_push = states_push
         self.entries = entries
         self.drug = drug  # identity.drug_key of the record
         # family_from_table's family, "" where the electrolyte_alone policy decides; its non-coded kind
