@@ -19,6 +19,14 @@ def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
         return admin.hcpcs.strip().upper()
     if not admin.ndc:
         return None  # no codes: nothing for the name to choose between
+    return reading(ctx, admin).coded  # an NDC: read once per pack
+
+
+def _coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
+    if admin.hcpcs:
+        return admin.hcpcs.strip().upper()
+    if not admin.ndc:
+        return None  # no codes: nothing for the name to choose between
     codes = sorted({row.hcpcs for row in products(ctx, admin)})
     if len(codes) == 1:
         return codes[0]
@@ -45,17 +53,19 @@ def reading(ctx: Context, admin: Administration) -> SubstanceReading:
     memo = ctx.pack.readings
     known = memo.get(key)
     if known is None:
-        entries = _table_entries(ctx, admin)
+        code = _coded_hcpcs(ctx, admin)
+        entries = _table_entries(ctx, admin, code)
         family, kind = ic101_category.family_from_table(entries, "")
         known = SubstanceReading(
             tuple(entries),
-            drug_key(ctx, admin, entries),
+            _drug_key(ctx, admin, entries, code),
             family,
             kind,
             ic106_same_substance.refers_back(admin.substance),
             shown_name(admin.substance),
             ic213_on_body_injector.named(admin.substance),
             ic201_push_or_infusion.states_push(admin.substance),
+            code,
         )
         if len(memo) >= _CACHED_READINGS:
             memo.clear()
@@ -63,8 +73,7 @@ def reading(ctx: Context, admin: Administration) -> SubstanceReading:
     return known
 
 
-def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:
-    code = coded_hcpcs(ctx, admin)
+def _table_entries(ctx: Context, admin: Administration, code: str | None) -> list[Substance]:
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:
@@ -75,7 +84,10 @@ def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:
 def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> str:
     """Two records are one drug when their codes say so, else when the table maps both to one entry, else
     only when their normalised names are equal (never by dropping words)."""
-    code = coded_hcpcs(ctx, admin)
+    return _drug_key(ctx, admin, matches, coded_hcpcs(ctx, admin))
+
+
+def _drug_key(ctx: Context, admin: Administration, matches: list[Substance], code: str | None) -> str:
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:

@@ -85,6 +85,7 @@ class _Record:
 
 _METHODS = frozenset(m.value for m in Method)
 _CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
+_UNREAD = ("", None, "")  # a route text the pack has not read yet (None is "read, and unresolved")
 
 
 def prepare(ctx: Context) -> list[Service]:
@@ -105,13 +106,15 @@ def prepare(ctx: Context) -> list[Service]:
     merged = singles + [_merge(ctx, group) for group in mixes.values()] if mixes else singles
     timed: set[str] | None = None  # read only for a record with no stop: most encounters never need it
     services: list[Service] = []
+    folds = False
     for record in merged:
         if timed is None and record.admin.end is None:
             timed = _timed_drugs(merged)
         service = _technique(ctx, record, timed if timed is not None else _NO_DRUGS)
         if service is not None:
             services.append(service)
-    return _fold_drips(ctx, services)
+            folds = folds or service.technique == "fold"
+    return _fold_drips(ctx, services) if folds else services
 
 
 _NO_DRUGS: set[str] = set()  # never written: what _technique reads where every record has its stop
@@ -186,9 +189,8 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
     (IC104). Remembered per pack by the route text: a batch writes the same few routes over and over."""
     text = admin.route
     memo = ctx.pack.route_readings
-    if text in memo:
-        known = memo[text]
-    else:
+    known = memo.get(text, _UNREAD)
+    if known is _UNREAD:
         known = None
         for system in ic104_route_without_code.SYSTEMS:
             found = ctx.pack.routes.resolve(text, system)
@@ -432,6 +434,10 @@ def _combined_flag(flags: list[bool | None]) -> bool | None:
 def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None:
     admin = record.admin
     ids = record.ids
+    access = admin.access
+    home_pump = admin.home_pump
+    pump = admin.pump
+    segments = admin.segments
     service = Service(
         ids=ids,
         label=record.label,
@@ -441,13 +447,13 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         route=record.route,
         start=admin.start,
         end=admin.end,
-        access=" ".join(admin.access.lower().split()) if admin.access else None,
+        access=" ".join(access.lower().split()) if access else None,
         access_required=admin.separate_access_required,
         hormonal=record.hormonal,
-        access_label=shown_name(admin.access) if admin.access else admin.access,
-        home_pump=admin.home_pump.value if admin.home_pump else None,
-        pump=admin.pump.value if admin.pump else None,
-        segments=tuple((s.start, s.end) for s in admin.segments) if admin.segments else (),
+        access_label=shown_name(access) if access else access,
+        home_pump=home_pump.value if home_pump else None,
+        pump=pump.value if pump else None,
+        segments=tuple((s.start, s.end) for s in segments) if segments else (),
     )
     if record.route == "port_flush":
         service.technique, service.route = "port_flush", "iv"
@@ -455,7 +461,10 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
     if record.route == "other":
         service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
         return service
-    if _on_body(ctx, admin, record):
+    device = admin.device
+    if (record.on_body_named or (device is not None and device == Device.ON_BODY_INJECTOR)) and _on_body(
+        ctx, admin, record
+    ):
         service.technique = "on_body"
         return service
     if record.route in ("sc", "im"):

@@ -237,14 +237,25 @@ class NdcCrosswalk:
     """The dated CMS ASP NDC-HCPCS crosswalk (asp_crosswalk.csv); empty for a pack without one."""
 
     products: dict[str, tuple[NdcProduct, ...]] = field(default_factory=dict)
+    _looked: dict[str, tuple[NdcProduct, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def lookup(self, ndc: str) -> tuple[NdcProduct, ...]:
-        """Crosswalk rows for an NDC in any common form; () when CMS lists it under no HCPCS code."""
-        for candidate in ndc_candidates(ndc):
-            found = self.products.get(candidate)
-            if found:
-                return found
-        return ()
+        """Crosswalk rows for an NDC in any common form; () when CMS lists it under no HCPCS code.
+        Remembered per NDC as written (bounded: it is free text)."""
+        known = self._looked.get(ndc)
+        if known is None:
+            known = ()
+            for candidate in ndc_candidates(ndc):
+                found = self.products.get(candidate)
+                if found:
+                    known = found
+                    break
+            if len(self._looked) >= _CACHED_TEXTS:
+                self._looked.clear()
+            self._looked[ndc] = known
+        return known
 
     def codes(self) -> dict[str, set[str]]:
         """HCPCS code -> the billing units CMS gives it across its NDCs."""
@@ -283,6 +294,7 @@ class SubstanceReading:
     __slots__ = (
         "all_flush",
         "any_electrolyte",
+        "coded",
         "drug",
         "entries",
         "hormonal",
@@ -305,7 +317,9 @@ class SubstanceReading:
         label: str = "",
         on_body_named: bool = False,
         states_push: bool = False,
+        coded: str | None = None,
     ) -> None:
+        self.coded = coded  # the HCPCS code the record's codes give (identity.coded_hcpcs)
         # what the engine reads from the substance text alone: its quoted name, an on-body injector named
         # (IC213), a push stated in words (prepare)
         self.label = label
