@@ -85,7 +85,6 @@ class _Record:
 
 _METHODS = frozenset(m.value for m in Method)
 _CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
-_UNREAD = ("", None, "")  # a route text the pack has not read yet (None is "read, and unresolved")
 
 
 def prepare(ctx: Context) -> list[Service]:
@@ -189,9 +188,8 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
     (IC104). Remembered per pack by the route text: a batch writes the same few routes over and over."""
     text = admin.route
     memo = ctx.pack.route_readings
-    known = memo.get(text, _UNREAD)
-    if known is _UNREAD:
-        known = None
+    known = memo.get(text)
+    if known is None and text not in memo:  # not read yet (None in the memo: read, and unresolved)
         for system in ic104_route_without_code.SYSTEMS:
             found = ctx.pack.routes.resolve(text, system)
             if found is not None and found.route is not None:
