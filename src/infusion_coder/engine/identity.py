@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..models import Administration
-from ..reference import NdcProduct, Substance, ndc_candidates
-from ..rules import ic106_same_substance
+from ..models import Administration, shown_name
+from ..reference import NdcProduct, Substance, SubstanceReading, ndc_candidates
+from ..rules import ic101_category, ic106_same_substance, ic201_push_or_infusion, ic213_on_body_injector
 from .context import Context
 
 
@@ -15,6 +15,14 @@ def products(ctx: Context, admin: Administration) -> tuple[NdcProduct, ...]:
 
 def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
     """The HCPCS drug code the record's codes give: its own `hcpcs`, else its NDC's one CMS code."""
+    if admin.hcpcs:
+        return admin.hcpcs.strip().upper()
+    if not admin.ndc:
+        return None  # no codes: nothing for the name to choose between
+    return reading(ctx, admin).coded  # an NDC: read once per pack
+
+
+def _coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
     if admin.hcpcs:
         return admin.hcpcs.strip().upper()
     if not admin.ndc:
@@ -31,17 +39,41 @@ def coded_hcpcs(ctx: Context, admin: Administration) -> str | None:
 
 def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
     """Substance-table entries for the record: the one its codes name, else those its text names.
-    Remembered for the encounter by what decides them (prepare, documentation and drug lines each ask)."""
-    key = (admin.substance, admin.hcpcs, admin.ndc)
-    known = ctx.entries.get(key)
+    Remembered per pack by what decides them (prepare, documentation and drug lines each ask)."""
+    return list(reading(ctx, admin).entries)
+
+
+_CACHED_READINGS = 65536  # bound on the readings a pack remembers: substance text is free
+
+
+def reading(ctx: Context, admin: Administration) -> SubstanceReading:
+    """Everything the pack says about the record's substance (entries, drug key, family): one dict lookup
+    for a text the pack has read before. Depends only on the pack and the four fields in the key."""
+    key = (admin.substance, admin.hcpcs, admin.ndc, admin.rxnorm)
+    memo = ctx.pack.readings
+    known = memo.get(key)
     if known is None:
-        known = _table_entries(ctx, admin)
-        ctx.entries[key] = known
-    return list(known)
+        code = _coded_hcpcs(ctx, admin)
+        entries = _table_entries(ctx, admin, code)
+        family, kind = ic101_category.family_from_table(entries, "")
+        known = SubstanceReading(
+            tuple(entries),
+            _drug_key(ctx, admin, entries, code),
+            family,
+            kind,
+            ic106_same_substance.refers_back(admin.substance),
+            shown_name(admin.substance),
+            ic213_on_body_injector.named(admin.substance),
+            ic201_push_or_infusion.states_push(admin.substance),
+            code,
+        )
+        if len(memo) >= _CACHED_READINGS:
+            memo.clear()
+        memo[key] = known
+    return known
 
 
-def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:
-    code = coded_hcpcs(ctx, admin)
+def _table_entries(ctx: Context, admin: Administration, code: str | None) -> list[Substance]:
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:
@@ -52,7 +84,10 @@ def _table_entries(ctx: Context, admin: Administration) -> list[Substance]:
 def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> str:
     """Two records are one drug when their codes say so, else when the table maps both to one entry, else
     only when their normalised names are equal (never by dropping words)."""
-    code = coded_hcpcs(ctx, admin)
+    return _drug_key(ctx, admin, matches, coded_hcpcs(ctx, admin))
+
+
+def _drug_key(ctx: Context, admin: Administration, matches: list[Substance], code: str | None) -> str:
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:
@@ -71,3 +106,17 @@ def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> s
         forms = ndc_candidates(admin.ndc)
         return f"ndc:{forms[0] if len(forms) == 1 else admin.ndc.strip()}"
     return ic106_same_substance.text_key(admin.substance)
+
+
+def text_reading(substance: str) -> SubstanceReading:
+    """What the substance text alone says (a mixed bag's joined text, which no table entry names)."""
+    return SubstanceReading(
+        (),
+        "",
+        None,
+        None,
+        False,
+        shown_name(substance),
+        ic213_on_body_injector.named(substance),
+        ic201_push_or_infusion.states_push(substance),
+    )

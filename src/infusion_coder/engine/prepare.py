@@ -6,13 +6,11 @@ policy) leaves a finding, so every administration ends in a line or a finding.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ..models import Administration, AdministrationSegment, Device, Method, excerpt, shown_name
-from ..reference import Substance
+from ..reference import SubstanceReading
 from ..rules import (
     ic101_category,
     ic102_not_coded_purpose,
@@ -34,14 +32,27 @@ from .intervals import Interval, span_minutes, union
 from .intervals import minutes as total_minutes
 from .services import Service
 
-# Words in a substance text that state a push; whole words, so "IVPB" (a piggyback infusion) is not "IVP".
-_PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
+# Words in a substance text that state a push (ic201_push_or_infusion.states_push reads them).
+_PUSH_WORDS = ic201_push_or_infusion.PUSH_WORDS
 
 
 class _Record:
     """One administration with its classification, before mixed bags are merged."""
 
-    __slots__ = ("admin", "contract_route", "drug", "family", "hormonal", "ids", "route", "usual_infusion")
+    __slots__ = (
+        "admin",
+        "contract_route",
+        "drug",
+        "family",
+        "hormonal",
+        "ids",
+        "label",
+        "method",
+        "on_body_named",
+        "route",
+        "states_push",
+        "usual_infusion",
+    )
 
     def __init__(
         self,
@@ -52,9 +63,18 @@ class _Record:
         route: str,
         ids: tuple[str, ...] = (),
         contract_route: str | None = None,
+        method: Method | None = None,
+        read: SubstanceReading | None = None,
     ) -> None:
+        if read is None:  # a mixed bag: its joined text, read here
+            read = identity.text_reading(admin.substance)
+        self.label = read.label
+        self.on_body_named = read.on_body_named
+        self.states_push = read.states_push
         self.ids = ids or (admin.id,)
         self.contract_route = contract_route or admin.route
+        # the record's method, else the one its route states ("IVPB", "IV Push"): no copy of the record
+        self.method = method
         self.usual_infusion = False  # the table says this drug is infused, practically never pushed
         self.admin = admin
         self.family = family
@@ -64,22 +84,46 @@ class _Record:
 
 
 _METHODS = frozenset(m.value for m in Method)
+_CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
 
 
 def prepare(ctx: Context) -> list[Service]:
     admins = sorted(ctx.encounter.administrations, key=lambda a: (a.start or datetime.min, a.id))
     _report_unknown_fields(ctx)
-    records: list[_Record] = []
+    singles: list[_Record] = []
+    mixes: dict[str, list[_Record]] = {}  # mix label -> its records, in order of first appearance
     keys: dict[str, tuple[str, str]] = {}  # id -> (route class, drug key), for back-references
     for admin in admins:
         record = _classify(ctx, admin, keys)
         if record is not None:
-            records.append(record)
-    merged = [_merge(ctx, group) for group in _mix_groups(records)]
-    # Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
-    # that infusion (a drip charted as started), never a push (IC407, R2.10). Read after mixed bags are
-    # merged, so a drug named here always has a timed service to join.
-    timed = {
+            mix = record.admin.mix
+            if mix:
+                mixes.setdefault(mix, []).append(record)
+            else:
+                singles.append(record)
+    # singles, then mixed bags (a record alone under its mix label stays itself): _mix_groups and _merge
+    merged = singles + [_merge(ctx, group) for group in mixes.values()] if mixes else singles
+    timed: set[str] | None = None  # read only for a record with no stop: most encounters never need it
+    services: list[Service] = []
+    folds = False
+    for record in merged:
+        if timed is None and record.admin.end is None:
+            timed = _timed_drugs(merged)
+        service = _technique(ctx, record, timed if timed is not None else _NO_DRUGS)
+        if service is not None:
+            services.append(service)
+            folds = folds or service.technique == "fold"
+    return _fold_drips(ctx, services) if folds else services
+
+
+_NO_DRUGS: set[str] = set()  # never written: what _technique reads where every record has its stop
+
+
+def _timed_drugs(merged: list[_Record]) -> set[str]:
+    """Drugs that run as a timed infusion in the encounter: a record of one of them with no stop is part of
+    that infusion (a drip charted as started), never a push (IC407, R2.10). Read after mixed bags are
+    merged, so a drug named here always has a timed service to join."""
+    return {
         r.drug
         for r in merged
         if r.family != "hydration"
@@ -88,12 +132,6 @@ def prepare(ctx: Context) -> list[Service]:
         and r.admin.end is not None
         and not ic201_push_or_infusion.is_push(counted_minutes(r.admin))
     }
-    services: list[Service] = []
-    for record in merged:
-        service = _technique(ctx, record, timed)
-        if service is not None:
-            services.append(service)
-    return _fold_drips(ctx, services)
 
 
 # What a no-stop record of a timed drug may join: its timed infusion, by time or on a pump.
@@ -123,7 +161,8 @@ def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
 
 def _report_unknown_fields(ctx: Context) -> None:
     rule = ic504_record_hygiene.RULE
-    for name in ctx.encounter.unknown_fields():
+    # __pydantic_extra__ first: unknown_fields() without its call and sort, the common case
+    for name in ctx.encounter.unknown_fields() if ctx.encounter.__pydantic_extra__ else ():
         ctx.find(
             rule,
             "unknown-field",
@@ -132,6 +171,8 @@ def _report_unknown_fields(ctx: Context) -> None:
             f"Field {excerpt(name)} is not part of the encounter contract: ignored.",
         )
     for admin in ctx.encounter.administrations:
+        if not admin.__pydantic_extra__:
+            continue
         for name in admin.unknown_fields():
             ctx.find(
                 rule,
@@ -143,12 +184,23 @@ def _report_unknown_fields(ctx: Context) -> None:
             )
 
 
-def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None] | None:
-    """The contract route and the method the route text states, through the route table (IC104)."""
-    for system in ic104_route_without_code.SYSTEMS:
-        found = ctx.pack.routes.resolve(admin.route, system)
-        if found is not None and found.route is not None:
-            return found.route, found.method
+def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None, str] | None:
+    """The contract route, the method the route text states and the route class, through the route table
+    (IC104). Remembered per pack by the route text: a batch writes the same few routes over and over."""
+    text = admin.route
+    memo = ctx.pack.route_readings
+    known = memo.get(text)
+    if known is None and text not in memo:  # not read yet (None in the memo: read, and unresolved)
+        for system in ic104_route_without_code.SYSTEMS:
+            found = ctx.pack.routes.resolve(text, system)
+            if found is not None and found.route is not None:
+                known = (found.route, found.method, ic104_route_without_code.route_class(found.route))
+                break
+        if len(memo) >= _CACHED_ROUTES:
+            memo.clear()
+        memo[text] = known
+    if known is not None:
+        return known
     if any(
         n.id == "route-missing" and n.severity == "error" and admin.id in n.administrations
         for n in ctx.encounter.source_findings
@@ -171,12 +223,12 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
     resolved = _resolve_route(ctx, admin)
     if resolved is None:
         return None
-    contract_route, hint = resolved
-    if hint in _METHODS and admin.method is None:
-        admin = admin.model_copy(update={"method": Method(hint)})  # "IVPB", "IV Push" state the technique
-    route = ic104_route_without_code.route_class(contract_route)
-    ctx.resolved[admin.id] = (route, admin.method.value if admin.method else None)
-    if route in ("iv", "ia") and admin.start is None:
+    contract_route, hint, route = resolved
+    method = admin.method
+    if method is None and hint in _METHODS:
+        method = Method(hint)  # "IVPB", "IV Push" state the technique
+    ctx.resolved[admin.id] = (route, method.value if method is not None else None)
+    if admin.start is None and (route == "iv" or route == "ia"):
         ctx.find(
             ic104_route_without_code.RULE,
             "start-missing",
@@ -187,13 +239,13 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             denial_risk="CO-16",
         )
         return None
-    matches = identity.table_entries(ctx, admin)
+    read = identity.reading(ctx, admin)
     purpose = admin.purpose.value if admin.purpose is not None else None
-    if purpose is None and admin.category is None and matches and all(m.kind == "flush" for m in matches):
+    if purpose is None and admin.category is None and read.all_flush:
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
     if purpose is not None:
         if purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
-            return _Record(admin, "therapeutic", "port flush", False, "port_flush")
+            return _Record(admin, "therapeutic", "port flush", False, "port_flush", method=method, read=read)
         ctx.find(
             ic102_not_coded_purpose.RULE,
             f"not-coded-{purpose}",
@@ -204,7 +256,10 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
         return None
     family = admin.category.value if admin.category is not None else None
     if family is None:
-        family, kind = ic101_category.family_from_table(matches, ctx.option("electrolyte_alone"))
+        # the table's family, with the policy's where an electrolyte alone decides (family_from_table)
+        family, kind = read.table_family, read.not_coded
+        if family == "":
+            family = ctx.option("electrolyte_alone")
         if kind is not None:
             ctx.find(
                 ic103_not_in_family.RULE,
@@ -215,7 +270,7 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
             )
             return None
         if family is None:
-            hint = ic101_category.stem_hint(admin.substance)
+            stem = ic101_category.stem_hint(admin.substance)
             codable = route != "other" or contract_route in ctx.codes.chemo_routes
             ctx.find(
                 ic101_category.RULE,
@@ -225,11 +280,11 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{shown_name(admin.substance)!r} is not in the substance table and has no category, so it is not coded"
                 + ("; the claim is held until it is" if codable else "")
                 + ": set category (hydration, therapeutic or chemotherapy) on the record"
-                + (f" (the name looks like {hint})." if hint else "."),
+                + (f" (the name looks like {stem})." if stem else "."),
                 denial_risk="CO-16",
             )
             return None
-        if any(m.kind == "electrolyte" for m in matches) and family == ctx.option("electrolyte_alone"):
+        if read.any_electrolyte and family == ctx.option("electrolyte_alone"):
             ctx.find(
                 ic101_category.RULE,
                 "category-contested",
@@ -239,8 +294,8 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 + ctx.cite_option("electrolyte_alone")
                 + ".",
             )
-    hormonal = admin.hormonal if admin.hormonal is not None else any(m.hormonal for m in matches)
-    drug = _drug_key(ctx, admin, family, route, matches, keys)
+    hormonal = admin.hormonal if admin.hormonal is not None else read.hormonal
+    drug = _drug_key(ctx, admin, family, route, read, keys)
     keys[admin.id] = (route, drug)
     ctx.families[admin.id] = family
     if route == "other":
@@ -254,8 +309,10 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r}: no drug-administration code for this route.",
             )
             return None
-    record = _Record(admin, family, drug, hormonal, route, contract_route=contract_route)
-    record.usual_infusion = any(m.usual_technique == "infusion" for m in matches)
+    record = _Record(
+        admin, family, drug, hormonal, route, contract_route=contract_route, method=method, read=read
+    )
+    record.usual_infusion = read.usual_infusion
     return record
 
 
@@ -264,12 +321,12 @@ def _drug_key(
     admin: Administration,
     family: str,
     route: str,
-    matches: Sequence[Substance],
+    read: SubstanceReading,
     keys: dict[str, tuple[str, str]],
 ) -> str:
     if family == "hydration":
         return "hydration"  # all hydration on an access is one service, whatever the fluid
-    if ic106_same_substance.refers_back(admin.substance):
+    if read.refers_back:
         earlier = [(aid, key) for aid, (r, key) in keys.items() if r == route]
         if earlier:
             ref_id, key = earlier[-1]
@@ -282,7 +339,7 @@ def _drug_key(
                 "record the drug name to make this explicit.",
             )
             return key
-    return identity.drug_key(ctx, admin, list(matches))
+    return read.drug  # identity.drug_key, read once per pack
 
 
 def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
@@ -317,7 +374,7 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
             "segments": _joined_segments(admins) if paused else None,
             "access": next((a.access for a in admins if a.access), None),
             "separate_access_required": _combined_flag([a.separate_access_required for a in admins]),
-            "method": next((a.method for a in admins if a.method), None),
+            "method": next((r.method for r in group if r.method), None),
             "pump": next((a.pump for a in admins if a.pump), None),
         }
     )
@@ -338,6 +395,7 @@ def _merge(ctx: Context, group: list[_Record]) -> _Record:
         group[0].route,
         tuple(sorted(ids)),
         group[0].contract_route,
+        merged.method,
     )
     record.usual_infusion = any(r.usual_infusion for r in group)
     return record
@@ -375,22 +433,26 @@ def _combined_flag(flags: list[bool | None]) -> bool | None:
 def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None:
     admin = record.admin
     ids = record.ids
+    access = admin.access
+    home_pump = admin.home_pump
+    pump = admin.pump
+    segments = admin.segments
     service = Service(
         ids=ids,
-        label=shown_name(admin.substance),
+        label=record.label,
         drug=record.drug,
         family=record.family,
         technique="",
         route=record.route,
         start=admin.start,
         end=admin.end,
-        access=" ".join(admin.access.lower().split()) if admin.access else None,
+        access=" ".join(access.lower().split()) if access else None,
         access_required=admin.separate_access_required,
         hormonal=record.hormonal,
-        access_label=shown_name(admin.access) if admin.access else admin.access,
-        home_pump=admin.home_pump.value if admin.home_pump else None,
-        pump=admin.pump.value if admin.pump else None,
-        segments=tuple((s.start, s.end) for s in admin.segments) if admin.segments else (),
+        access_label=shown_name(access) if access else access,
+        home_pump=home_pump.value if home_pump else None,
+        pump=pump.value if pump else None,
+        segments=tuple((s.start, s.end) for s in segments) if segments else (),
     )
     if record.route == "port_flush":
         service.technique, service.route = "port_flush", "iv"
@@ -398,12 +460,15 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
     if record.route == "other":
         service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
         return service
-    if _on_body(ctx, admin, record):
+    device = admin.device
+    if (record.on_body_named or (device is not None and device == Device.ON_BODY_INJECTOR)) and _on_body(
+        ctx, admin, record
+    ):
         service.technique = "on_body"
         return service
     if record.route in ("sc", "im"):
         minutes = service.minutes
-        is_infusion = record.route == "sc" and admin.method == Method.INFUSION and minutes is not None
+        is_infusion = record.route == "sc" and record.method == Method.INFUSION and minutes is not None
         service.technique = (
             "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
         )
@@ -433,7 +498,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         )
         return service
     if ic201_push_or_infusion.is_push(minutes):
-        if admin.method == Method.INFUSION:
+        if record.method == Method.INFUSION:
             ctx.find(
                 ic201_push_or_infusion.RULE,
                 "infusion-coded-as-push",
@@ -445,7 +510,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         service.technique = prefix + "push"
         _usually_infused(ctx, record, service, f"its documented time is {minutes} minutes")
         return service
-    if admin.method == Method.PUSH:
+    if record.method == Method.PUSH:
         ctx.find(
             ic201_push_or_infusion.RULE,
             "push-coded-as-infusion",
@@ -463,7 +528,7 @@ def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
     """An on-body injector applied for a timed SC injection (IC213): stated by `device`, or by the name."""
     rule = ic213_on_body_injector.RULE
     stated = admin.device == Device.ON_BODY_INJECTOR
-    if not stated and not ic213_on_body_injector.named(admin.substance):
+    if not stated and not record.on_body_named:
         return False
     if record.route != "sc":
         if stated:
@@ -570,9 +635,8 @@ def _missing_stop(
     """'push' when coded as a push, 'timed' when a stop was derived, 'fold' when it joins a timed infusion
     of the same drug, None when not coded."""
     rule = ic202_missing_stop_time.RULE
-    text = admin.substance.lower()
     if service.family != "hydration" and (
-        admin.method == Method.PUSH or (admin.method is None and _PUSH_WORDS.search(text) is not None)
+        record.method == Method.PUSH or (record.method is None and record.states_push)
     ):
         return "push"
     if service.family != "hydration" and service.drug in timed:

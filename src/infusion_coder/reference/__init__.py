@@ -237,14 +237,25 @@ class NdcCrosswalk:
     """The dated CMS ASP NDC-HCPCS crosswalk (asp_crosswalk.csv); empty for a pack without one."""
 
     products: dict[str, tuple[NdcProduct, ...]] = field(default_factory=dict)
+    _looked: dict[str, tuple[NdcProduct, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def lookup(self, ndc: str) -> tuple[NdcProduct, ...]:
-        """Crosswalk rows for an NDC in any common form; () when CMS lists it under no HCPCS code."""
-        for candidate in ndc_candidates(ndc):
-            found = self.products.get(candidate)
-            if found:
-                return found
-        return ()
+        """Crosswalk rows for an NDC in any common form; () when CMS lists it under no HCPCS code.
+        Remembered per NDC as written (bounded: it is free text)."""
+        known = self._looked.get(ndc)
+        if known is None:
+            known = ()
+            for candidate in ndc_candidates(ndc):
+                found = self.products.get(candidate)
+                if found:
+                    known = found
+                    break
+            if len(self._looked) >= _CACHED_TEXTS:
+                self._looked.clear()
+            self._looked[ndc] = known
+        return known
 
     def codes(self) -> dict[str, set[str]]:
         """HCPCS code -> the billing units CMS gives it across its NDCs."""
@@ -276,6 +287,56 @@ class Policy:
         return self.values[option].source
 
 
+class SubstanceReading:
+    """What a pack makes of one record's substance text and codes (engine/identity.reading): its table
+    entries, drug key and what the entries say about family and technique. Made once per pack and text."""
+
+    __slots__ = (
+        "all_flush",
+        "any_electrolyte",
+        "coded",
+        "drug",
+        "entries",
+        "hormonal",
+        "label",
+        "not_coded",
+        "on_body_named",
+        "refers_back",
+        "states_push",
+        "table_family",
+        "usual_infusion",
+    )
+
+    def __init__(
+        self,
+        entries: tuple[Substance, ...],
+        drug: str,
+        table_family: str | None,
+        not_coded: str | None,
+        refers_back: bool,
+        label: str = "",
+        on_body_named: bool = False,
+        states_push: bool = False,
+        coded: str | None = None,
+    ) -> None:
+        self.coded = coded  # the HCPCS code the record's codes give (identity.coded_hcpcs)
+        # what the engine reads from the substance text alone: its quoted name, an on-body injector named
+        # (IC213), a push stated in words (prepare)
+        self.label = label
+        self.on_body_named = on_body_named
+        self.states_push = states_push
+        self.entries = entries
+        self.drug = drug  # identity.drug_key of the record
+        # family_from_table's family, "" where the electrolyte_alone policy decides; its non-coded kind
+        self.table_family = table_family
+        self.not_coded = not_coded
+        self.refers_back = refers_back  # "same drug", "continued": names the administration before it
+        self.all_flush = bool(entries) and all(m.kind == "flush" for m in entries)
+        self.any_electrolyte = any(m.kind == "electrolyte" for m in entries)
+        self.hormonal = any(m.hormonal for m in entries)
+        self.usual_infusion = any(m.usual_technique == "infusion" for m in entries)
+
+
 @dataclass(frozen=True)
 class ReferencePack:
     version: str
@@ -290,6 +351,15 @@ class ReferencePack:
     crosswalk: NdcCrosswalk = field(default_factory=NdcCrosswalk)
     money: Money = field(default_factory=Money.empty)
     revenue_codes: RevenueCodes = field(default_factory=lambda: RevenueCodes({}))
+    # What the engine reads from record texts, remembered per pack (a batch repeats a few hundred texts);
+    # bounded, since text is free. (substance, hcpcs, ndc, rxnorm) -> reading (engine/identity.py).
+    readings: dict[tuple[str, str | None, str | None, str | None], SubstanceReading] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # route text -> (contract route, method it states, route class), None when no system reads it (prepare)
+    route_readings: dict[str, tuple[str, str | None, str] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Example: Rocephin in a bag 09:00-09:15 -> 96374, not 96365 (gold dev-42); vancom
 with warning push-of-infused-drug.
 """
 
+import re
 import sys
 
 from .base import Rule
@@ -27,3 +28,12 @@ PUSH_MAX_MINUTES = 15
 
 def is_push(minutes: int) -> bool:
     return minutes <= PUSH_MAX_MINUTES
+
+
+# Words in a substance text that state a push; whole words, so "IVPB" (a piggyback infusion) is not "IVP".
+PUSH_WORDS = re.compile(r"\b(push|ivp|bolus|slow iv)\b")
+
+
+def states_push(text: str) -> bool:
+    """The substance text states a push in words (read only where the record has no method)."""
+    return PUSH_WORDS.search(text.lower()) is not None
