@@ -34,21 +34,59 @@ _INFUSION_CODES = {
     "C8957",
 }
 
+# The code sets as bits, so an administration's codes are one int (OR of its lines' codes), not a set
+# intersected several times per record.
+_HYDRATION = 1
+_PUSH = 2
+_INFUSION = 4
+_CODE_BITS: dict[str, int] = {
+    code: (_HYDRATION if code in _HYDRATION_CODES else 0)
+    | (_PUSH if code in _PUSH_CODES else 0)
+    | (_INFUSION if code in _INFUSION_CODES else 0)
+    for code in _HYDRATION_CODES | _PUSH_CODES | _INFUSION_CODES
+}
+
+# The documentation-gaps list for each combination of missing elements (bit i: _GAP_NAMES[i]), joined once.
+_GAP_NAMES = (
+    "the dose",
+    "the volume and rate infused",
+    "the access site or line",
+    "the order (who ordered it)",
+    "who gave it",
+    "the reason for it (medical necessity)",
+)
+_NO_REASON = 1 << 5
+_GAP_TEXTS = tuple(
+    ", ".join(name for index, name in enumerate(_GAP_NAMES) if bits >> index & 1)
+    for bits in range(1 << len(_GAP_NAMES))
+)
+
 
 def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
-    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
-    codes_of: dict[str, set[str]] = {}
+    bits_of: dict[str, int] = {}
     for line in lines:
+        bit = _CODE_BITS.get(line.code, 0)
         for admin_id in line.administrations:
-            codes_of.setdefault(admin_id, set()).add(line.code)
-    for admin_id, codes in sorted(codes_of.items()):
-        admin = by_id[admin_id]
-        _gaps(ctx, admin, codes)
-        _push_stated(ctx, admin, codes)
-        _necessity(ctx, admin, codes)
+            bits_of[admin_id] = bits_of.get(admin_id, 0) | bit
+    # One pass in the record's order: findings are sorted when the result is made, so the order they are
+    # found in does not show.
     for admin in ctx.encounter.administrations:
-        if admin.purpose is None:  # carrier, KVO and flush are never coded, whatever their minutes
-            _what_would_change(ctx, admin, codes_of.get(admin.id, set()))
+        bits = bits_of.get(admin.id, -1)
+        if bits >= 0:
+            _gaps(ctx, admin, bits)
+            if bits & _PUSH:
+                _push_stated(ctx, admin)
+            if bits & _HYDRATION:
+                _necessity(ctx, admin)
+        # carrier, KVO and flush are never coded, whatever their minutes
+        if (
+            admin.purpose is None
+            and admin.start is not None
+            and admin.end is not None
+            and not admin.mix
+            and not admin.pump
+        ):
+            _what_would_change(ctx, admin, bits if bits >= 0 else 0)
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -56,14 +94,21 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
 def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     """Hydration on the date of a drug whose labeling requires hydration (cisplatin): flagged, or not billed
     under a MAC that treats it as integral to the drug (IC602)."""
-    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
+    for line in lines:
+        if line.code in _HYDRATION_CODES:
+            break
+    else:
+        return lines  # most encounters: no hydration line, so no drug to look up
+    families = ctx.families
     drugs: dict[dt.date, list[str]] = {}
-    for admin in by_id.values():
-        if admin.start is None or ctx.families.get(admin.id) != "chemotherapy":
+    for admin in ctx.encounter.administrations:
+        if admin.start is None or families.get(admin.id) != "chemotherapy":
             continue
         for entry in identity.table_entries(ctx, admin):
             if entry.labeled_hydration:
                 drugs.setdefault(admin.start.date(), []).append(entry.name)
+    if not drugs:
+        return lines
     held = [line for line in lines if line.code in _HYDRATION_CODES and line.date in drugs]
     if not held:
         return lines
@@ -98,35 +143,42 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     return [line for line in lines if id(line) not in dropped]
 
 
-def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    missing = []
-    fluid_volume = admin.volume_ml is not None and bool(codes & _HYDRATION_CODES)
-    if admin.dose is None and not ic601_documentation.dose_in_text(admin.substance) and not fluid_volume:
-        missing.append("the dose")
-    if codes & _INFUSION_CODES and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
-        missing.append("the volume and rate infused")
-    if admin.access is None and ctx.resolved.get(admin.id, ("", None))[0] in ("iv", "ia"):
-        missing.append("the access site or line")
+def _gaps(ctx: Context, admin: Administration, bits: int) -> None:
+    missing = 0
+    if (
+        admin.dose is None
+        and not (admin.volume_ml is not None and bits & _HYDRATION)
+        and not ic601_documentation.dose_in_text(admin.substance)
+    ):
+        missing |= 1  # the dose
+    if bits & _INFUSION and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
+        missing |= 2  # the volume and rate
+    if admin.access is None:
+        resolved = ctx.resolved.get(admin.id)
+        if resolved is not None and resolved[0] in ("iv", "ia"):
+            missing |= 4  # the access
     if admin.ordered_by is None:
-        missing.append("the order (who ordered it)")
+        missing |= 8
     if admin.administered_by is None:
-        missing.append("who gave it")
-    no_reason = admin.indication is None and not codes & _HYDRATION_CODES
+        missing |= 16
+    no_reason = admin.indication is None and not bits & _HYDRATION
     if no_reason:
-        missing.append("the reason for it (medical necessity)")
+        missing |= _NO_REASON
     if missing:
         ctx.find(
             ic601_documentation.RULE,
             "documentation-gaps",
             "info",
             [admin.id],
-            f"{shown_name(admin.substance)}: the record does not show " + ", ".join(missing) + ".",
+            f"{shown_name(admin.substance)}: the record does not show {_GAP_TEXTS[missing]}.",
             denial_risk="CO-50" if no_reason else None,
         )
 
 
-def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    if not codes & _PUSH_CODES or ctx.resolved.get(admin.id, ("", None))[1] is not None:
+def _push_stated(ctx: Context, admin: Administration) -> None:
+    """For an administration coded as a push."""
+    resolved = ctx.resolved.get(admin.id)
+    if resolved is not None and resolved[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
     if admin.end is not None:
         return  # documented minutes of 15 or less support the push by themselves
@@ -141,10 +193,10 @@ def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
     )
 
 
-def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
+def _necessity(ctx: Context, admin: Administration) -> None:
+    """For an administration coded as hydration."""
     rule = ic602_medical_necessity.RULE
-    hydration = bool(codes & _HYDRATION_CODES)
-    if not hydration or (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
+    if admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication):
         return
     if admin.indication is None:
         # The record we were sent carries no reason at all; it may sit elsewhere in the chart. Worth a note,
@@ -172,8 +224,9 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
 
 
 def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
+    codes = ctx.pack.codes.codes
     for line in lines:
-        info = ctx.codes.codes.get(line.code)
+        info = codes.get(line.code)
         if info is not None and info.opps_status == "N":
             ctx.find(
                 ic603_opps_packaged.RULE,
@@ -184,23 +237,25 @@ def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
             )
 
 
-def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    if admin.start is None or admin.end is None or admin.mix or admin.pump:
-        return
-    minutes = span_minutes(admin.start, admin.end)
-    if admin.segments:  # paused: only the segments count, and a later stop extends the last one
-        minutes = total_minutes([(s.start, s.end) for s in admin.segments])
+def _what_would_change(ctx: Context, admin: Administration, bits: int) -> None:
+    """For a timed record that is not a carrier, KVO, flush, mix or pump (check_documentation asks)."""
+    start = admin.start
+    end = admin.end
+    assert start is not None and end is not None
+    segments = admin.segments
+    # paused: only the segments count, and a later stop extends the last one
+    minutes = total_minutes([(s.start, s.end) for s in segments]) if segments else span_minutes(start, end)
     hydration = ctx.families.get(admin.id) == "hydration"
     mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
     if mark is None:  # most records: no text to write
         return
-    charted = f"{ctx.clock(admin.start)}-{ctx.clock(admin.end)}"
-    if admin.segments:
-        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in admin.segments)
-    when = admin.start + timedelta(minutes=mark)
-    if admin.segments:
-        when = admin.end + timedelta(minutes=mark - minutes)
-    if mark == 16 and codes & _PUSH_CODES:
+    if segments:
+        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in segments)
+        when = end + timedelta(minutes=mark - minutes)
+    else:
+        charted = f"{ctx.clock(start)}-{ctx.clock(end)}"
+        when = start + timedelta(minutes=mark)
+    if mark == 16 and bits & _PUSH:
         gain = "an infusion code instead of a push"
     elif mark == 31 and hydration:
         gain = "hydration, which 30 minutes or less does not"
