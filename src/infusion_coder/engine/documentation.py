@@ -15,9 +15,10 @@ from ..rules import (
 from . import identity
 from .context import Context
 from .intervals import minutes as total_minutes
-from .intervals import span_minutes
 from .output import PlainLine
 
+_NEXT_MARK = ic604_what_would_change.NEXT_MARK
+_NEXT_HYDRATION_MARK = ic604_what_would_change.NEXT_HYDRATION_MARK
 _HYDRATION_CODES = {"96360", "96361"}
 _PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
 _INFUSION_CODES = {
@@ -148,7 +149,7 @@ def _gaps(ctx: Context, admin: Administration, bits: int) -> None:
     if (
         admin.dose is None
         and not (admin.volume_ml is not None and bits & _HYDRATION)
-        and not ic601_documentation.dose_in_text(admin.substance)
+        and not _dose_in_text(admin.substance)
     ):
         missing |= 1  # the dose
     if bits & _INFUSION and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
@@ -173,6 +174,20 @@ def _gaps(ctx: Context, admin: Administration, bits: int) -> None:
             f"{shown_name(admin.substance)}: the record does not show {_GAP_TEXTS[missing]}.",
             denial_risk="CO-50" if no_reason else None,
         )
+
+
+# substance text -> whether it states a dose: texts repeat across records, the regular expression is slow
+_DOSE_IN_TEXT: dict[str, bool] = {}
+
+
+def _dose_in_text(text: str) -> bool:
+    known = _DOSE_IN_TEXT.get(text)
+    if known is None:
+        if len(_DOSE_IN_TEXT) >= 65536:  # bounded: the texts are free text
+            _DOSE_IN_TEXT.clear()
+        known = ic601_documentation.dose_in_text(text)
+        _DOSE_IN_TEXT[text] = known
+    return known
 
 
 def _push_stated(ctx: Context, admin: Administration) -> None:
@@ -243,11 +258,17 @@ def _what_would_change(ctx: Context, admin: Administration, bits: int) -> None:
     end = admin.end
     assert start is not None and end is not None
     segments = admin.segments
-    # paused: only the segments count, and a later stop extends the last one
-    minutes = total_minutes([(s.start, s.end) for s in segments]) if segments else span_minutes(start, end)
+    if segments:  # paused: only the segments count, and a later stop extends the last one
+        minutes = total_minutes([(s.start, s.end) for s in segments])
+    else:
+        delta = end - start  # whole minutes as span_minutes counts them, without its float
+        minutes = delta.days * 1440 + delta.seconds // 60
     hydration = ctx.families.get(admin.id) == "hydration"
-    mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
-    if mark is None:  # most records: no text to write
+    table = _NEXT_HYDRATION_MARK if hydration else _NEXT_MARK
+    if minutes < 0 or minutes >= len(table):
+        return
+    mark = table[minutes]  # ic604_what_would_change.next_threshold, as a table
+    if not mark:  # most records: no text to write
         return
     if segments:
         charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in segments)
