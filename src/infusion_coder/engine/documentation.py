@@ -19,6 +19,7 @@ from .output import PlainLine
 
 _NEXT_MARK = ic604_what_would_change.NEXT_MARK
 _NEXT_HYDRATION_MARK = ic604_what_would_change.NEXT_HYDRATION_MARK
+_REACH = len(_NEXT_MARK)  # the tables' length: no mark within reach from there on
 _HYDRATION_CODES = {"96360", "96361"}
 _PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
 _INFUSION_CODES = {
@@ -80,14 +81,19 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
             if bits & _HYDRATION:
                 _necessity(ctx, admin)
         # carrier, KVO and flush are never coded, whatever their minutes
-        if (
-            admin.purpose is None
-            and admin.start is not None
-            and admin.end is not None
-            and not admin.mix
-            and not admin.pump
-        ):
-            _what_would_change(ctx, admin, bits if bits >= 0 else 0)
+        start = admin.start
+        end = admin.end
+        if start is None or end is None or admin.purpose is not None or admin.mix or admin.pump:
+            continue
+        segments = admin.segments
+        if segments:  # paused: only the segments count, and a later stop extends the last one
+            minutes = total_minutes([(s.start, s.end) for s in segments])
+        else:
+            delta = end - start  # whole minutes as span_minutes counts them, without its float
+            minutes = delta.days * 1440 + delta.seconds // 60
+        # most records are not near a threshold: no family to ask, no text to write
+        if 0 <= minutes < _REACH and (_NEXT_MARK[minutes] or _NEXT_HYDRATION_MARK[minutes]):
+            _what_would_change(ctx, admin, bits if bits >= 0 else 0, minutes)
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -252,23 +258,17 @@ def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
             )
 
 
-def _what_would_change(ctx: Context, admin: Administration, bits: int) -> None:
-    """For a timed record that is not a carrier, KVO, flush, mix or pump (check_documentation asks)."""
+def _what_would_change(ctx: Context, admin: Administration, bits: int, minutes: int) -> None:
+    """For a timed record that is not a carrier, KVO, flush, mix or pump, its minutes near a threshold
+    for one family or another (check_documentation asks)."""
     start = admin.start
     end = admin.end
     assert start is not None and end is not None
     segments = admin.segments
-    if segments:  # paused: only the segments count, and a later stop extends the last one
-        minutes = total_minutes([(s.start, s.end) for s in segments])
-    else:
-        delta = end - start  # whole minutes as span_minutes counts them, without its float
-        minutes = delta.days * 1440 + delta.seconds // 60
     hydration = ctx.families.get(admin.id) == "hydration"
-    table = _NEXT_HYDRATION_MARK if hydration else _NEXT_MARK
-    if minutes < 0 or minutes >= len(table):
-        return
-    mark = table[minutes]  # ic604_what_would_change.next_threshold, as a table
-    if not mark:  # most records: no text to write
+    # ic604_what_would_change.next_threshold, as a table
+    mark = _NEXT_HYDRATION_MARK[minutes] if hydration else _NEXT_MARK[minutes]
+    if not mark:
         return
     if segments:
         charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in segments)
