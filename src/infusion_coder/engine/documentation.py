@@ -107,6 +107,8 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     else:
         return lines  # most encounters: no hydration line, so no drug to look up
     families = ctx.families
+    if "chemotherapy" not in families.values():
+        return lines  # nor a chemotherapy drug (one scan, no record read)
     drugs: dict[dt.date, list[str]] = {}
     for admin in ctx.encounter.administrations:
         if admin.start is None or families.get(admin.id) != "chemotherapy":
