@@ -24,6 +24,7 @@ _NO_CODE = 3  # a table drug without a HCPCS code and billing unit
 @dataclass(slots=True)
 class _Dose:
     admin: Administration
+    id: str  # the record's id, read once
     amount: float  # in the base unit of its dimension
     wasted: float | None
     dimension: str
@@ -64,26 +65,31 @@ def drug_lines(ctx: Context, lines: list[PlainLine]) -> list[PlainDrugLine]:
     coded = set(ctx.supplied)
     for line in lines:
         coded.update(line.administrations)
-    admins = [admin for admin in ctx.encounter.administrations if admin.id in coded]
+    admins: list[tuple[str, Administration]] = []
+    for admin in ctx.encounter.administrations:
+        admin_id = admin.id  # read once: a record's field is a slow lookup
+        if admin_id in coded:
+            admins.append((admin_id, admin))
     if not admins:
         return []
     if len(admins) > 1:
-        admins.sort(key=_admin_id)  # doses are added in id order (a float sum)
+        admins.sort(key=_first)  # doses are added in id order (a float sum)
     plans = _plans(ctx.pack)
     groups: dict[tuple[str, date | None, str | None], list[_Dose]] = {}
     sizes: dict[str, tuple[str, float, str]] = {}
-    for admin in admins:
-        key = (admin.substance, admin.hcpcs, admin.ndc)
+    for admin_id, admin in admins:
+        ndc = admin.ndc
+        key = (admin.substance, admin.hcpcs, ndc)
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= 4096:  # bounded: substance texts are free text
                 plans.clear()
             plan = _plan(ctx, admin)
             plans[key] = plan
-        dose = _dose(ctx, admin, sizes, plan)
+        dose = _dose(ctx, admin, admin_id, sizes, plan)
         if dose is not None:
             start = admin.start
-            group = (plan.hcpcs, start.date() if start is not None else None, admin.ndc)
+            group = (plan.hcpcs, start.date() if start is not None else None, ndc)
             doses = groups.get(group)
             if doses is None:
                 groups[group] = [dose]
@@ -99,8 +105,8 @@ def drug_lines(ctx: Context, lines: list[PlainLine]) -> list[PlainDrugLine]:
     return result
 
 
-def _admin_id(admin: Administration) -> str:
-    return admin.id
+def _first(item: tuple[str, Administration]) -> str:
+    return item[0]
 
 
 def _group_order(
@@ -158,7 +164,11 @@ def _plan(ctx: Context, admin: Administration) -> _Plan:
 
 
 def _dose(
-    ctx: Context, admin: Administration, sizes: dict[str, tuple[str, float, str]], plan: _Plan
+    ctx: Context,
+    admin: Administration,
+    admin_id: str,
+    sizes: dict[str, tuple[str, float, str]],
+    plan: _Plan,
 ) -> _Dose | None:
     if plan.unsettled:
         rows = plan.listed != ""
@@ -167,7 +177,7 @@ def _dose(
             RULE,
             "ndc-not-settled",
             "info",
-            [admin.id],
+            [admin_id],
             f"{shown_name(admin.substance)}: NDC {admin.ndc} "
             + (
                 f"is listed by CMS under several codes ({listed})"
@@ -178,14 +188,14 @@ def _dose(
         )
     outcome = plan.outcome
     if outcome == _MEASURE:
-        return _measure(ctx, admin, sizes, plan)
+        return _measure(ctx, admin, admin_id, sizes, plan)
     if outcome != _NO_CODE:  # no drug in the substance table
         if outcome == _FLUID:
             ctx.find(
                 RULE,
                 "fluid-billed-by-bag",
                 "info",
-                [admin.id],
+                [admin_id],
                 f"{shown_name(admin.substance)}: report the fluid's HCPCS code by bag size (J7030 1000 mL, J7040 500 mL, "
                 "J7050 250 mL, ...); the engine does not choose it.",
             )
@@ -194,7 +204,7 @@ def _dose(
                 RULE,
                 "drug-code-unknown",
                 "info",
-                [admin.id],
+                [admin_id],
                 f"{shown_name(admin.substance)}: no HCPCS drug code in the substance table; add the drug line by hand.",
             )
         return None
@@ -202,7 +212,7 @@ def _dose(
         RULE,
         "drug-code-unknown",
         "info",
-        [admin.id],
+        [admin_id],
         f"{shown_name(admin.substance)} ({plan.name}): no HCPCS code and billing unit in the substance table; "
         "add the drug line by hand.",
     )
@@ -210,7 +220,11 @@ def _dose(
 
 
 def _measure(
-    ctx: Context, admin: Administration, sizes: dict[str, tuple[str, float, str]], plan: _Plan
+    ctx: Context,
+    admin: Administration,
+    admin_id: str,
+    sizes: dict[str, tuple[str, float, str]],
+    plan: _Plan,
 ) -> _Dose | None:
     hcpcs = plan.hcpcs
     billing_unit = plan.billing_unit
@@ -222,7 +236,7 @@ def _measure(
             RULE,
             "drug-code-unknown",
             "info",
-            [admin.id],
+            [admin_id],
             f"{shown_name(admin.substance)} ({name}): {hcpcs}'s billing unit {billing_unit!r} ({origin}) is not a measured "
             "amount; add the drug line by hand.",
         )
@@ -234,7 +248,7 @@ def _measure(
             RULE,
             "dose-missing",
             "warning",
-            [admin.id],
+            [admin_id],
             f"{shown_name(admin.substance)}: no dose documented, so the units of {hcpcs} (per {billing_unit}) "
             "cannot be computed; document the dose given.",
             denial_risk="CO-16",
@@ -246,7 +260,7 @@ def _measure(
             RULE,
             "dose-not-convertible",
             "warning",
-            [admin.id],
+            [admin_id],
             f"{shown_name(admin.substance)}: a dose of {given[0]:g} {given[1]} does not convert to {hcpcs}'s billing "
             f"unit ({billing_unit}); document the dose actually given.",
             denial_risk="CO-16",
@@ -257,7 +271,7 @@ def _measure(
         waste_base = rule_module.in_base(admin.wasted, given[1])
         wasted = waste_base[1] if waste_base else None
     sizes[hcpcs] = (billing_unit, unit_base[1], name)
-    return _Dose(admin, dose_base[1], wasted, dose_base[0])
+    return _Dose(admin, admin_id, dose_base[1], wasted, dose_base[0])
 
 
 # billing unit text -> (dimension, size in the base unit): the texts come from the reference tables (a few
@@ -289,12 +303,12 @@ def _lines_for(
     undocumented = False  # a dose without its discarded amount
     if len(doses) == 1:
         first = doses[0]
-        ids = [first.admin.id]
+        ids = [first.id]
         total = first.amount
         single = bool(first.admin.single_dose_container)
         undocumented = first.wasted is None
     else:
-        ids = sorted(d.admin.id for d in doses)
+        ids = sorted(d.id for d in doses)
         total = sum(d.amount for d in doses)
         for d in doses:
             if d.admin.single_dose_container:
