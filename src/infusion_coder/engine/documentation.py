@@ -73,13 +73,14 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
     # One pass in the record's order: findings are sorted when the result is made, so the order they are
     # found in does not show.
     for admin in ctx.encounter.administrations:
-        bits = bits_of.get(admin.id, -1)
+        admin_id = admin.id  # read once: a record's field is a slow lookup
+        bits = bits_of.get(admin_id, -1)
         if bits >= 0:
-            _gaps(ctx, admin, bits)
+            _gaps(ctx, admin, admin_id, bits)
             if bits & _PUSH:
-                _push_stated(ctx, admin)
+                _push_stated(ctx, admin, admin_id)
             if bits & _HYDRATION:
-                _necessity(ctx, admin)
+                _necessity(ctx, admin, admin_id)
         # carrier, KVO and flush are never coded, whatever their minutes
         start = admin.start
         end = admin.end
@@ -93,7 +94,7 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
             minutes = delta.days * 1440 + delta.seconds // 60
         # most records are not near a threshold: no family to ask, no text to write
         if 0 <= minutes < _REACH and (_NEXT_MARK[minutes] or _NEXT_HYDRATION_MARK[minutes]):
-            _what_would_change(ctx, admin, bits if bits >= 0 else 0, minutes)
+            _what_would_change(ctx, admin, admin_id, bits if bits >= 0 else 0, minutes)
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -152,18 +153,16 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     return [line for line in lines if id(line) not in dropped]
 
 
-def _gaps(ctx: Context, admin: Administration, bits: int) -> None:
+def _gaps(ctx: Context, admin: Administration, admin_id: str, bits: int) -> None:
     missing = 0
-    if (
-        admin.dose is None
-        and not (admin.volume_ml is not None and bits & _HYDRATION)
-        and not _dose_in_text(admin.substance)
-    ):
+    substance = admin.substance
+    volume = admin.volume_ml
+    if admin.dose is None and not (volume is not None and bits & _HYDRATION) and not _dose_in_text(substance):
         missing |= 1  # the dose
-    if bits & _INFUSION and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
+    if bits & _INFUSION and (volume is None or admin.rate_ml_per_hour is None):
         missing |= 2  # the volume and rate
     if admin.access is None:
-        resolved = ctx.resolved.get(admin.id)
+        resolved = ctx.resolved.get(admin_id)
         if resolved is not None and resolved[0] in ("iv", "ia"):
             missing |= 4  # the access
     if admin.ordered_by is None:
@@ -178,8 +177,8 @@ def _gaps(ctx: Context, admin: Administration, bits: int) -> None:
             ic601_documentation.RULE,
             "documentation-gaps",
             "info",
-            [admin.id],
-            f"{shown_name(admin.substance)}: the record does not show {_GAP_TEXTS[missing]}.",
+            [admin_id],
+            f"{shown_name(substance)}: the record does not show {_GAP_TEXTS[missing]}.",
             denial_risk="CO-50" if no_reason else None,
         )
 
@@ -198,9 +197,9 @@ def _dose_in_text(text: str) -> bool:
     return known
 
 
-def _push_stated(ctx: Context, admin: Administration) -> None:
+def _push_stated(ctx: Context, admin: Administration, admin_id: str) -> None:
     """For an administration coded as a push."""
-    resolved = ctx.resolved.get(admin.id)
+    resolved = ctx.resolved.get(admin_id)
     if resolved is not None and resolved[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
     if admin.end is not None:
@@ -209,14 +208,14 @@ def _push_stated(ctx: Context, admin: Administration) -> None:
         ic601_documentation.RULE,
         "push-not-stated",
         "warning",
-        [admin.id],
+        [admin_id],
         f"{shown_name(admin.substance)} is coded as a push, but the record neither states a push nor shows its minutes: "
         "document 'IV push' (the clinician present throughout) or the start and stop times.",
         denial_risk="CO-16",
     )
 
 
-def _necessity(ctx: Context, admin: Administration) -> None:
+def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
     """For an administration coded as hydration."""
     rule = ic602_medical_necessity.RULE
     if admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication):
@@ -228,7 +227,7 @@ def _necessity(ctx: Context, admin: Administration) -> None:
             rule,
             "hydration-necessity-unstated",
             "info",
-            [admin.id],
+            [admin_id],
             f"Hydration with {shown_name(admin.substance)}: no indication is recorded; the chart must show signs of "
             "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
@@ -238,7 +237,7 @@ def _necessity(ctx: Context, admin: Administration) -> None:
         rule,
         "hydration-necessity",
         "warning",
-        [admin.id],
+        [admin_id],
         f"Hydration with {shown_name(admin.substance)}: the stated reason ({excerpt(admin.indication)}) shows no sign of "
         "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
         "reason.",
@@ -260,14 +259,14 @@ def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
             )
 
 
-def _what_would_change(ctx: Context, admin: Administration, bits: int, minutes: int) -> None:
+def _what_would_change(ctx: Context, admin: Administration, admin_id: str, bits: int, minutes: int) -> None:
     """For a timed record that is not a carrier, KVO, flush, mix or pump, its minutes near a threshold
     for one family or another (check_documentation asks)."""
     start = admin.start
     end = admin.end
     assert start is not None and end is not None
     segments = admin.segments
-    hydration = ctx.families.get(admin.id) == "hydration"
+    hydration = ctx.families.get(admin_id) == "hydration"
     # ic604_what_would_change.next_threshold, as a table
     mark = _NEXT_HYDRATION_MARK[minutes] if hydration else _NEXT_MARK[minutes]
     if not mark:
@@ -288,7 +287,7 @@ def _what_would_change(ctx: Context, admin: Administration, bits: int, minutes: 
         ic604_what_would_change.RULE,
         "what-would-change",
         "info",
-        [admin.id],
+        [admin_id],
         f"{shown_name(admin.substance)} is charted {charted} ({minutes} minutes): a stop at or "
         f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )
