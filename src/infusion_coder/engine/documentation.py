@@ -15,9 +15,11 @@ from ..rules import (
 from . import identity
 from .context import Context
 from .intervals import minutes as total_minutes
-from .intervals import span_minutes
 from .output import PlainLine
 
+_NEXT_MARK = ic604_what_would_change.NEXT_MARK
+_NEXT_HYDRATION_MARK = ic604_what_would_change.NEXT_HYDRATION_MARK
+_REACH = len(_NEXT_MARK)  # the tables' length: no mark within reach from there on
 _HYDRATION_CODES = {"96360", "96361"}
 _PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
 _INFUSION_CODES = {
@@ -34,21 +36,65 @@ _INFUSION_CODES = {
     "C8957",
 }
 
+# The code sets as bits, so an administration's codes are one int (OR of its lines' codes), not a set
+# intersected several times per record.
+_HYDRATION = 1
+_PUSH = 2
+_INFUSION = 4
+_CODE_BITS: dict[str, int] = {
+    code: (_HYDRATION if code in _HYDRATION_CODES else 0)
+    | (_PUSH if code in _PUSH_CODES else 0)
+    | (_INFUSION if code in _INFUSION_CODES else 0)
+    for code in _HYDRATION_CODES | _PUSH_CODES | _INFUSION_CODES
+}
+
+# The documentation-gaps list for each combination of missing elements (bit i: _GAP_NAMES[i]), joined once.
+_GAP_NAMES = (
+    "the dose",
+    "the volume and rate infused",
+    "the access site or line",
+    "the order (who ordered it)",
+    "who gave it",
+    "the reason for it (medical necessity)",
+)
+_NO_REASON = 1 << 5
+_GAP_TEXTS = tuple(
+    ", ".join(name for index, name in enumerate(_GAP_NAMES) if bits >> index & 1)
+    for bits in range(1 << len(_GAP_NAMES))
+)
+
 
 def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
-    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
-    codes_of: dict[str, set[str]] = {}
+    bits_of: dict[str, int] = {}
     for line in lines:
+        bit = _CODE_BITS.get(line.code, 0)
         for admin_id in line.administrations:
-            codes_of.setdefault(admin_id, set()).add(line.code)
-    for admin_id, codes in sorted(codes_of.items()):
-        admin = by_id[admin_id]
-        _gaps(ctx, admin, codes)
-        _push_stated(ctx, admin, codes)
-        _necessity(ctx, admin, codes)
+            bits_of[admin_id] = bits_of.get(admin_id, 0) | bit
+    # One pass in the record's order: findings are sorted when the result is made, so the order they are
+    # found in does not show.
     for admin in ctx.encounter.administrations:
-        if admin.purpose is None:  # carrier, KVO and flush are never coded, whatever their minutes
-            _what_would_change(ctx, admin, codes_of.get(admin.id, set()))
+        admin_id = admin.id  # read once: a record's field is a slow lookup
+        bits = bits_of.get(admin_id, -1)
+        if bits >= 0:
+            _gaps(ctx, admin, admin_id, bits)
+            if bits & _PUSH:
+                _push_stated(ctx, admin, admin_id)
+            if bits & _HYDRATION:
+                _necessity(ctx, admin, admin_id)
+        # carrier, KVO and flush are never coded, whatever their minutes
+        start = admin.start
+        end = admin.end
+        if start is None or end is None or admin.purpose is not None or admin.mix or admin.pump:
+            continue
+        segments = admin.segments
+        if segments:  # paused: only the segments count, and a later stop extends the last one
+            minutes = total_minutes([(s.start, s.end) for s in segments])
+        else:
+            delta = end - start  # whole minutes as span_minutes counts them, without its float
+            minutes = delta.days * 1440 + delta.seconds // 60
+        # most records are not near a threshold: no family to ask, no text to write
+        if 0 <= minutes < _REACH and (_NEXT_MARK[minutes] or _NEXT_HYDRATION_MARK[minutes]):
+            _what_would_change(ctx, admin, admin_id, bits if bits >= 0 else 0, minutes)
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -56,14 +102,23 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
 def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     """Hydration on the date of a drug whose labeling requires hydration (cisplatin): flagged, or not billed
     under a MAC that treats it as integral to the drug (IC602)."""
-    by_id = {admin.id: admin for admin in ctx.encounter.administrations}
+    for line in lines:
+        if line.code in _HYDRATION_CODES:
+            break
+    else:
+        return lines  # most encounters: no hydration line, so no drug to look up
+    families = ctx.families
+    if "chemotherapy" not in families.values():
+        return lines  # nor a chemotherapy drug (one scan, no record read)
     drugs: dict[dt.date, list[str]] = {}
-    for admin in by_id.values():
-        if admin.start is None or ctx.families.get(admin.id) != "chemotherapy":
+    for admin in ctx.encounter.administrations:
+        if admin.start is None or families.get(admin.id) != "chemotherapy":
             continue
         for entry in identity.table_entries(ctx, admin):
             if entry.labeled_hydration:
                 drugs.setdefault(admin.start.date(), []).append(entry.name)
+    if not drugs:
+        return lines
     held = [line for line in lines if line.code in _HYDRATION_CODES and line.date in drugs]
     if not held:
         return lines
@@ -98,35 +153,54 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     return [line for line in lines if id(line) not in dropped]
 
 
-def _gaps(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    missing = []
-    fluid_volume = admin.volume_ml is not None and bool(codes & _HYDRATION_CODES)
-    if admin.dose is None and not ic601_documentation.dose_in_text(admin.substance) and not fluid_volume:
-        missing.append("the dose")
-    if codes & _INFUSION_CODES and (admin.volume_ml is None or admin.rate_ml_per_hour is None):
-        missing.append("the volume and rate infused")
-    if admin.access is None and ctx.resolved.get(admin.id, ("", None))[0] in ("iv", "ia"):
-        missing.append("the access site or line")
+def _gaps(ctx: Context, admin: Administration, admin_id: str, bits: int) -> None:
+    missing = 0
+    substance = admin.substance
+    volume = admin.volume_ml
+    if admin.dose is None and not (volume is not None and bits & _HYDRATION) and not _dose_in_text(substance):
+        missing |= 1  # the dose
+    if bits & _INFUSION and (volume is None or admin.rate_ml_per_hour is None):
+        missing |= 2  # the volume and rate
+    if admin.access is None:
+        resolved = ctx.resolved.get(admin_id)
+        if resolved is not None and resolved[0] in ("iv", "ia"):
+            missing |= 4  # the access
     if admin.ordered_by is None:
-        missing.append("the order (who ordered it)")
+        missing |= 8
     if admin.administered_by is None:
-        missing.append("who gave it")
-    no_reason = admin.indication is None and not codes & _HYDRATION_CODES
+        missing |= 16
+    no_reason = admin.indication is None and not bits & _HYDRATION
     if no_reason:
-        missing.append("the reason for it (medical necessity)")
+        missing |= _NO_REASON
     if missing:
         ctx.find(
             ic601_documentation.RULE,
             "documentation-gaps",
             "info",
-            [admin.id],
-            f"{shown_name(admin.substance)}: the record does not show " + ", ".join(missing) + ".",
+            [admin_id],
+            f"{shown_name(substance)}: the record does not show {_GAP_TEXTS[missing]}.",
             denial_risk="CO-50" if no_reason else None,
         )
 
 
-def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    if not codes & _PUSH_CODES or ctx.resolved.get(admin.id, ("", None))[1] is not None:
+# substance text -> whether it states a dose: texts repeat across records, the regular expression is slow
+_DOSE_IN_TEXT: dict[str, bool] = {}
+
+
+def _dose_in_text(text: str) -> bool:
+    known = _DOSE_IN_TEXT.get(text)
+    if known is None:
+        if len(_DOSE_IN_TEXT) >= 65536:  # bounded: the texts are free text
+            _DOSE_IN_TEXT.clear()
+        known = ic601_documentation.dose_in_text(text)
+        _DOSE_IN_TEXT[text] = known
+    return known
+
+
+def _push_stated(ctx: Context, admin: Administration, admin_id: str) -> None:
+    """For an administration coded as a push."""
+    resolved = ctx.resolved.get(admin_id)
+    if resolved is not None and resolved[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
     if admin.end is not None:
         return  # documented minutes of 15 or less support the push by themselves
@@ -134,17 +208,17 @@ def _push_stated(ctx: Context, admin: Administration, codes: set[str]) -> None:
         ic601_documentation.RULE,
         "push-not-stated",
         "warning",
-        [admin.id],
+        [admin_id],
         f"{shown_name(admin.substance)} is coded as a push, but the record neither states a push nor shows its minutes: "
         "document 'IV push' (the clinician present throughout) or the start and stop times.",
         denial_risk="CO-16",
     )
 
 
-def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
+def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
+    """For an administration coded as hydration."""
     rule = ic602_medical_necessity.RULE
-    hydration = bool(codes & _HYDRATION_CODES)
-    if not hydration or (admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication)):
+    if admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication):
         return
     if admin.indication is None:
         # The record we were sent carries no reason at all; it may sit elsewhere in the chart. Worth a note,
@@ -153,7 +227,7 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
             rule,
             "hydration-necessity-unstated",
             "info",
-            [admin.id],
+            [admin_id],
             f"Hydration with {shown_name(admin.substance)}: no indication is recorded; the chart must show signs of "
             "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
@@ -163,7 +237,7 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
         rule,
         "hydration-necessity",
         "warning",
-        [admin.id],
+        [admin_id],
         f"Hydration with {shown_name(admin.substance)}: the stated reason ({excerpt(admin.indication)}) shows no sign of "
         "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
         "reason.",
@@ -172,8 +246,9 @@ def _necessity(ctx: Context, admin: Administration, codes: set[str]) -> None:
 
 
 def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
+    codes = ctx.pack.codes.codes
     for line in lines:
-        info = ctx.codes.codes.get(line.code)
+        info = codes.get(line.code)
         if info is not None and info.opps_status == "N":
             ctx.find(
                 ic603_opps_packaged.RULE,
@@ -184,23 +259,25 @@ def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
             )
 
 
-def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> None:
-    if admin.start is None or admin.end is None or admin.mix or admin.pump:
+def _what_would_change(ctx: Context, admin: Administration, admin_id: str, bits: int, minutes: int) -> None:
+    """For a timed record that is not a carrier, KVO, flush, mix or pump, its minutes near a threshold
+    for one family or another (check_documentation asks)."""
+    start = admin.start
+    end = admin.end
+    assert start is not None and end is not None
+    segments = admin.segments
+    hydration = ctx.families.get(admin_id) == "hydration"
+    # ic604_what_would_change.next_threshold, as a table
+    mark = _NEXT_HYDRATION_MARK[minutes] if hydration else _NEXT_MARK[minutes]
+    if not mark:
         return
-    minutes = span_minutes(admin.start, admin.end)
-    if admin.segments:  # paused: only the segments count, and a later stop extends the last one
-        minutes = total_minutes([(s.start, s.end) for s in admin.segments])
-    hydration = ctx.families.get(admin.id) == "hydration"
-    mark = ic604_what_would_change.next_threshold(minutes, hydration=hydration)
-    if mark is None:  # most records: no text to write
-        return
-    charted = f"{ctx.clock(admin.start)}-{ctx.clock(admin.end)}"
-    if admin.segments:
-        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in admin.segments)
-    when = admin.start + timedelta(minutes=mark)
-    if admin.segments:
-        when = admin.end + timedelta(minutes=mark - minutes)
-    if mark == 16 and codes & _PUSH_CODES:
+    if segments:
+        charted = ", ".join(f"{ctx.clock(s.start)}-{ctx.clock(s.end)}" for s in segments)
+        when = end + timedelta(minutes=mark - minutes)
+    else:
+        charted = f"{ctx.clock(start)}-{ctx.clock(end)}"
+        when = start + timedelta(minutes=mark)
+    if mark == 16 and bits & _PUSH:
         gain = "an infusion code instead of a push"
     elif mark == 31 and hydration:
         gain = "hydration, which 30 minutes or less does not"
@@ -210,7 +287,7 @@ def _what_would_change(ctx: Context, admin: Administration, codes: set[str]) -> 
         ic604_what_would_change.RULE,
         "what-would-change",
         "info",
-        [admin.id],
+        [admin_id],
         f"{shown_name(admin.substance)} is charted {charted} ({minutes} minutes): a stop at or "
         f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )

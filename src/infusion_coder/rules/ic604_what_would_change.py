@@ -27,10 +27,23 @@ _MARKS = (16, *_ADDED_HOURS)
 _HYDRATION_MARKS = (31, *_ADDED_HOURS)
 
 
+def _reach(marks: tuple[int, ...]) -> tuple[int, ...]:
+    """Minutes (0 up to the last mark) -> the next mark when it is within reach, else 0."""
+    table = []
+    for minutes in range(marks[-1]):
+        upcoming = next(mark for mark in marks if mark > minutes)
+        table.append(upcoming if upcoming - minutes <= WITHIN_MINUTES else 0)
+    return tuple(table)
+
+
+# next_threshold as tables, indexed by minutes: built once, asked for every timed record
+NEXT_MARK = _reach(_MARKS)
+NEXT_HYDRATION_MARK = _reach(_HYDRATION_MARKS)
+
+
 def next_threshold(minutes: int, *, hydration: bool) -> int | None:
     """The next minute count that earns a unit, if it is within reach."""
-    marks = _HYDRATION_MARKS if hydration else _MARKS
-    upcoming = next((mark for mark in marks if mark > minutes), None)
-    if upcoming is None or upcoming - minutes > WITHIN_MINUTES:
-        return None
-    return upcoming
+    table = NEXT_HYDRATION_MARK if hydration else NEXT_MARK
+    if 0 <= minutes < len(table):
+        return table[minutes] or None
+    return None  # past the last mark, or a stop before the start
