@@ -24,7 +24,7 @@ from ..rules import (
 from .context import Context
 from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
-from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
+from .edits import check_edits, place_distinct_modifiers
 from .intervals import minutes, union
 from .output import Coded, PlainFinding, PlainLine, Span
 from .prepare import prepare
@@ -100,8 +100,7 @@ def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
     check_documentation(ctx, lines)
-    mark_distinct_sites(ctx, lines)
-    apply_edits(ctx, lines)
+    check_edits(ctx, lines)  # mark_distinct_sites, then apply_edits
     supplies = drug_lines(ctx, lines)
     if any(line.date is None for line in lines):
         ctx.find(
