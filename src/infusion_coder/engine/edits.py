@@ -108,6 +108,8 @@ def _mark_distinct_sites(ctx: Context, edits: SettingEdits, by_date: list[tuple[
     own_site_codes = ic901_ncci_ptp.OWN_SITE_CODES
     bypass = ic901_ncci_ptp.BYPASS_MODIFIERS
     for day, by_code in by_date:
+        if own_site_codes.isdisjoint(by_code):
+            continue  # every pair below needs a code at a site of its own
         rows = edits.rows(day)
         # pairs of codes, not of lines: many lines of one code on a date must not cost their square
         for first_code, firsts in by_code.items():
