@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from operator import itemgetter
 
 from ..models import CodingResult, Encounter, Readiness, Severity, excerpt
 from ..reference import Policy, ReferenceLibrary, ReferencePack
@@ -244,12 +245,8 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
         keyed.append((order, line))
     if len(keyed) == 1:
         return [keyed[0][1]]
-    keyed.sort(key=_order)
+    keyed.sort(key=itemgetter(0))
     return [line for _key, line in keyed]
-
-
-def _order(pair: tuple[_LineOrder, PlainLine]) -> _LineOrder:
-    return pair[0]
 
 
 def _on_day(
@@ -303,8 +300,9 @@ def _distinct_injections(ctx: Context, lines: list[PlainLine]) -> list[PlainLine
     if ctx.institutional:
         return lines
     groups: dict[tuple[str, tuple[str, ...], date | None], list[PlainLine]] = defaultdict(list)
+    injection = ic206_injection.RULE.id
     for line in lines:
-        if line.rule == ic206_injection.RULE.id:
+        if line.rule == injection:
             groups[(line.code, tuple(line.modifiers), line.date)].append(line)
     choice = ctx.option("distinct_injections")
     modifier = ctx.option("distinct_modifier")

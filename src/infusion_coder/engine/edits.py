@@ -375,11 +375,16 @@ def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
             elif code in edits.mue_codes:
                 undated.append(code)
             continue
-        checks = [[line] for line in code_lines] if edit.mai == 1 else [code_lines]
-        for group in checks:
+        value = edit.value
+        if edit.mai == 1:  # each line against the limit
+            over = [[line] for line in code_lines if line.units > value]
+        else:  # the date's lines together
+            total = 0
+            for line in code_lines:
+                total += line.units
+            over = [code_lines] if total > value else []
+        for group in over:  # rare: most lines are within their MUE
             units = sum(line.units for line in group)
-            if units <= edit.value:
-                continue
             ids = sorted({i for line in group for i in line.administrations})
             absolute = edit.value == 0 or edit.mai == 2
             ctx.find(
