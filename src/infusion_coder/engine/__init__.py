@@ -160,8 +160,10 @@ def _allowed_addons(ctx: Context, units: list[Unit]) -> list[Unit]:
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
     # Only IV services compete for the initial service; injections are never add-ons (IC206).
+    if ctx.institutional or ctx.encounter.primary_administration is not None:
+        return
     timeline = [s for s in services if s.route == "iv" and s.technique in ("push", "infusion")]
-    if ctx.institutional or ctx.encounter.primary_administration is not None or len(timeline) < 2:
+    if len(timeline) < 2:
         return
     ctx.find(
         ic302_primary_reason.RULE,
