@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from operator import itemgetter
 
 from ..models import CodingResult, Encounter, Readiness, Severity, excerpt
 from ..reference import Policy, ReferenceLibrary, ReferencePack
@@ -24,7 +25,7 @@ from ..rules import (
 from .context import Context
 from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
-from .edits import apply_edits, mark_distinct_sites, place_distinct_modifiers
+from .edits import check_edits, place_distinct_modifiers
 from .intervals import minutes, union
 from .output import Coded, PlainFinding, PlainLine, Span
 from .prepare import prepare
@@ -34,6 +35,8 @@ from .standalone import code_standalone
 from .timeline import code_scope
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# A line's place: the main initial service, the named primary's, initials, then by time, code and ids.
+_LineOrder = tuple[bool, bool, bool, datetime, str, tuple[str, ...]]
 
 
 class UnknownPolicyError(ValueError):
@@ -98,8 +101,7 @@ def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str
     lines = _addons_need_primaries(ctx, lines)
     _em_checks(ctx, lines)
     check_documentation(ctx, lines)
-    mark_distinct_sites(ctx, lines)
-    apply_edits(ctx, lines)
+    check_edits(ctx, lines)  # mark_distinct_sites, then apply_edits
     supplies = drug_lines(ctx, lines)
     if any(line.date is None for line in lines):
         ctx.find(
@@ -110,20 +112,25 @@ def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str
             "No administration time is documented, so these lines carry no date of service; add the date given.",
             denial_risk="CO-16",
         )
-    findings = sorted(
-        ctx.findings,
-        key=lambda f: (_SEVERITY_ORDER[f.severity], f.id, f.administrations, f.message),
-    )
+    findings = ctx.findings
+    findings.sort(key=_finding_order)
     return Coded(
         encounter.encounter_id, lines, findings, ctx.policy.name, pack.version, _readiness(findings), supplies
     )
 
 
+def _finding_order(f: PlainFinding) -> tuple[int, str, list[str], str]:
+    return (_SEVERITY_ORDER[f.severity], f.id, f.administrations, f.message)
+
+
 def _readiness(findings: list[PlainFinding]) -> Readiness:
-    severities = {finding.severity for finding in findings}
-    if "error" in severities:
+    """From findings sorted most severe first (code_plain): the first says it."""
+    if not findings:
+        return "ready"
+    severity = findings[0].severity
+    if severity == "error":
         return "hold"
-    return "ready_with_warnings" if "warning" in severities else "ready"
+    return "ready_with_warnings" if severity == "warning" else "ready"
 
 
 def _allowed_addons(ctx: Context, units: list[Unit]) -> list[Unit]:
@@ -153,8 +160,10 @@ def _allowed_addons(ctx: Context, units: list[Unit]) -> list[Unit]:
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
     # Only IV services compete for the initial service; injections are never add-ons (IC206).
+    if ctx.institutional or ctx.encounter.primary_administration is not None:
+        return
     timeline = [s for s in services if s.route == "iv" and s.technique in ("push", "infusion")]
-    if ctx.institutional or ctx.encounter.primary_administration is not None or len(timeline) < 2:
+    if len(timeline) < 2:
         return
     ctx.find(
         ic302_primary_reason.RULE,
@@ -168,15 +177,19 @@ def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
 
 def _report_midnight(ctx: Context, services: list[Service]) -> None:
     local = ctx.frame.local
-    crossing = [s for s in services if s.start and s.end and local(s.end).date() > local(s.start).date()]
-    for service in crossing:
-        assert service.start is not None and service.end is not None
+    wall = ctx.wall  # else local() hands back its argument
+    for service in services:
+        start, end = service.start, service.end
+        if start is None or end is None:
+            continue
+        if not (local(end).date() > local(start).date() if wall else end.date() > start.date()):
+            continue
         ctx.find(
             ic211_midnight_dating.RULE,
             "crosses-midnight",
             "info",
             service.ids,
-            f"{service.label} runs from {ctx.stamp(service.start)} to {ctx.stamp(service.end)}: one service; "
+            f"{service.label} runs from {ctx.stamp(start)} to {ctx.stamp(end)}: one service; "
             f"{ctx.cite_option('midnight_unit_dating')}; {ctx.cite_option('initial_scope')} "
             f"({ic304_initial_scope.RULE.id}).",
         )
@@ -186,54 +199,56 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
     """Units of one service, code and date become one line; the encounter's initial service comes first."""
     primary = ctx.encounter.primary_administration
     frame = ctx.frame
-    local, shown = frame.local, frame.shown
-    wall = frame.shifts and frame.zone is not None  # else local() hands back its argument
+    local = frame.local
+    wall = ctx.wall  # else local() hands back its argument
+    zoned = frame.zone is not None  # else shown() hands back its argument
     grouped: dict[tuple[str, tuple[str, ...], date | None, tuple[str, ...], str, str], list[Unit]] = {}
+    # A service whose units fall on two or more dates has a line per date: each shows the minutes that
+    # fell on its own date, not the whole stretch on every line. first_day: a service's first date seen;
+    # split: the services seen on another date too.
+    first_day: dict[tuple[str, ...], date | None] = {}
+    split: set[tuple[str, ...]] = set()
     for unit in units:
         when = unit.when
-        day = (local(when) if wall else when).date() if when else None
-        key = (unit.code, unit.modifiers, day, unit.ids, unit.rule.id, unit.explanation)
+        day = None if when is None else local(when).date() if wall else when.date()
+        ids = unit.ids
+        key = (unit.code, unit.modifiers, day, ids, unit.rule.id, unit.explanation)
         members = grouped.get(key)
-        if members is None:
-            grouped[key] = [unit]
-        else:
+        if members is not None:
             members.append(unit)
-    # A service whose units fall on two or more dates has a line per date: each shows the minutes that
-    # fell on its own date, not the whole stretch on every line.
-    days_of: dict[tuple[str, ...], set[date | None]] = defaultdict(set)
-    for _code, _modifiers, day, ids, _rule, _explanation in grouped:
-        days_of[ids].add(day)
-    keyed: list[tuple[tuple[bool, bool, bool, datetime, str, tuple[str, ...]], PlainLine]] = []
-    for (code, modifiers, day, ids, _rule, explanation), members in grouped.items():
+            continue
+        grouped[key] = [unit]
+        if ids not in first_day:
+            first_day[ids] = day
+        elif first_day[ids] != day:
+            split.add(ids)
+    keyed: list[tuple[_LineOrder, PlainLine]] = []
+    for (code, modifiers, day, ids, rule, explanation), members in grouped.items():
         first = members[0]
-        counted = _counted(
-            list(first.intervals)
-            if len(members) == 1
-            else [interval for member in members for interval in member.intervals]
-        )
+        count = len(members)
+        if count == 1:
+            counted = _counted(list(first.intervals))
+            when = first.when
+        else:
+            counted = _counted([interval for member in members for interval in member.intervals])
+            when = min((m.when for m in members if m.when), default=None)
         spent = first.minutes
-        if day is not None and first.minutes is not None and len(days_of[ids]) > 1:
+        if day is not None and spent is not None and ids in split:
             within = _on_day(ctx, counted, day)
             if within != counted:
                 counted, spent = within, minutes(within)
-        line = PlainLine(
-            code,
-            len(members),
-            list(modifiers),
-            day,
-            list(ids),
-            explanation,
-            first.rule.id,
-            spent,
-            [Span(shown(start), shown(end)) for start, end in counted],
-        )
-        if len(members) == 1:
-            when = first.when or datetime.max
+        if zoned:
+            shown = frame.shown
+            spans = [Span(shown(start), shown(end)) for start, end in counted]
         else:
-            when = min((m.when for m in members if m.when), default=datetime.max)
-        order = (not first.main, primary not in ids, not first.initial, when, code, ids)
+            spans = [Span(start, end) for start, end in counted]
+        line = PlainLine(code, count, list(modifiers), day, list(ids), explanation, rule, spent, spans)
+        order = (not first.main, primary not in ids, not first.initial, when or datetime.max, code, ids)
         keyed.append((order, line))
-    return [line for _key, line in sorted(keyed, key=lambda pair: pair[0])]
+    if len(keyed) == 1:
+        return [keyed[0][1]]
+    keyed.sort(key=itemgetter(0))
+    return [line for _key, line in keyed]
 
 
 def _on_day(
@@ -249,6 +264,8 @@ def _on_day(
 
 def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     """Merged stretches, plus the moments of pushes and injections that no stretch covers."""
+    if len(intervals) == 1:  # the common case: a stretch or a moment is itself (a reversed pair is nothing)
+        return intervals if intervals[0][1] >= intervals[0][0] else []
     spans = union(intervals)
     if len(spans) == len(intervals):  # every interval a stretch of its own: no moment to add
         return spans
@@ -285,8 +302,9 @@ def _distinct_injections(ctx: Context, lines: list[PlainLine]) -> list[PlainLine
     if ctx.institutional:
         return lines
     groups: dict[tuple[str, tuple[str, ...], date | None], list[PlainLine]] = defaultdict(list)
+    injection = ic206_injection.RULE.id
     for line in lines:
-        if line.rule == ic206_injection.RULE.id:
+        if line.rule == injection:
             groups[(line.code, tuple(line.modifiers), line.date)].append(line)
     choice = ctx.option("distinct_injections")
     modifier = ctx.option("distinct_modifier")

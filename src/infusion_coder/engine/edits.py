@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from ..reference.edits import cited
+from ..reference.edits import SettingEdits, cited
 from ..rules import ic303_second_access, ic503_em_with_administration, ic901_ncci_ptp, ic902_mue
 from .context import Context
 from .output import PlainLine
@@ -23,20 +22,26 @@ _MAI = {
 }
 
 
-def _by_date(lines: list[PlainLine]) -> dict[date, list[PlainLine]]:
-    """Dated lines by date of service: the edits are in force per date."""
-    found: dict[date, list[PlainLine]] = defaultdict(list)
-    for line in lines:
-        if line.date is not None:
-            found[line.date].append(line)
-    return found
+_Codes = dict[str, list[PlainLine]]  # a date's lines by code, in the order of the lines
 
 
-def _by_code(lines: list[PlainLine]) -> dict[str, list[PlainLine]]:
-    found: dict[str, list[PlainLine]] = defaultdict(list)
+def _by_date(lines: list[PlainLine]) -> list[tuple[date, _Codes]]:
+    """Dated lines by date of service, then by code, dates in order: the edits are in force per date."""
+    found: dict[date, _Codes] = {}
     for line in lines:
-        found[line.code].append(line)
-    return found
+        day = line.date
+        if day is None:
+            continue
+        codes = found.get(day)
+        if codes is None:
+            found[day] = {line.code: [line]}
+            continue
+        same = codes.get(line.code)
+        if same is None:
+            codes[line.code] = [line]
+        else:
+            same.append(line)
+    return sorted(found.items()) if len(found) > 1 else list(found.items())
 
 
 def _setting(ctx: Context) -> str:
@@ -79,16 +84,33 @@ def place_distinct_modifiers(ctx: Context, units: list[Unit]) -> None:
             break
 
 
+def check_edits(ctx: Context, lines: list[PlainLine]) -> None:
+    """mark_distinct_sites, then apply_edits, on one grouping of the lines by date and code (the first
+    changes modifiers only, never a code or a date)."""
+    edits = ctx.pack.edits.setting(_setting(ctx))
+    by_date = _by_date(lines)
+    _mark_distinct_sites(ctx, edits, by_date)
+    _apply_edits(ctx, edits, lines, by_date)
+
+
 def mark_distinct_sites(ctx: Context, lines: list[PlainLine]) -> None:
     """An IM or SC injection beside IV services is at a site of its own by its nature: where an
     indicator-1 pair joins it to an IV code on the same date, the column-two code carries the profile's
     distinct modifier, with a finding saying why (IC901)."""
+    _mark_distinct_sites(ctx, ctx.pack.edits.setting(_setting(ctx)), _by_date(lines))
+
+
+def _mark_distinct_sites(ctx: Context, edits: SettingEdits, by_date: list[tuple[date, _Codes]]) -> None:
+    if not by_date:
+        return
     modifier = ctx.option("distinct_modifier")
     distinct_injections = ctx.option("distinct_injections") == "modifier"
-    by_date = _by_date(lines)
-    for day, day_lines in sorted(by_date.items()):
-        rows = ctx.pack.edits.by_first(_setting(ctx), day)
-        by_code = _by_code(day_lines)
+    own_site_codes = ic901_ncci_ptp.OWN_SITE_CODES
+    bypass = ic901_ncci_ptp.BYPASS_MODIFIERS
+    for day, by_code in by_date:
+        if own_site_codes.isdisjoint(by_code):
+            continue  # every pair below needs a code at a site of its own
+        rows = edits.rows(day)
         # pairs of codes, not of lines: many lines of one code on a date must not cost their square
         for first_code, firsts in by_code.items():
             row = rows.get(first_code)
@@ -98,21 +120,16 @@ def mark_distinct_sites(ctx: Context, lines: list[PlainLine]) -> None:
                 edit = row.get(second_code)
                 if edit is None or edit.modifier_indicator != 1:
                     continue  # most pairs of codes are no edit: skip the site test below
-                own_site = {
-                    first_code in ic901_ncci_ptp.OWN_SITE_CODES,
-                    second_code in ic901_ncci_ptp.OWN_SITE_CODES,
-                }
+                first_own = first_code in own_site_codes
+                second_own = second_code in own_site_codes
                 # two injections (or an SC infusion and an injection) are each at a site of their own too
-                injections = own_site == {True} and first_code != second_code and distinct_injections
-                if (
-                    edit is None
-                    or edit.modifier_indicator != 1
-                    or (own_site != {True, False} and not injections)
-                ):
+                both = first_own and second_own
+                injections = both and first_code != second_code and distinct_injections
+                if first_own == second_own and not injections:
                     continue
-                if ic901_ncci_ptp.BYPASS_MODIFIERS & set(firsts[0].modifiers):
+                if bypass & set(firsts[0].modifiers):
                     continue  # the pair the edit checks (its first line of each code) is bypassed already
-                marked = [s for s in seconds if not ic901_ncci_ptp.BYPASS_MODIFIERS & set(s.modifiers)]
+                marked = [s for s in seconds if not bypass & set(s.modifiers)]
                 if not marked:
                     continue
                 for second in marked:
@@ -122,10 +139,10 @@ def mark_distinct_sites(ctx: Context, lines: list[PlainLine]) -> None:
                     "distinct-site-modifier",
                     "info",
                     sorted({*firsts[0].administrations, *(i for s in marked for i in s.administrations)}),
-                    f"NCCI pair {_label(edit, _setting(ctx))}, modifier indicator 1: "
+                    f"NCCI pair {_label(edit, edits.setting)}, modifier indicator 1: "
                     + (
                         "each is an injection or SC infusion at a site of its own, a distinct service"
-                        if own_site == {True}
+                        if both
                         else "an IM or SC injection is given at a site of its own, apart from the IV line"
                     )
                     + f", so the column-two code {second_code} carries {modifier} "
@@ -137,11 +154,17 @@ def apply_edits(ctx: Context, lines: list[PlainLine]) -> None:
     """PTP pairs and MUE limits per date of service (as the I/OCE and the MACs apply them: a pair on two
     dates is no edit), from the table of the claim's setting; the E/M the encounter names is checked on its
     first date. Whatever no bundled table covers is named as not evaluated."""
-    setting = _setting(ctx)
-    by_date = _by_date(lines)
-    tables = ctx.pack.edits
+    _apply_edits(ctx, ctx.pack.edits.setting(_setting(ctx)), lines, _by_date(lines))
+
+
+def _apply_edits(
+    ctx: Context, edits: SettingEdits, lines: list[PlainLine], by_date: list[tuple[date, _Codes]]
+) -> None:
+    if not lines:
+        return
+    setting = edits.setting
     where = setting.replace("_", " ")
-    if lines and not tables.ptp.get(setting):
+    if not edits.has_ptp:
         ctx.find(
             ic901_ncci_ptp.RULE,
             "ptp-table-missing",
@@ -150,7 +173,7 @@ def apply_edits(ctx: Context, lines: list[PlainLine]) -> None:
             f"No NCCI PTP table for the {where} setting in reference data {ctx.pack.version}: pairs were not "
             "evaluated. Load the CMS quarterly file.",
         )
-    if lines and not tables.mue.get(setting):
+    if not edits.has_mue:
         ctx.find(
             ic902_mue.RULE,
             "mue-table-missing",
@@ -160,16 +183,22 @@ def apply_edits(ctx: Context, lines: list[PlainLine]) -> None:
             "evaluated. Load the CMS quarterly file.",
         )
     em = _em_line(ctx, by_date)
-    for day, day_lines in sorted(by_date.items()):
-        billed = [*day_lines, em] if em is not None and em.date == day else day_lines
-        if tables.ptp.get(setting):
-            _ptp(ctx, setting, day, day_lines, em if em is not None and em.date == day else None)
-            _ptp_not_evaluated(ctx, setting, day, billed)
-        if tables.mue.get(setting):
-            _mue(ctx, setting, day, day_lines)
+    for day, by_code in by_date:
+        if edits.has_ptp:
+            billed = by_code
+            if em is not None and em.date == day:
+                billed = dict(by_code)  # the E/M's pairs too: after the lines, as one more line
+                same = billed.get(em.code)
+                billed[em.code] = [em] if same is None else [*same, em]
+                _ptp(ctx, edits, day, billed, em)
+            else:
+                _ptp(ctx, edits, day, billed, None)
+            _ptp_not_evaluated(ctx, edits, day, billed)
+        if edits.has_mue:
+            _mue(ctx, edits, day, by_code)
 
 
-def _em_line(ctx: Context, by_date: dict[date, list[PlainLine]]) -> PlainLine | None:
+def _em_line(ctx: Context, by_date: list[tuple[date, _Codes]]) -> PlainLine | None:
     """The encounter's E/M as a line on its first date of service, with modifier 25 when it is documented as
     separately identifiable (the engine asks for 25 on it then), for the pairs it forms."""
     em = ctx.encounter.evaluation_and_management
@@ -179,7 +208,7 @@ def _em_line(ctx: Context, by_date: dict[date, list[PlainLine]]) -> PlainLine | 
         code=em.code.strip().upper(),
         units=1,
         modifiers=["25"] if em.separately_identifiable else [],
-        date=min(by_date),
+        date=by_date[0][0],
         administrations=[],
         explanation="the E/M the encounter names",
         rule=ic503_em_with_administration.RULE.id,
@@ -190,11 +219,11 @@ def _label(edit: Any, setting: str) -> str:
     return f"{edit.column_1}/{edit.column_2} ({setting.replace('_', ' ')} table, {cited(edit.source)})"
 
 
-def _ptp(ctx: Context, setting: str, day: date, lines: list[PlainLine], em: PlainLine | None) -> None:
-    rows = ctx.pack.edits.by_first(setting, day)
+def _ptp(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes, em: PlainLine | None) -> None:
+    rows = edits.rows(day)
+    setting = edits.setting
     rule = ic901_ncci_ptp.RULE
     # Each pair of codes fires once, on its first two lines: look at those, not at every pair of lines.
-    by_code = _by_code([*lines, em] if em is not None else lines)
     for code_1, lines_1 in by_code.items():
         row = rows.get(code_1)
         if row is None:
@@ -310,12 +339,14 @@ def _em_pair(
         )
 
 
-def _ptp_not_evaluated(ctx: Context, setting: str, day: date, lines: list[PlainLine]) -> None:
-    codes = sorted({line.code for line in lines})
-    outside = [code for code in codes if not ctx.pack.edits.covers("ptp", setting, code)]
-    if not outside or len(codes) < 2:
+def _ptp_not_evaluated(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
+    if len(by_code) < 2:
         return
-    ids = sorted({i for line in lines if line.code in outside for i in line.administrations})
+    codes = sorted(by_code)
+    outside = [code for code in codes if not edits.covers_ptp(code)]
+    if not outside:
+        return
+    ids = sorted({i for code in outside for line in by_code[code] for i in line.administrations})
     others = [code for code in codes if code not in outside]
     ctx.find(
         ic901_ncci_ptp.RULE,
@@ -324,31 +355,36 @@ def _ptp_not_evaluated(ctx: Context, setting: str, day: date, lines: list[PlainL
         ids,
         f"NCCI pairs of {', '.join(outside)} with "
         + (", ".join(others) if others else "each other")
-        + f" on {day} were not evaluated: the bundled {setting.replace('_', ' ')} PTP table is an extract that "
-        f"covers {ctx.pack.edits.coverage_note or 'other codes'} only; check them against the CMS file.",
+        + f" on {day} were not evaluated: the bundled {edits.setting.replace('_', ' ')} PTP table is an extract "
+        f"that covers {ctx.pack.edits.coverage_note or 'other codes'} only; check them against the CMS file.",
     )
 
 
-def _mue(ctx: Context, setting: str, day: date, lines: list[PlainLine]) -> None:
-    tables = ctx.pack.edits
-    limits = tables.limits(setting, day)
+def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
+    limits = edits.limits(day)
     rule = ic902_mue.RULE
-    where = setting.replace("_", " ")
+    where = edits.setting.replace("_", " ")
     outside: list[str] = []  # codes the bundled extract holds no rows for
     undated: list[str] = []  # codes with rows, none in force on this date
-    for code, code_lines in sorted(_by_code(lines).items()):
+    for code in sorted(by_code):
+        code_lines = by_code[code]
         edit = limits.get(code)
         if edit is None:
-            if not tables.covers("mue", setting, code):
+            if not edits.covers_mue(code):
                 outside.append(code)
-            elif tables.has_mue_rows(setting, code):
+            elif code in edits.mue_codes:
                 undated.append(code)
             continue
-        checks = [[line] for line in code_lines] if edit.mai == 1 else [code_lines]
-        for group in checks:
+        value = edit.value
+        if edit.mai == 1:  # each line against the limit
+            over = [[line] for line in code_lines if line.units > value]
+        else:  # the date's lines together
+            total = 0
+            for line in code_lines:
+                total += line.units
+            over = [code_lines] if total > value else []
+        for group in over:  # rare: most lines are within their MUE
             units = sum(line.units for line in group)
-            if units <= edit.value:
-                continue
             ids = sorted({i for line in group for i in line.administrations})
             absolute = edit.value == 0 or edit.mai == 2
             ctx.find(
@@ -363,7 +399,10 @@ def _mue(ctx: Context, setting: str, day: date, lines: list[PlainLine]) -> None:
                 remark="N362",
             )
     for codes, why in (
-        (outside, f"the bundled {where} MUE table is an extract that covers {tables.coverage_note} only"),
+        (
+            outside,
+            f"the bundled {where} MUE table is an extract that covers {ctx.pack.edits.coverage_note} only",
+        ),
         (undated, f"the bundled {where} MUE table has no value for them in force on that date"),
     ):
         if codes:
@@ -371,7 +410,7 @@ def _mue(ctx: Context, setting: str, day: date, lines: list[PlainLine]) -> None:
                 rule,
                 "mue-not-evaluated",
                 "info",
-                sorted({i for line in lines if line.code in codes for i in line.administrations}),
+                sorted({i for code in codes for line in by_code[code] for i in line.administrations}),
                 f"Units of {', '.join(codes)} on {day} were not checked against an MUE: {why}; check them "
                 "against the CMS file.",
             )

@@ -26,6 +26,10 @@ PTP_COLUMNS = ["column_1", "column_2", "effective", "deletion", "modifier_indica
 MUE_COLUMNS = ["code", "value", "mai", "rationale", "effective", "deletion", "source"]
 
 
+_CACHED_DATES = 4096  # (setting, date) tables kept; a batch spans far fewer dates than this
+_CACHED_CODES = 65536  # (kind, setting, code) coverage answers kept; codes come from records, so bounded
+
+
 def _active(effective: date | None, deletion: date | None, when: date) -> bool:
     return (effective is None or effective <= when) and (deletion is None or when < deletion)
 
@@ -34,9 +38,18 @@ def _active(effective: date | None, deletion: date | None, when: date) -> bool:
 _PROVENANCE = re.compile(r",? (?:as packaged in|as generated into|as carried by|via) |; ")
 
 
+_CITED: dict[str, str] = {}  # source -> cited(source): a pack has a few sources, asked once a pair fires
+
+
 def cited(source: str) -> str:
     """The CMS file a row's source names, without the copy it was read through, for messages."""
-    return _PROVENANCE.split(source, maxsplit=1)[0].strip()
+    found = _CITED.get(source)
+    if found is None:
+        found = _PROVENANCE.split(source, maxsplit=1)[0].strip()
+        if len(_CITED) >= _CACHED_CODES:
+            _CITED.clear()
+        _CITED[source] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -67,10 +80,6 @@ class MueEdit:
         return _active(self.effective, self.deletion, when)
 
 
-_CACHED_DATES = 4096  # (setting, date) tables kept; a batch spans far fewer dates than this
-_CACHED_CODES = 65536  # (kind, setting, code) coverage answers kept; codes come from records, so bounded
-
-
 @dataclass(frozen=True)
 class EditTables:
     """The rows, and the tables in force on a date built once per (setting, date): the rows never change
@@ -99,6 +108,14 @@ class EditTables:
     _covered: dict[tuple[str, str, str], bool] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _settings: dict[str, SettingEdits] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def setting(self, setting: str) -> SettingEdits:
+        """The tables of one setting, as the engine asks them for each encounter (kept once built)."""
+        found = self._settings.get(setting)
+        if found is None:
+            found = self._settings[setting] = SettingEdits(self, setting)
+        return found
 
     def pairs(self, setting: str, when: date) -> dict[tuple[str, str], PtpEdit]:
         key = (setting, self._period("ptp", setting, when))
@@ -162,6 +179,61 @@ class EditTables:
             bounds = tuple(sorted({d for e in rows for d in (e.effective, e.deletion) if d is not None}))
             self._bounds[(kind, setting)] = bounds
         return bisect_right(bounds, when)
+
+
+class SettingEdits:
+    """One setting's edit tables, asked per date of service and per code: the answers of EditTables kept
+    in dicts keyed by the date or the code alone, so an encounter's lookups are one dict get each."""
+
+    def __init__(self, tables: EditTables, setting: str) -> None:
+        self.tables = tables
+        self.setting = setting
+        self.has_ptp = bool(tables.ptp.get(setting))
+        self.has_mue = bool(tables.mue.get(setting))
+        # codes with an MUE row on any date (EditTables.has_mue_rows)
+        self.mue_codes = frozenset(edit.code for edit in tables.mue.get(setting, ()))
+        self._rows: dict[date, dict[str, dict[str, PtpEdit]]] = {}
+        self._limits: dict[date, dict[str, MueEdit]] = {}
+        self._ptp_covered: dict[str, bool] = {}
+        self._mue_covered: dict[str, bool] = {}
+
+    def rows(self, when: date) -> dict[str, dict[str, PtpEdit]]:
+        """EditTables.by_first on this setting."""
+        found = self._rows.get(when)
+        if found is None:
+            found = self.tables.by_first(self.setting, when)
+            if len(self._rows) >= _CACHED_DATES:
+                self._rows.clear()
+            self._rows[when] = found
+        return found
+
+    def limits(self, when: date) -> dict[str, MueEdit]:
+        """EditTables.limits on this setting."""
+        found = self._limits.get(when)
+        if found is None:
+            found = self.tables.limits(self.setting, when)
+            if len(self._limits) >= _CACHED_DATES:
+                self._limits.clear()
+            self._limits[when] = found
+        return found
+
+    def covers_ptp(self, code: str) -> bool:
+        known = self._ptp_covered.get(code)
+        if known is None:
+            known = self.tables.covers("ptp", self.setting, code)
+            if len(self._ptp_covered) >= _CACHED_CODES:
+                self._ptp_covered.clear()
+            self._ptp_covered[code] = known
+        return known
+
+    def covers_mue(self, code: str) -> bool:
+        known = self._mue_covered.get(code)
+        if known is None:
+            known = self.tables.covers("mue", self.setting, code)
+            if len(self._mue_covered) >= _CACHED_CODES:
+                self._mue_covered.clear()
+            self._mue_covered[code] = known
+        return known
 
 
 def _within(code: str, low: str, high: str) -> bool:
