@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from operator import itemgetter
 
@@ -313,12 +312,17 @@ def _distinct_injections(ctx: Context, lines: list[PlainLine]) -> list[PlainLine
             continue
         ids = sorted({i for line in same for i in line.administrations})
         if choice == "units":
-            merged = replace(
-                same[0],
-                units=sum(line.units for line in same),
-                administrations=ids,
-                explanation=" ".join(line.explanation for line in same),
-                intervals=[i for line in same for i in line.intervals],
+            first = same[0]
+            merged = PlainLine(
+                first.code,
+                sum(line.units for line in same),
+                first.modifiers,
+                first.date,
+                ids,
+                " ".join(line.explanation for line in same),
+                first.rule,
+                first.minutes,
+                [i for line in same for i in line.intervals],
             )
             lines = [
                 merged if line is same[0] else line for line in lines if line is same[0] or line not in same

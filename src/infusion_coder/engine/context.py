@@ -2,42 +2,62 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..models import ClaimType, Encounter, Severity
-from ..reference import CodeTable, Policy, ReferencePack, Substance, SubstanceTable
+from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
 from .output import PlainFinding
 
 
-@dataclass(slots=True)
 class Context:
+    __slots__ = (
+        "codes",
+        "concurrent_used",
+        "encounter",
+        "families",
+        "findings",
+        "frame",
+        "institutional",
+        "pack",
+        "policy",
+        "resolved",
+        "substances",
+        "supplied",
+        "wall",
+    )
+
     encounter: Encounter
     pack: ReferencePack
     policy: Policy
-    findings: list[PlainFinding] = field(default_factory=list)
-    concurrent_used: set[Any] = field(default_factory=set)
-    families: dict[str, str] = field(default_factory=dict)  # administration id -> family, once classified
+    findings: list[PlainFinding]
+    concurrent_used: set[Any]
+    families: dict[str, str]  # administration id -> family, once classified
     # administration id -> (route class iv|ia|sc|im|other, method the record or its route states), once resolved
-    resolved: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    resolved: dict[str, tuple[str, str | None]]
     # administration ids whose drug was given and is billed, though no administration code carries them
     # (a repeat push within 30 minutes, a repeat with no code in its setting, a stopless bag added to its drug)
-    supplied: set[str] = field(default_factory=set)
-    # (substance, hcpcs, ndc) -> substance-table entries, once looked up (identity.table_entries)
-    entries: dict[tuple[str, str | None, str | None], list[Substance]] = field(default_factory=dict)
+    supplied: set[str]
     # read once: a private attribute of a pydantic model is a slow lookup, and the frame is asked often
-    frame: TimeFrame = field(init=False)
-    institutional: bool = field(init=False)  # asked about ten times an encounter
+    frame: TimeFrame
+    institutional: bool  # asked about ten times an encounter
     # the pack's tables, read once (asked ~6 times a record)
-    codes: CodeTable = field(init=False)
-    substances: SubstanceTable = field(init=False)
+    codes: CodeTable
+    substances: SubstanceTable
     # whether frame.local() moves a time at all (a zone whose offset changes inside the encounter)
-    wall: bool = field(init=False)
+    wall: bool
 
-    def __post_init__(self) -> None:
+    def __init__(self, encounter: Encounter, pack: ReferencePack, policy: Policy) -> None:
+        self.encounter = encounter
+        self.pack = pack
+        self.policy = policy
+        self.findings = []
+        self.concurrent_used = set()
+        self.families = {}
+        self.resolved = {}
+        self.supplied = set()
         frame = self.frame = self.encounter.time_frame
         self.institutional = self.encounter.claim_type == ClaimType.INSTITUTIONAL
         self.codes = self.pack.codes

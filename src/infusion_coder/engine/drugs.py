@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from ..models import Administration, shown_name
@@ -21,19 +20,40 @@ _UNKNOWN = 2  # no drug in the substance table
 _NO_CODE = 3  # a table drug without a HCPCS code and billing unit
 
 
-@dataclass(slots=True)
 class _Dose:
+    __slots__ = ("admin", "amount", "dimension", "id", "wasted")
+
     admin: Administration
     id: str  # the record's id, read once
     amount: float  # in the base unit of its dimension
     wasted: float | None
     dimension: str
 
+    def __init__(
+        self, admin: Administration, id: str, amount: float, wasted: float | None, dimension: str
+    ) -> None:
+        self.admin = admin
+        self.id = id
+        self.amount = amount
+        self.wasted = wasted
+        self.dimension = dimension
 
-@dataclass(slots=True)
+
 class _Plan:
     """A record's drug line as far as the reference pack decides it: the same for every record with its
     (substance, hcpcs, ndc), so made once per pack (_plans), not once per record."""
+
+    __slots__ = (
+        "billing_unit",
+        "hcpcs",
+        "listed",
+        "name",
+        "origin",
+        "outcome",
+        "parsed",
+        "unit_base",
+        "unsettled",
+    )
 
     outcome: int
     unsettled: bool  # the NDC was not settled by the CMS crosswalk (a finding)
@@ -44,6 +64,28 @@ class _Plan:
     origin: str
     unit_base: tuple[str, float] | None  # the billing unit in its dimension's base unit
     parsed: tuple[float, str] | None  # the first amount in the substance text (the dose when none is given)
+
+    def __init__(
+        self,
+        outcome: int,
+        unsettled: bool,
+        listed: str,
+        hcpcs: str,
+        billing_unit: str,
+        name: str | None,
+        origin: str,
+        unit_base: tuple[str, float] | None,
+        parsed: tuple[float, str] | None,
+    ) -> None:
+        self.outcome = outcome
+        self.unsettled = unsettled
+        self.listed = listed
+        self.hcpcs = hcpcs
+        self.billing_unit = billing_unit
+        self.name = name
+        self.origin = origin
+        self.unit_base = unit_base
+        self.parsed = parsed
 
 
 # pack id -> (the pack, its plans by (substance, hcpcs, ndc)); the pack is held so its id stays its own

@@ -9,24 +9,41 @@ bytes (tests/test_output.py): keep them so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from ..models import CodingResult, Readiness, Severity
 
+_Date = date  # the `date` fields shadow the type inside their classes
 
-@dataclass(slots=True)
+
 class Span:
     """A models.TimeInterval: a stretch a line counted, as shown (TimeFrame.shown)."""
+
+    __slots__ = ("end", "start")
 
     start: datetime
     end: datetime
 
+    def __init__(self, start: datetime, end: datetime) -> None:
+        self.start = start
+        self.end = end
 
-@dataclass(slots=True)
+
 class PlainLine:
     """A models.Line, as the engine builds and amends it."""
+
+    __slots__ = (
+        "administrations",
+        "code",
+        "date",
+        "explanation",
+        "intervals",
+        "minutes",
+        "modifiers",
+        "rule",
+        "units",
+    )
 
     code: str
     units: int
@@ -35,26 +52,68 @@ class PlainLine:
     administrations: list[str]
     explanation: str
     rule: str
-    minutes: int | None = None
-    intervals: list[Span] = field(default_factory=list)
+    minutes: int | None
+    intervals: list[Span]
+
+    def __init__(
+        self,
+        code: str,
+        units: int,
+        modifiers: list[str],
+        date: _Date | None,
+        administrations: list[str],
+        explanation: str,
+        rule: str,
+        minutes: int | None = None,
+        intervals: list[Span] | None = None,
+    ) -> None:
+        self.code = code
+        self.units = units
+        self.modifiers = modifiers
+        self.date = date
+        self.administrations = administrations
+        self.explanation = explanation
+        self.rule = rule
+        self.minutes = minutes
+        self.intervals = [] if intervals is None else intervals
 
 
-@dataclass(slots=True)
 class PlainFinding:
     """A models.Finding."""
+
+    __slots__ = ("administrations", "denial_risk", "id", "message", "remark", "rule", "severity")
 
     id: str
     severity: Severity
     administrations: list[str]
     message: str
-    denial_risk: str | None = None
-    rule: str | None = None
-    remark: str | None = None
+    denial_risk: str | None
+    rule: str | None
+    remark: str | None
+
+    def __init__(
+        self,
+        id: str,
+        severity: Severity,
+        administrations: list[str],
+        message: str,
+        denial_risk: str | None = None,
+        rule: str | None = None,
+        remark: str | None = None,
+    ) -> None:
+        self.id = id
+        self.severity = severity
+        self.administrations = administrations
+        self.message = message
+        self.denial_risk = denial_risk
+        self.rule = rule
+        self.remark = remark
 
 
-@dataclass(slots=True)
 class PlainDrugLine:
     """A models.DrugLine."""
+
+    __slots__ = ("administrations", "date", "explanation", "hcpcs", "modifiers", "ndc", "rule", "units")
 
     hcpcs: str
     units: int
@@ -65,10 +124,39 @@ class PlainDrugLine:
     explanation: str
     rule: str
 
+    def __init__(
+        self,
+        hcpcs: str,
+        units: int,
+        modifiers: list[str],
+        date: _Date | None,
+        ndc: str | None,
+        administrations: list[str],
+        explanation: str,
+        rule: str,
+    ) -> None:
+        self.hcpcs = hcpcs
+        self.units = units
+        self.modifiers = modifiers
+        self.date = date
+        self.ndc = ndc
+        self.administrations = administrations
+        self.explanation = explanation
+        self.rule = rule
 
-@dataclass(slots=True)
+
 class Coded:
     """One coded encounter: a models.CodingResult in plain objects."""
+
+    __slots__ = (
+        "drug_lines",
+        "encounter_id",
+        "findings",
+        "lines",
+        "policy",
+        "readiness",
+        "reference_version",
+    )
 
     encounter_id: str | int
     lines: list[PlainLine]
@@ -77,6 +165,24 @@ class Coded:
     reference_version: str
     readiness: Readiness
     drug_lines: list[PlainDrugLine]
+
+    def __init__(
+        self,
+        encounter_id: str | int,
+        lines: list[PlainLine],
+        findings: list[PlainFinding],
+        policy: str,
+        reference_version: str,
+        readiness: Readiness,
+        drug_lines: list[PlainDrugLine],
+    ) -> None:
+        self.encounter_id = encounter_id
+        self.lines = lines
+        self.findings = findings
+        self.policy = policy
+        self.reference_version = reference_version
+        self.readiness = readiness
+        self.drug_lines = drug_lines
 
     def counted(self) -> bool:
         """Whether every unit count is one the contract accepts (units > 0): the model would refuse

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..rules import (
@@ -157,11 +156,10 @@ def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
                 )
                 + f" ({ctx.cite_option('split_dose_injections')}).",
             )
-            # replace(), not the __dict__: a Service compiled by mypyc (the optional build) has none
             if per_dose:
-                group = [replace(group[0], ids=tuple(sorted(ids)))]
+                group = [group[0].with_ids(tuple(sorted(ids)))]
             else:  # one line with a unit per injection: the injections of one dose are one service
-                group = [replace(service, ids=tuple(sorted(ids))) for service in group]
+                group = [service.with_ids(tuple(sorted(ids))) for service in group]
         for service in group:
             units.append(
                 _unit(

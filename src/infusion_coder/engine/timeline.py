@@ -14,7 +14,6 @@ written (its date and the stretches it counted), from the very times the record 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
 
@@ -141,23 +140,45 @@ def _precedence(stream: Stream) -> tuple[int, int, int, str]:
     return stream.precedence
 
 
-@dataclass(slots=True)
 class Initial:
+    __slots__ = ("kind", "label", "push", "start", "stream")
+
     kind: str  # stream | push | hydration
-    stream: Stream | None = None
-    push: Run | None = None
-    start: int | None = None  # when the initial service began, for "before" or "after" in explanations
-    label: str = ""  # what it is, as charted ("vancomycin infusion from 15:00")
+    stream: Stream | None
+    push: Run | None
+    start: int | None  # when the initial service began, for "before" or "after" in explanations
+    label: str  # what it is, as charted ("vancomycin infusion from 15:00")
+
+    def __init__(
+        self,
+        kind: str,
+        stream: Stream | None = None,
+        push: Run | None = None,
+        start: int | None = None,
+        label: str = "",
+    ) -> None:
+        self.kind = kind
+        self.stream = stream
+        self.push = push
+        self.start = start
+        self.label = label
 
 
-@dataclass(slots=True)
 class Repeat:
     """A same-drug push and the reported service of that drug it repeats: before or after it in time."""
+
+    __slots__ = ("after", "push", "reference", "what")
 
     push: Run
     reference: int  # the moment the gap is measured from (or to)
     what: str  # "last pushed or infused at 10:05", "its infusion from 15:00"
     after: bool  # the push comes after its reference
+
+    def __init__(self, push: Run, reference: int, what: str, after: bool) -> None:
+        self.push = push
+        self.reference = reference
+        self.what = what
+        self.after = after
 
 
 def _first(candidate: tuple[tuple[int, int, int, str], Stream | Run | None]) -> tuple[int, int, int, str]:
