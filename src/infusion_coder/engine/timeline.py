@@ -33,6 +33,7 @@ from ..rules import (
     ic408_overlap_once,
 )
 from ..rules.base import Rule
+from ..rules.ic211_midnight_dating import moment_of_minute
 from .context import Context
 from .intervals import MINUTE_US, Interval, Span, common, cut, merge, total_minutes
 from .output import PlainFinding
@@ -769,17 +770,7 @@ class _ScopeCoder:
             return []
         if self.service_start_dating:
             return [own[0][0]] * len(marks)
-        found: list[int] = []
-        for mark in marks:
-            needed = mark * MINUTE_US
-            moment = own[-1][1]
-            for start, end in own:
-                if end - start >= needed:
-                    moment = start + needed
-                    break
-                needed -= end - start
-            found.append(moment)
-        return found
+        return [moment_of_minute(own, mark, MINUTE_US) for mark in marks]
 
     def _dated(self, bucket: Bucket, marks: list[int]) -> list[tuple[date, list[datetime | None], list[int]]]:
         """The marks and their moments grouped by the date each fell on, in order (IC211): the text of a

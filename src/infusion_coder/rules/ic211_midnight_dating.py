@@ -12,22 +12,18 @@ Example: hydration 23:00-02:00 -> 96360 dated day 1, 96361 x2 dated day 2 (gold 
 
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 from .base import Rule
 
 RULE = Rule.of(sys.modules[__name__], "IC211", "midnight-dating", ("S2", "S3", "S4", "S23", "S1", "S29"))
 
-Interval = tuple[datetime, datetime]
-_MINUTE = timedelta(minutes=1)
 
-
-def moment_of_minute(intervals: Sequence[Interval], minute: int) -> datetime:
-    """When the running total of the intervals reaches `minute` minutes."""
-    needed = _MINUTE * minute  # timedelta(minutes=...) parses keywords: several times slower
+def moment_of_minute(intervals: Sequence[tuple[int, int]], minute: int, per_minute: int) -> int:
+    """When the running total of the intervals (integer times, `per_minute` to a minute, in order) reaches
+    `minute` minutes: the moment a unit is earned, whose date the unit carries."""
+    needed = minute * per_minute
     for start, end in intervals:
-        length = end - start
-        if length >= needed:
+        if end - start >= needed:
             return start + needed
-        needed -= length
+        needed -= end - start
     return intervals[-1][1]
