@@ -96,15 +96,16 @@ class Coder:
         self, record: Any, policy: str | None, timezone: str | None, *, audit: bool, plain: bool = False
     ) -> Result | Coded:
         encounter_id = encounter_id_of(record)
-        if timezone and isinstance(record, Mapping) and record.get("timezone") is None:
+        mapping = type(record) is dict or isinstance(record, Mapping)  # an ABC check is slow; most are dicts
+        if timezone and mapping and record.get("timezone") is None:
             record = {**record, "timezone": timezone}
-        if isinstance(record, Mapping) and "error" in record and "administrations" not in record:
+        if mapping and "error" in record and "administrations" not in record:
             # an error object from an importer passes through as this record's result
             detail = record["error"] if isinstance(record["error"], Mapping) else {}
             message = _short(str(detail.get("message") or "the record could not be imported"))
             field = detail.get("field")
             return _error(encounter_id, message, field[:100] if isinstance(field, str) else None)
-        if not isinstance(record, Mapping):
+        if not mapping:
             return _error(encounter_id, f"an encounter must be a JSON object, not {_kind(record)}", None)
         if "resourceType" in record and "administrations" not in record:
             kind = excerpt(record["resourceType"], 40)
@@ -149,7 +150,7 @@ def _kind(value: Any) -> str:
 
 def encounter_id_of(record: Any) -> str | int | None:
     """The record's encounter_id as given, when it is one an error object can echo; else None."""
-    value = record.get("encounter_id") if isinstance(record, Mapping) else None
+    value = record.get("encounter_id") if type(record) is dict or isinstance(record, Mapping) else None
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     if isinstance(value, int):

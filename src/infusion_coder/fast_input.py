@@ -17,7 +17,7 @@ import math
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
 
@@ -67,11 +67,11 @@ _HOME_PUMP = _enum_table(HomePump)
 _CLAIM_TYPE = _enum_table(ClaimType)
 _SEVERITIES = frozenset({"error", "warning", "info"})
 
-_TEXT = 0  # optional free text: kept as given when it has no outer blanks
-_BLANK_NONE = 1  # access and mix: "" reads as None
-_FLAG = 2  # bool | None
-_AMOUNT = 3  # float | None, with bounds
-_ENUM = 4  # a lower-case enum word
+_TEXT: Final = 0  # optional free text: kept as given when it has no outer blanks
+_BLANK_NONE: Final = 1  # access and mix: "" reads as None
+_FLAG: Final = 2  # bool | None
+_AMOUNT: Final = 3  # float | None, with bounds
+_ENUM: Final = 4  # a lower-case enum word
 
 
 def _bounded(low: float, low_open: bool, high: float) -> tuple[float, bool, float]:
@@ -158,8 +158,10 @@ def _time(value: Any) -> datetime | None:
         return None
     if type(value) is not str or _ISO.fullmatch(value) is None:
         raise Declined
+    if value[-1] in "Zz":  # the pattern allows Z only at the end
+        value = value[:-1] + "+00:00"
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return datetime.fromisoformat(value)
     except ValueError:
         raise Declined from None
 
@@ -218,8 +220,9 @@ def _administration(data: Any) -> Administration:
     if start is None and (end is not None or route in VASCULAR_ROUTES):
         raise Declined  # "a stop time without a start", "a start time is required"
     values["start"], values["end"] = start, end
+    fields = _ADMIN_FIELDS  # a module global is a dict lookup each time, compiled too
     for name in given:
-        how = _ADMIN_FIELDS.get(name)
+        how = fields.get(name)
         if how is None:
             continue
         kind, extra = how
