@@ -43,6 +43,11 @@ from .services import Scope, Service, Unit
 RANK: Final = ic301_facility_hierarchy.RANK
 INITIAL_CODE: Final = ic301_facility_hierarchy.INITIAL_CODE
 ADDED_HOUR: Final = ic401_sequential_infusion.ADDED_HOUR_CODE
+# the same tables by family alone, for one technique: a str key hashes once, a new tuple at each lookup
+_INFUSION_RANK: Final = {family: rank for (family, how), rank in RANK.items() if how == "infusion"}
+_PUSH_RANK: Final = {family: rank for (family, how), rank in RANK.items() if how == "push"}
+_INFUSION_CODE: Final = {family: code for (family, how), code in INITIAL_CODE.items() if how == "infusion"}
+_PUSH_CODE: Final = {family: code for (family, how), code in INITIAL_CODE.items() if how == "push"}
 _SEQUENTIAL: Final = ic401_sequential_infusion.SEQUENTIAL_CODE
 _ADDED_PUSH: Final = ic403_additional_push.ADDED_PUSH_CODE
 
@@ -141,7 +146,10 @@ class Stream:
         self.folded: list[str] = []  # ids of boluses coded as part of this drug
         first = buckets[0].runs[0].start
         self.start = _NO_START if first is None else first
-        self.precedence = (RANK[(family, "infusion")], -buckets[0].raw_minutes, self.start, drug)
+        rank = _INFUSION_RANK.get(family)
+        if rank is None:
+            rank = RANK[(family, "infusion")]  # a family with no rank: RANK's own KeyError
+        self.precedence = (rank, -buckets[0].raw_minutes, self.start, drug)
 
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted({*self.folded, *(i for b in self.buckets for i in b.ids)}))
@@ -687,11 +695,14 @@ class _ScopeCoder:
         for push in pushes:
             assert push.start is not None
             service = push.service
-            key = (RANK[(service.family, "push")], 0, push.start, service.ids[0])
+            rank = _PUSH_RANK.get(service.family)
+            if rank is None:
+                rank = RANK[(service.family, "push")]  # RANK's own KeyError
+            key = (rank, 0, push.start, service.ids[0])
             candidates.append((key, push))
         if hydration and ic204_hydration_time.qualifies(hydration[0].own_minutes):
             first = hydration[0]
-            key = (RANK[("hydration", "infusion")], -first.own_minutes, first.own[0][0], "")
+            key = (_INFUSION_RANK["hydration"], -first.own_minutes, first.own[0][0], "")
             candidates.append((key, None))
         if not candidates:
             return None
@@ -817,6 +828,15 @@ class _ScopeCoder:
             return [own[0][0]] * len(marks)
         return [moment_of_minute(own, mark, MINUTE_US) for mark in marks]
 
+    def _first_hour(self, bucket: Bucket) -> list[datetime | None]:
+        """_moments(bucket, [16]) as datetimes: when the first hour's unit was earned (IC211)."""
+        own = bucket.own
+        if not own:
+            return []
+        if self.service_start_dating:
+            return [self._moment(own[0][0])]
+        return [self._moment(moment_of_minute(own, _FIRST_HOUR_FROM, MINUTE_US))]
+
     def _dated(self, bucket: Bucket, marks: list[int]) -> list[tuple[date, list[datetime | None], list[int]]]:
         """The marks and their moments grouped by the date each fell on, in order (IC211): the text of a
         line names the date its units carry and the minutes that earned them, never only the start date."""
@@ -897,10 +917,10 @@ class _ScopeCoder:
             else tuple(sorted({*first_ids, *stream.folded}))
         )
         if initial.stream is stream:
-            code = INITIAL_CODE[(stream.family, "infusion")]
+            code = _INFUSION_CODE.get(stream.family) or INITIAL_CODE[(stream.family, "infusion")]
             self._emit(
                 code,
-                [self._moment(m) for m in self._moments(first, [_FIRST_HOUR_FROM])],
+                self._first_hour(first),
                 ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
                 f"Initial: {stream.label} infusion {self._span(first)} is {first.own_minutes} minutes; {self.basis}.",
@@ -931,9 +951,7 @@ class _ScopeCoder:
     def _sequential(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...], initial: Initial) -> None:
         code = _SEQUENTIAL[stream.family]
         run = bucket.runs[0]
-        moments: list[datetime | None] = [
-            self._moment(m) for m in self._moments(bucket, [_FIRST_HOUR_FROM])
-        ] or [run.service.start]
+        moments = self._first_hour(bucket) or [run.service.start]
         self._emit(
             code,
             moments,
@@ -997,7 +1015,7 @@ class _ScopeCoder:
         assumed = " (no stop time: coded as a push)" if service.assumed_push else ""
         if initial.push is push:
             self._emit(
-                INITIAL_CODE[(service.family, "push")],
+                _PUSH_CODE.get(service.family) or INITIAL_CODE[(service.family, "push")],
                 [service.start],
                 service.ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
