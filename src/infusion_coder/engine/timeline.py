@@ -65,6 +65,11 @@ _MINUTES_KEPT: Final = 4 * 1440
 _MIDNIGHT: Final = time()
 _COMBINE: Final = datetime.combine  # bound once: a call with positional arguments, no class lookup
 _FROM_ORDINAL: Final = date.fromordinal
+# per date, across encounters: its local midnight and its text (str(date) formats each time); cleared when
+# large, so a long-running service holds a bounded number
+_EPOCHS: Final[dict[date, datetime]] = {}
+_DAY_TEXTS: Final[dict[date, str]] = {}
+_KEPT_DATES: Final = 4096
 
 
 def _point(service: Service) -> list[Interval]:
@@ -207,6 +212,8 @@ def _first(candidate: tuple[tuple[int, int, int, str], Stream | Run | None]) -> 
 def _least(candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]]) -> Stream | Run | None:
     """min(candidates, key=_first)[1]: the first of the lowest keys, without min's keyword call."""
     best = candidates[0]
+    if len(candidates) == 1:  # the common case: one candidate
+        return best[1]
     for index in range(1, len(candidates)):
         candidate = candidates[index]
         if candidate[0] < best[0]:
@@ -278,10 +285,14 @@ class _ScopeCoder:
             self.epoch = _ANY_EPOCH
             self.epoch_day = _ANY_EPOCH.date()
         else:
-            self.epoch_day = first.date()
-            self.epoch = _COMBINE(self.epoch_day, _MIDNIGHT)  # naive, as datetime(year, month, day)
+            day = self.epoch_day = first.date()
+            epoch = _EPOCHS.get(day)
+            if epoch is None:
+                if len(_EPOCHS) >= _KEPT_DATES:
+                    _EPOCHS.clear()
+                epoch = _EPOCHS[day] = _COMBINE(day, _MIDNIGHT)  # naive, as datetime(year, month, day)
+            self.epoch = epoch
         self.epoch_ordinal = self.epoch_day.toordinal()
-        self.day_texts: dict[date, str] = {}
         self.times: dict[int, datetime] = {}  # each integer time read, and the datetime it came from
         self.days: dict[int, date] = {}
         self.service_start_dating = ctx.option("midnight_unit_dating") == "service_start"
@@ -374,10 +385,12 @@ class _ScopeCoder:
         return day
 
     def _iso(self, day: date) -> str:
-        """str(day), made once a scope."""
-        text = self.day_texts.get(day)
+        """str(day), made once a date."""
+        text = _DAY_TEXTS.get(day)
         if text is None:
-            text = self.day_texts[day] = str(day)
+            if len(_DAY_TEXTS) >= _KEPT_DATES:
+                _DAY_TEXTS.clear()
+            text = _DAY_TEXTS[day] = str(day)
         return text
 
     def _same_day(self, one: int, other: int) -> bool:
