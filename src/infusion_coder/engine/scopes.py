@@ -9,11 +9,10 @@ from ..rules import ic301_facility_hierarchy, ic303_second_access, ic304_initial
 from .context import Context
 from .services import Scope, Service
 
-_TIMELINE = ("push", "infusion")
-
 
 def build_scopes(ctx: Context, services: list[Service]) -> list[Scope]:
-    iv = [s for s in services if s.route == "iv" and s.technique in _TIMELINE]
+    # the timeline's techniques, push and infusion: two string tests, not a tuple's
+    iv = [s for s in services if s.route == "iv" and (s.technique == "push" or s.technique == "infusion")]
     if not iv:
         return []
     groups = _access_groups(ctx, iv)

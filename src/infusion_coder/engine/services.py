@@ -110,11 +110,13 @@ class Service:
 
     @property
     def minutes(self) -> int | None:
-        if self.start is None or self.end is None:
+        start = self.start
+        end = self.end
+        if start is None or end is None:
             return None
         if self.segments:
             return minutes(self.segments)  # a pause is not infusion time
-        return span_minutes(self.start, self.end)
+        return span_minutes(start, end)
 
     @property
     def interval(self) -> tuple[datetime, datetime] | None:
@@ -128,7 +130,9 @@ class Service:
         """The time it ran, to be counted: its segments, else start to end, else nothing."""
         if self.segments:
             return list(self.segments)
-        return [(self.start, self.end)] if self.start is not None and self.end is not None else []
+        start = self.start
+        end = self.end
+        return [(start, end)] if start is not None and end is not None else []
 
     def span_text(self, clock: Callable[[datetime | None], str]) -> str:
         """09:40-10:50, 11:05-11:45 for a paused administration; 09:40-11:45 otherwise."""

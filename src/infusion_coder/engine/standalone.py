@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Final
 
 from ..rules import (
     ic203_hour_units,
@@ -122,17 +122,37 @@ def _prolonged(ctx: Context, service: Service) -> Unit:
     return _unit("96416", service, rule, what + (f"; it continues at home {home}." if home else "."))
 
 
+_ROUTE_NAME: Final = {"im": "IM", "sc": "SC"}
+
+
+def _injection_order(
+    item: tuple[tuple[str, datetime | None, str], list[Service]],
+) -> tuple[datetime, str]:
+    key = item[0]
+    return (key[1] or datetime.min, key[0])
+
+
 def _injections(ctx: Context, injections: list[Service]) -> list[Unit]:
     rule = ic206_injection.RULE
     units = []
-    together: dict[tuple[str, datetime | None, str], list[Service]] = defaultdict(list)
+    together: dict[tuple[str, datetime | None, str], list[Service]] = {}
     for service in injections:
-        together[(service.drug, service.start, service.family)].append(service)
-    for (_drug, start, family), group in sorted(
-        together.items(), key=lambda kv: (kv[0][1] or datetime.min, kv[0][0])
-    ):
-        code = ic206_injection.injection_code(family, any(s.hormonal for s in group))
-        route = {"im": "IM", "sc": "SC"}[group[0].route]
+        key = (service.drug, service.start, service.family)
+        if key in together:
+            together[key].append(service)
+        else:
+            together[key] = [service]
+    grouped = list(together.items())
+    if len(grouped) > 1:  # the common case is one injection: nothing to order
+        grouped.sort(key=_injection_order)
+    for (_drug, start, family), group in grouped:
+        hormonal = False
+        for member in group:
+            if member.hormonal:
+                hormonal = True
+                break
+        code = ic206_injection.injection_code(family, hormonal)
+        route = _ROUTE_NAME[group[0].route]
         what = (
             "hormonal antineoplastic"
             if code == "96402"

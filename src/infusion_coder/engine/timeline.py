@@ -14,7 +14,7 @@ written (its date and the stretches it counted), from the very times the record 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final
 
 from ..rules import (
@@ -39,17 +39,37 @@ from .intervals import MINUTE_US, Interval, Span, common, cut, merge, total_minu
 from .output import PlainFinding
 from .services import Scope, Service, Unit
 
-RANK = ic301_facility_hierarchy.RANK
-INITIAL_CODE = ic301_facility_hierarchy.INITIAL_CODE
-ADDED_HOUR = ic401_sequential_infusion.ADDED_HOUR_CODE
+# Final: static in the compiled build, not a module-dict lookup at each use
+RANK: Final = ic301_facility_hierarchy.RANK
+INITIAL_CODE: Final = ic301_facility_hierarchy.INITIAL_CODE
+ADDED_HOUR: Final = ic401_sequential_infusion.ADDED_HOUR_CODE
+# the same tables by family alone, for one technique: a str key hashes once, a new tuple at each lookup
+_INFUSION_RANK: Final = {family: rank for (family, how), rank in RANK.items() if how == "infusion"}
+_PUSH_RANK: Final = {family: rank for (family, how), rank in RANK.items() if how == "push"}
+_INFUSION_CODE: Final = {family: code for (family, how), code in INITIAL_CODE.items() if how == "infusion"}
+_PUSH_CODE: Final = {family: code for (family, how), code in INITIAL_CODE.items() if how == "push"}
+_SEQUENTIAL: Final = ic401_sequential_infusion.SEQUENTIAL_CODE
+_ADDED_PUSH: Final = ic403_additional_push.ADDED_PUSH_CODE
 
-_US = timedelta(microseconds=1)
+_US: Final = timedelta(microseconds=1)
 _DAY_US: Final = 1440 * MINUTE_US
 _NO_START: Final = -(1 << 60)  # before any time: where datetime.min put a service with no start in the order
-_ANY_EPOCH = datetime(2000, 1, 1)  # for a scope with no time at all (nothing is counted then)
+_ANY_EPOCH: Final = datetime(2000, 1, 1)  # for a scope with no time at all (nothing is counted then)
 _FIRST_HOUR_FROM: Final = ic203_hour_units.FIRST_HOUR_FROM
 # HH:MM of each minute of a day, made once: Context.clock's text without formatting per call
-_CLOCK = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
+_CLOCK: Final = tuple(f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440))
+# each whole minute of the first days from the epoch as a timedelta, made once: a datetime is made again
+# from an integer time by one addition, not a timedelta product (times are mostly whole minutes)
+_MINUTES: Final = tuple(timedelta(minutes=minute) for minute in range(4 * 1440))
+_MINUTES_KEPT: Final = 4 * 1440
+_MIDNIGHT: Final = time()
+_COMBINE: Final = datetime.combine  # bound once: a call with positional arguments, no class lookup
+_FROM_ORDINAL: Final = date.fromordinal
+# per date, across encounters: its local midnight and its text (str(date) formats each time); cleared when
+# large, so a long-running service holds a bounded number
+_EPOCHS: Final[dict[date, datetime]] = {}
+_DAY_TEXTS: Final[dict[date, str]] = {}
+_KEPT_DATES: Final = 4096
 
 
 def _point(service: Service) -> list[Interval]:
@@ -131,7 +151,10 @@ class Stream:
         self.folded: list[str] = []  # ids of boluses coded as part of this drug
         first = buckets[0].runs[0].start
         self.start = _NO_START if first is None else first
-        self.precedence = (RANK[(family, "infusion")], -buckets[0].raw_minutes, self.start, drug)
+        rank = _INFUSION_RANK.get(family)
+        if rank is None:
+            rank = RANK[(family, "infusion")]  # a family with no rank: RANK's own KeyError
+        self.precedence = (rank, -buckets[0].raw_minutes, self.start, drug)
 
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted({*self.folded, *(i for b in self.buckets for i in b.ids)}))
@@ -186,6 +209,25 @@ def _first(candidate: tuple[tuple[int, int, int, str], Stream | Run | None]) -> 
     return candidate[0]
 
 
+def _least(candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]]) -> Stream | Run | None:
+    """min(candidates, key=_first)[1]: the first of the lowest keys, without min's keyword call."""
+    best = candidates[0]
+    if len(candidates) == 1:  # the common case: one candidate
+        return best[1]
+    for index in range(1, len(candidates)):
+        candidate = candidates[index]
+        if candidate[0] < best[0]:
+            best = candidate
+    return best[1]
+
+
+# why the initial service is initial, made once
+_BASIS_SEPARATE: Final = f"it ranks highest on this separate access ({ic303_second_access.RULE.id})"
+_BASIS_PRIMARY: Final = f"it is the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
+_BASIS_FACILITY: Final = f"it ranks highest in the facility hierarchy ({ic301_facility_hierarchy.RULE.id})"
+_BASIS_NO_PRIMARY: Final = f"it ranks highest; no primary reason was given ({ic302_primary_reason.RULE.id})"
+
+
 def _initial(chosen: Stream | Run | None) -> Initial:
     """The initial service a candidate stands for: a drug's infusions, a push, or the hydration (None)."""
     if isinstance(chosen, Stream):
@@ -231,8 +273,7 @@ class _ScopeCoder:
         self.added_findings: list[PlainFinding] = []
         self.folded: dict[str, list[str]] = {}  # drug -> boluses coded with its infusion
         self.units: list[Unit] = []
-        frame = ctx.frame
-        self.shifts = frame.shifts and frame.zone is not None  # else the engine's time is the wall clock
+        self.shifts = ctx.wall  # else the engine's time is the wall clock
         first: datetime | None = None
         for service in scope.services:
             if service.start is not None:
@@ -240,8 +281,18 @@ class _ScopeCoder:
                 break
         # local midnight (the engine's time is the wall clock where it does not shift), so that a day is
         # the integer quotient of a time when the clocks do not change
-        self.epoch = _ANY_EPOCH if first is None else datetime(first.year, first.month, first.day)
-        self.epoch_day = self.epoch.date()
+        if first is None:
+            self.epoch = _ANY_EPOCH
+            self.epoch_day = _ANY_EPOCH.date()
+        else:
+            day = self.epoch_day = first.date()
+            epoch = _EPOCHS.get(day)
+            if epoch is None:
+                if len(_EPOCHS) >= _KEPT_DATES:
+                    _EPOCHS.clear()
+                epoch = _EPOCHS[day] = _COMBINE(day, _MIDNIGHT)  # naive, as datetime(year, month, day)
+            self.epoch = epoch
+        self.epoch_ordinal = self.epoch_day.toordinal()
         self.times: dict[int, datetime] = {}  # each integer time read, and the datetime it came from
         self.days: dict[int, date] = {}
         self.service_start_dating = ctx.option("midnight_unit_dating") == "service_start"
@@ -266,20 +317,22 @@ class _ScopeCoder:
     # --- time: integers in, texts and datetimes out ------------------------------------------------------
 
     def _int(self, moment: datetime) -> int:
-        value: int = (moment - self.epoch) // _US
+        # (moment - epoch) // 1 microsecond, from the timedelta's fields: integer arithmetic, where the
+        # floor division of two timedeltas goes through Python integers
+        delta = moment - self.epoch
+        value: int = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         self.times[value] = moment
         return value
 
     def _run(self, service: Service) -> Run:
-        epoch, times = self.epoch, self.times
         start: int | None = None
         end: int | None = None
-        if service.start is not None:
-            start = (service.start - epoch) // _US
-            times[start] = service.start
-        if service.end is not None:
-            end = (service.end - epoch) // _US
-            times[end] = service.end
+        begun = service.start
+        if begun is not None:
+            start = self._int(begun)
+        ended = service.end
+        if ended is not None:
+            end = self._int(ended)
         if service.segments:
             spans = [(self._int(a), self._int(b)) for a, b in service.segments]
         elif start is not None and end is not None:
@@ -291,7 +344,13 @@ class _ScopeCoder:
     def _moment(self, value: int) -> datetime:
         """The datetime of an integer time: the record's own where it gave it, else made from the epoch."""
         known = self.times.get(value)
-        return known if known is not None else self.epoch + _US * value
+        return known if known is not None else self._made(value)
+
+    def _made(self, value: int) -> datetime:
+        minute = value // MINUTE_US
+        if minute * MINUTE_US == value and 0 <= minute < _MINUTES_KEPT:
+            return self.epoch + _MINUTES[minute]
+        return self.epoch + _US * value
 
     def _counted(self, spans: list[Span]) -> tuple[Interval, ...]:
         times = self.times
@@ -301,8 +360,8 @@ class _ScopeCoder:
             finish = times.get(end)
             moments.append(
                 (
-                    self.epoch + _US * start if begin is None else begin,
-                    self.epoch + _US * end if finish is None else finish,
+                    self._made(start) if begin is None else begin,
+                    self._made(end) if finish is None else finish,
                 )
             )
         return tuple(moments)
@@ -317,11 +376,22 @@ class _ScopeCoder:
         if self.shifts:
             return self.ctx.frame.local(self._moment(value)).date()
         index = value // _DAY_US
+        if index == 0:  # the common case: the epoch's own date
+            return self.epoch_day
         day = self.days.get(index)
         if day is None:
-            day = self.epoch_day + timedelta(days=index)
+            day = _FROM_ORDINAL(self.epoch_ordinal + index)
             self.days[index] = day
         return day
+
+    def _iso(self, day: date) -> str:
+        """str(day), made once a date."""
+        text = _DAY_TEXTS.get(day)
+        if text is None:
+            if len(_DAY_TEXTS) >= _KEPT_DATES:
+                _DAY_TEXTS.clear()
+            text = _DAY_TEXTS[day] = str(day)
+        return text
 
     def _same_day(self, one: int, other: int) -> bool:
         if self.shifts:
@@ -638,11 +708,14 @@ class _ScopeCoder:
         for push in pushes:
             assert push.start is not None
             service = push.service
-            key = (RANK[(service.family, "push")], 0, push.start, service.ids[0])
+            rank = _PUSH_RANK.get(service.family)
+            if rank is None:
+                rank = RANK[(service.family, "push")]  # RANK's own KeyError
+            key = (rank, 0, push.start, service.ids[0])
             candidates.append((key, push))
         if hydration and ic204_hydration_time.qualifies(hydration[0].own_minutes):
             first = hydration[0]
-            key = (RANK[("hydration", "infusion")], -first.own_minutes, first.own[0][0], "")
+            key = (_INFUSION_RANK["hydration"], -first.own_minutes, first.own[0][0], "")
             candidates.append((key, None))
         if not candidates:
             return None
@@ -658,20 +731,16 @@ class _ScopeCoder:
 
     def _pick(self, candidates: list[tuple[tuple[int, int, int, str], Stream | Run | None]]) -> Initial:
         if not self.scope.main:
-            self.basis = f"it ranks highest on this separate access ({ic303_second_access.RULE.id})"
-            return _initial(min(candidates, key=_first)[1])
-        primary = self.ctx.encounter.primary_administration
-        if not self.ctx.institutional and primary is not None and self.use_primary:
+            self.basis = _BASIS_SEPARATE
+            return _initial(_least(candidates))
+        primary = self.ctx.encounter.primary_administration if not self.ctx.institutional else None
+        if primary is not None and self.use_primary:
             chosen = next((c for c in sorted(candidates, key=_first) if self._holds(c[1], primary)), None)
             if chosen is not None:
-                self.basis = f"it is the primary reason for the encounter ({ic302_primary_reason.RULE.id})"
+                self.basis = _BASIS_PRIMARY
                 return _initial(chosen[1])
-        self.basis = (
-            f"it ranks highest in the facility hierarchy ({ic301_facility_hierarchy.RULE.id})"
-            if self.ctx.institutional
-            else f"it ranks highest; no primary reason was given ({ic302_primary_reason.RULE.id})"
-        )
-        return _initial(min(candidates, key=_first)[1])
+        self.basis = _BASIS_FACILITY if self.ctx.institutional else _BASIS_NO_PRIMARY
+        return _initial(_least(candidates))
 
     def _describe(self, initial: Initial, hydration: list[Bucket]) -> Initial:
         """When the initial service began and what it is, so add-ons can say "before" or "after" it."""
@@ -772,6 +841,15 @@ class _ScopeCoder:
             return [own[0][0]] * len(marks)
         return [moment_of_minute(own, mark, MINUTE_US) for mark in marks]
 
+    def _first_hour(self, bucket: Bucket) -> list[datetime | None]:
+        """_moments(bucket, [16]) as datetimes: when the first hour's unit was earned (IC211)."""
+        own = bucket.own
+        if not own:
+            return []
+        if self.service_start_dating:
+            return [self._moment(own[0][0])]
+        return [self._moment(moment_of_minute(own, _FIRST_HOUR_FROM, MINUTE_US))]
+
     def _dated(self, bucket: Bucket, marks: list[int]) -> list[tuple[date, list[datetime | None], list[int]]]:
         """The marks and their moments grouped by the date each fell on, in order (IC211): the text of a
         line names the date its units carry and the minutes that earned them, never only the start date."""
@@ -816,13 +894,11 @@ class _ScopeCoder:
             counted = self._bucket_counted(bucket)
             for day, moments, day_marks in self._dated(bucket, marks):
                 if day == bucket.day:
-                    where = f"on {bucket.day}"
+                    where = f"on {self._iso(bucket.day)}"
                     earned = ""
                 else:
-                    where = f"from {bucket.day}"
-                    earned = (
-                        f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
-                    )
+                    where = f"from {self._iso(bucket.day)}"
+                    earned = _later_date(self._iso(day), day_marks)
                 self._emit(
                     code,
                     moments,
@@ -840,7 +916,7 @@ class _ScopeCoder:
                 "added-time-below-hour",
                 "info",
                 ids,
-                f"{label} on {bucket.day} counts {own_minutes} minutes after its first hour was coded: "
+                f"{label} on {self._iso(bucket.day)} counts {own_minutes} minutes after its first hour was coded: "
                 "under the 31 minutes an added hour needs.",
             )
 
@@ -854,10 +930,10 @@ class _ScopeCoder:
             else tuple(sorted({*first_ids, *stream.folded}))
         )
         if initial.stream is stream:
-            code = INITIAL_CODE[(stream.family, "infusion")]
+            code = _INFUSION_CODE.get(stream.family) or INITIAL_CODE[(stream.family, "infusion")]
             self._emit(
                 code,
-                [self._moment(m) for m in self._moments(first, [_FIRST_HOUR_FROM])],
+                self._first_hour(first),
                 ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
                 f"Initial: {stream.label} infusion {self._span(first)} is {first.own_minutes} minutes; {self.basis}.",
@@ -886,11 +962,9 @@ class _ScopeCoder:
             self._added_hours(stream.family, bucket, bucket.ids, stream.label, after_first=False)
 
     def _sequential(self, stream: Stream, bucket: Bucket, ids: tuple[str, ...], initial: Initial) -> None:
-        code = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
+        code = _SEQUENTIAL[stream.family]
         run = bucket.runs[0]
-        moments: list[datetime | None] = [
-            self._moment(m) for m in self._moments(bucket, [_FIRST_HOUR_FROM])
-        ] or [run.service.start]
+        moments = self._first_hour(bucket) or [run.service.start]
         self._emit(
             code,
             moments,
@@ -932,7 +1006,7 @@ class _ScopeCoder:
             self._counted(bucket.overlap),
         )
         concurrent = self.units[-1]
-        sequential = ic401_sequential_infusion.SEQUENTIAL_CODE[stream.family]
+        sequential = _SEQUENTIAL[stream.family]
         primaries = (
             ", ".join(self.ctx.codes["96368"].addon_primaries) if "96368" in self.ctx.codes.codes else ""
         )
@@ -954,7 +1028,7 @@ class _ScopeCoder:
         assumed = " (no stop time: coded as a push)" if service.assumed_push else ""
         if initial.push is push:
             self._emit(
-                INITIAL_CODE[(service.family, "push")],
+                _PUSH_CODE.get(service.family) or INITIAL_CODE[(service.family, "push")],
                 [service.start],
                 service.ids,
                 ic301_facility_hierarchy.RULE if self.ctx.institutional else ic302_primary_reason.RULE,
@@ -965,7 +1039,7 @@ class _ScopeCoder:
             )
             return
         self._emit(
-            ic403_additional_push.ADDED_PUSH_CODE[service.family],
+            _ADDED_PUSH[service.family],
             [service.start],
             service.ids,
             ic403_additional_push.RULE,
@@ -1049,9 +1123,9 @@ class _ScopeCoder:
                     rule,
                     f"Initial: hydration counts {first.own_minutes} minutes "
                     + (
-                        f"on {first.day}"
+                        f"on {self._iso(first.day)}"
                         if day == first.day
-                        else f"from {first.day}, its 31st minute on {day}"
+                        else f"from {self._iso(first.day)}, its 31st minute on {self._iso(day)}"
                     )
                     + f" (31 needed); {self.basis}.",
                     first.own_minutes,
@@ -1068,7 +1142,7 @@ class _ScopeCoder:
                     "hydration-below-minimum",
                     "info",
                     ids,
-                    f"Hydration on {bucket.day} counts {bucket.own_minutes} minutes of its own: under the 31 "
+                    f"Hydration on {self._iso(bucket.day)} counts {bucket.own_minutes} minutes of its own: under the 31 "
                     "minutes hydration needs, so it is not reported.",
                 )
                 continue
@@ -1078,11 +1152,7 @@ class _ScopeCoder:
             start_day = self._day(began)
             counted = self._bucket_counted(bucket)
             for day, moments, day_marks in self._dated(bucket, marks):
-                earned = (
-                    ""
-                    if day == start_day
-                    else f"; the {_units(day_marks)} dated {day} {_earned(day_marks)}, which fell on {day}"
-                )
+                earned = "" if day == start_day else _later_date(self._iso(day), day_marks)
                 self._emit(
                     "96361",
                     moments,
@@ -1107,6 +1177,10 @@ class _ScopeCoder:
             ids,
             f"Hydration counts {counted} minutes: under the 31 minutes hydration needs, so it is not reported.",
         )
+
+
+def _later_date(day: str, marks: list[int]) -> str:
+    return f"; the {_units(marks)} dated {day} {_earned(marks)}, which fell on {day}"
 
 
 def _units(marks: list[int]) -> str:
