@@ -49,7 +49,19 @@ _CACHED_READINGS = 65536  # bound on the readings a pack remembers: substance te
 def reading(ctx: Context, admin: Administration) -> SubstanceReading:
     """Everything the pack says about the record's substance (entries, drug key, family): one dict lookup
     for a text the pack has read before. Depends only on the pack and the four fields in the key."""
-    key = (admin.substance, admin.hcpcs, admin.ndc, admin.rxnorm)
+    return reading_of(ctx, admin, admin.substance, admin.hcpcs, admin.ndc, admin.rxnorm)
+
+
+def reading_of(
+    ctx: Context,
+    admin: Administration,
+    substance: str,
+    hcpcs: str | None,
+    ndc: str | None,
+    rxnorm: str | None,
+) -> SubstanceReading:
+    """reading(), given the record's four fields already read (prepare reads each record once)."""
+    key = (substance, hcpcs, ndc, rxnorm)
     memo = ctx.pack.readings
     known = memo.get(key)
     if known is None:
