@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Final
 
 from ..models import (
     Administration,
@@ -167,13 +168,20 @@ def _start_key(record: _Record) -> tuple[datetime, str]:
     return (record.start or datetime.min, record.id)
 
 
-_METHODS = frozenset(m.value for m in Method)
+_METHODS: Final = frozenset(m.value for m in Method)
+# Enum members as constants: under Python 3.11 `Method.PUSH` goes through EnumType.__getattr__ and
+# `member.value` through a Python-level property, each several times a dict lookup; `_value_` is the same
+# string. Members are singletons, so `is` compares them.
+_INFUSION: Final = Method.INFUSION
+_PUSH: Final = Method.PUSH
+_ON_BODY: Final = Device.ON_BODY_INJECTOR
 _CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
 
 
 def prepare(ctx: Context) -> list[Service]:
-    records = sorted([_Record(admin) for admin in ctx.encounter.administrations], key=_start_key)
-    _report_unknown_fields(ctx)
+    administrations = ctx.encounter.administrations
+    records = sorted([_Record(admin) for admin in administrations], key=_start_key)
+    _report_unknown_fields(ctx, administrations)
     singles: list[_Record] = []
     mixes: dict[str, list[_Record]] = {}  # mix label -> its records, in order of first appearance
     keys: dict[str, tuple[str, str]] = {}  # id -> (route class, drug key), for back-references
@@ -242,7 +250,7 @@ def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
     return kept
 
 
-def _report_unknown_fields(ctx: Context) -> None:
+def _report_unknown_fields(ctx: Context, administrations: list[Administration]) -> None:
     rule = ic504_record_hygiene.RULE
     # __pydantic_extra__ first: unknown_fields() without its call and sort, the common case
     for name in ctx.encounter.unknown_fields() if ctx.encounter.__pydantic_extra__ else ():
@@ -253,7 +261,7 @@ def _report_unknown_fields(ctx: Context) -> None:
             [],
             f"Field {excerpt(name)} is not part of the encounter contract: ignored.",
         )
-    for admin in ctx.encounter.administrations:
+    for admin in administrations:
         if not admin.__pydantic_extra__:
             continue
         for name in admin.unknown_fields():
@@ -314,7 +322,7 @@ def _classify(ctx: Context, record: _Record, keys: dict[str, tuple[str, str]]) -
     if method is None and hint in _METHODS:
         method = Method(hint)  # "IVPB", "IV Push" state the technique
         record.method = method
-    ctx.resolved[aid] = (route, method.value if method is not None else None)
+    ctx.resolved[aid] = (route, method._value_ if method is not None else None)
     if record.start is None and (route == "iv" or route == "ia"):
         ctx.find(
             ic104_route_without_code.RULE,
@@ -329,7 +337,7 @@ def _classify(ctx: Context, record: _Record, keys: dict[str, tuple[str, str]]) -
     read = identity.reading_of(ctx, record.admin, substance, record.hcpcs, record.ndc, record.rxnorm)
     purpose_stated = record.purpose
     category = record.category
-    purpose = purpose_stated.value if purpose_stated is not None else None
+    purpose = purpose_stated._value_ if purpose_stated is not None else None
     if purpose is None and category is None and read.all_flush:
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
     if purpose is not None:
@@ -344,7 +352,7 @@ def _classify(ctx: Context, record: _Record, keys: dict[str, tuple[str, str]]) -
             f"{shown_name(substance)} ({purpose}) is not coded: {ic102_not_coded_purpose.REASONS[purpose]}.",
         )
         return False
-    family = category.value if category is not None else None
+    family = category._value_ if category is not None else None
     if family is None:
         # the table's family, with the policy's where an electrolyte alone decides (family_from_table)
         family, kind = read.table_family, read.not_coded
@@ -548,8 +556,8 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         access_required=record.access_required,
         hormonal=record.hormonal,
         access_label=shown_name(access) if access else access,
-        home_pump=home_pump.value if home_pump else None,
-        pump=pump.value if pump else None,
+        home_pump=home_pump._value_ if home_pump else None,
+        pump=pump._value_ if pump else None,
         segments=tuple((s.start, s.end) for s in segments) if segments else (),
     )
     if route == "port_flush":
@@ -559,14 +567,12 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
         return service
     device = record.device
-    if (record.on_body_named or (device is not None and device == Device.ON_BODY_INJECTOR)) and _on_body(
-        ctx, record
-    ):
+    if (record.on_body_named or device is _ON_BODY) and _on_body(ctx, record):
         service.technique = "on_body"
         return service
     if route == "sc" or route == "im":
         minutes = service.minutes
-        is_infusion = route == "sc" and record.method == Method.INFUSION and minutes is not None
+        is_infusion = route == "sc" and record.method is _INFUSION and minutes is not None
         service.technique = (
             "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
         )
@@ -596,7 +602,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         )
         return service
     if ic201_push_or_infusion.is_push(minutes):
-        if record.method == Method.INFUSION:
+        if record.method is _INFUSION:
             ctx.find(
                 ic201_push_or_infusion.RULE,
                 "infusion-coded-as-push",
@@ -608,7 +614,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         service.technique = prefix + "push"
         _usually_infused(ctx, record, service, f"its documented time is {minutes} minutes")
         return service
-    if record.method == Method.PUSH:
+    if record.method is _PUSH:
         ctx.find(
             ic201_push_or_infusion.RULE,
             "push-coded-as-infusion",
@@ -625,7 +631,7 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
 def _on_body(ctx: Context, record: _Record) -> bool:
     """An on-body injector applied for a timed SC injection (IC213): stated by `device`, or by the name."""
     rule = ic213_on_body_injector.RULE
-    stated = record.device == Device.ON_BODY_INJECTOR
+    stated = record.device is _ON_BODY
     if not stated and not record.on_body_named:
         return False
     if record.route != "sc":
@@ -734,7 +740,7 @@ def _missing_stop(
     of the same drug, None when not coded."""
     rule = ic202_missing_stop_time.RULE
     if service.family != "hydration" and (
-        record.method == Method.PUSH or (record.method is None and record.states_push)
+        record.method is _PUSH or (record.method is None and record.states_push)
     ):
         return "push"
     if service.family != "hydration" and service.drug in timed:
