@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..models import Administration, shown_name
 from ..reference import NdcProduct, Substance, SubstanceReading, ndc_candidates
 from ..rules import ic101_category, ic106_same_substance, ic201_push_or_infusion, ic213_on_body_injector
@@ -43,7 +45,7 @@ def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
     return list(reading(ctx, admin).entries)
 
 
-_CACHED_READINGS = 65536  # bound on the readings a pack remembers: substance text is free
+_CACHED_READINGS: Final = 65536  # bound on the readings a pack remembers: substance text is free
 
 
 def reading(ctx: Context, admin: Administration) -> SubstanceReading:

@@ -175,7 +175,7 @@ _METHODS: Final = frozenset(m.value for m in Method)
 _INFUSION: Final = Method.INFUSION
 _PUSH: Final = Method.PUSH
 _ON_BODY: Final = Device.ON_BODY_INJECTOR
-_CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
+_CACHED_ROUTES: Final = 65536  # route texts a pack remembers (bounded: text is free)
 
 
 def prepare(ctx: Context) -> list[Service]:
@@ -226,7 +226,7 @@ def _timed_drugs(merged: list[_Record]) -> set[str]:
 
 
 # What a no-stop record of a timed drug may join: its timed infusion, by time or on a pump.
-_TIMED_TECHNIQUES = ("infusion", "ia_infusion", "prolonged", "ia_prolonged")
+_TIMED_TECHNIQUES: Final = ("infusion", "ia_infusion", "prolonged", "ia_prolonged")
 
 
 def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
@@ -543,6 +543,17 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
     pump = record.pump
     segments = record.segments
     route = record.route
+    access_key: str | None = None
+    access_label: str | None = access
+    if access:
+        memo = ctx.pack.access_readings
+        known = memo.get(access)
+        if known is None:
+            known = (" ".join(access.lower().split()), shown_name(access))
+            if len(memo) >= _CACHED_ROUTES:
+                memo.clear()
+            memo[access] = known
+        access_key, access_label = known
     service = Service(
         ids=ids,
         label=record.label,
@@ -552,10 +563,10 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         route=route,
         start=record.start,
         end=record.end,
-        access=" ".join(access.lower().split()) if access else None,
+        access=access_key,
         access_required=record.access_required,
         hormonal=record.hormonal,
-        access_label=shown_name(access) if access else access,
+        access_label=access_label,
         home_pump=home_pump._value_ if home_pump else None,
         pump=pump._value_ if pump else None,
         segments=tuple((s.start, s.end) for s in segments) if segments else (),
