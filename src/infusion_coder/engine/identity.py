@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..models import Administration, shown_name
 from ..reference import NdcProduct, Substance, SubstanceReading, ndc_candidates
 from ..rules import ic101_category, ic106_same_substance, ic201_push_or_infusion, ic213_on_body_injector
@@ -43,13 +45,25 @@ def table_entries(ctx: Context, admin: Administration) -> list[Substance]:
     return list(reading(ctx, admin).entries)
 
 
-_CACHED_READINGS = 65536  # bound on the readings a pack remembers: substance text is free
+_CACHED_READINGS: Final = 65536  # bound on the readings a pack remembers: substance text is free
 
 
 def reading(ctx: Context, admin: Administration) -> SubstanceReading:
     """Everything the pack says about the record's substance (entries, drug key, family): one dict lookup
     for a text the pack has read before. Depends only on the pack and the four fields in the key."""
-    key = (admin.substance, admin.hcpcs, admin.ndc, admin.rxnorm)
+    return reading_of(ctx, admin, admin.substance, admin.hcpcs, admin.ndc, admin.rxnorm)
+
+
+def reading_of(
+    ctx: Context,
+    admin: Administration,
+    substance: str,
+    hcpcs: str | None,
+    ndc: str | None,
+    rxnorm: str | None,
+) -> SubstanceReading:
+    """reading(), given the record's four fields already read (prepare reads each record once)."""
+    key = (substance, hcpcs, ndc, rxnorm)
     memo = ctx.pack.readings
     known = memo.get(key)
     if known is None:

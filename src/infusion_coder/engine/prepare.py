@@ -8,8 +8,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Final
 
-from ..models import Administration, AdministrationSegment, Device, Method, excerpt, shown_name
+from ..models import (
+    Administration,
+    AdministrationSegment,
+    Category,
+    Device,
+    HomePump,
+    Method,
+    Pump,
+    Purpose,
+    excerpt,
+    shown_name,
+)
 from ..reference import SubstanceReading
 from ..rules import (
     ic101_category,
@@ -37,66 +49,145 @@ _PUSH_WORDS = ic201_push_or_infusion.PUSH_WORDS
 
 
 class _Record:
-    """One administration with its classification, before mixed bags are merged."""
+    """One administration with its classification, before mixed bags are merged. The fields the engine
+    reads are read once from the model's __dict__: each attribute read of a pydantic model goes through its
+    __getattr__ hook, slow even compiled."""
 
     __slots__ = (
+        "access",
+        "access_required",
         "admin",
+        "category",
         "contract_route",
+        "device",
         "drug",
+        "end",
         "family",
+        "hcpcs",
+        "home_pump",
         "hormonal",
+        "hormonal_stated",
+        "id",
         "ids",
         "label",
         "method",
+        "mix",
+        "ndc",
         "on_body_named",
+        "pump",
+        "purpose",
         "route",
+        "route_text",
+        "rxnorm",
+        "segments",
+        "start",
         "states_push",
+        "substance",
         "usual_infusion",
     )
 
-    def __init__(
-        self,
-        admin: Administration,
-        family: str,
-        drug: str,
-        hormonal: bool,
-        route: str,
-        ids: tuple[str, ...] = (),
-        contract_route: str | None = None,
-        method: Method | None = None,
-        read: SubstanceReading | None = None,
-    ) -> None:
-        if read is None:  # a mixed bag: its joined text, read here
-            read = identity.text_reading(admin.substance)
-        self.label = read.label
-        self.on_body_named = read.on_body_named
-        self.states_push = read.states_push
-        self.ids = ids or (admin.id,)
-        self.contract_route = contract_route or admin.route
-        # the record's method, else the one its route states ("IVPB", "IV Push"): no copy of the record
-        self.method = method
-        self.usual_infusion = False  # the table says this drug is infused, practically never pushed
+    admin: Administration
+    id: str
+    substance: str
+    route_text: str  # the route as recorded (admin.route)
+    start: datetime | None
+    end: datetime | None
+    access: str | None
+    access_required: bool | None
+    mix: str | None
+    pump: Pump | None
+    home_pump: HomePump | None
+    device: Device | None
+    segments: list[AdministrationSegment] | None
+    category: Category | None
+    purpose: Purpose | None
+    hormonal_stated: bool | None  # admin.hormonal
+    hcpcs: str | None
+    ndc: str | None
+    rxnorm: str | None
+    # the classification
+    method: Method | None  # the record's method, else the one its route states ("IVPB", "IV Push")
+    ids: tuple[str, ...]
+    contract_route: str
+    family: str
+    drug: str
+    hormonal: bool
+    route: str  # the route class
+    label: str
+    on_body_named: bool
+    states_push: bool
+    usual_infusion: bool  # the table says this drug is infused, practically never pushed
+
+    def __init__(self, admin: Administration) -> None:
+        fields = admin.__dict__  # pydantic keeps a model's fields there
         self.admin = admin
+        self.id = fields["id"]
+        self.substance = fields["substance"]
+        self.route_text = fields["route"]
+        self.start = fields["start"]
+        self.end = fields["end"]
+        self.access = fields["access"]
+        self.access_required = fields["separate_access_required"]
+        self.mix = fields["mix"]
+        self.pump = fields["pump"]
+        self.home_pump = fields["home_pump"]
+        self.device = fields["device"]
+        self.segments = fields["segments"]
+        self.category = fields["category"]
+        self.purpose = fields["purpose"]
+        self.hormonal_stated = fields["hormonal"]
+        self.hcpcs = fields["hcpcs"]
+        self.ndc = fields["ndc"]
+        self.rxnorm = fields["rxnorm"]
+        self.method = fields["method"]
+        self.ids = (self.id,)
+        self.contract_route = self.route_text
+        self.family = ""
+        self.drug = ""
+        self.hormonal = False
+        self.route = ""
+        self.label = ""
+        self.on_body_named = False
+        self.states_push = False
+        self.usual_infusion = False
+
+    def classified(
+        self, family: str, drug: str, hormonal: bool, route: str, read: SubstanceReading
+    ) -> _Record:
         self.family = family
         self.drug = drug
         self.hormonal = hormonal
         self.route = route
+        self.label = read.label
+        self.on_body_named = read.on_body_named
+        self.states_push = read.states_push
+        return self
 
 
-_METHODS = frozenset(m.value for m in Method)
-_CACHED_ROUTES = 65536  # route texts a pack remembers (bounded: text is free)
+def _start_key(record: _Record) -> tuple[datetime, str]:
+    return (record.start or datetime.min, record.id)
+
+
+_METHODS: Final = frozenset(m.value for m in Method)
+# Enum members as constants: under Python 3.11 `Method.PUSH` goes through EnumType.__getattr__ and
+# `member.value` through a Python-level property, each several times a dict lookup; `_value_` is the same
+# string. Members are singletons, so `is` compares them.
+_INFUSION: Final = Method.INFUSION
+_PUSH: Final = Method.PUSH
+_ON_BODY: Final = Device.ON_BODY_INJECTOR
+_CACHED_ROUTES: Final = 65536  # route texts a pack remembers (bounded: text is free)
 
 
 def prepare(ctx: Context) -> list[Service]:
-    admins = sorted(ctx.encounter.administrations, key=lambda a: (a.start or datetime.min, a.id))
-    _report_unknown_fields(ctx)
+    administrations = ctx.encounter.administrations
+    records = sorted([_Record(admin) for admin in administrations], key=_start_key)
+    _report_unknown_fields(ctx, administrations)
     singles: list[_Record] = []
     mixes: dict[str, list[_Record]] = {}  # mix label -> its records, in order of first appearance
     keys: dict[str, tuple[str, str]] = {}  # id -> (route class, drug key), for back-references
-    for admin in admins:
-        record = _classify(ctx, admin, keys)
-        if record is not None:
-            mix = record.admin.mix
+    for record in records:
+        if _classify(ctx, record, keys):
+            mix = record.mix
             if mix:
                 mixes.setdefault(mix, []).append(record)
             else:
@@ -107,7 +198,7 @@ def prepare(ctx: Context) -> list[Service]:
     services: list[Service] = []
     folds = False
     for record in merged:
-        if timed is None and record.admin.end is None:
+        if timed is None and record.end is None:
             timed = _timed_drugs(merged)
         service = _technique(ctx, record, timed if timed is not None else _NO_DRUGS)
         if service is not None:
@@ -128,14 +219,14 @@ def _timed_drugs(merged: list[_Record]) -> set[str]:
         for r in merged
         if r.family != "hydration"
         and r.route in ("iv", "ia")
-        and r.admin.start is not None
-        and r.admin.end is not None
-        and not ic201_push_or_infusion.is_push(counted_minutes(r.admin))
+        and r.start is not None
+        and r.end is not None
+        and not ic201_push_or_infusion.is_push(_counted_minutes(r))
     }
 
 
 # What a no-stop record of a timed drug may join: its timed infusion, by time or on a pump.
-_TIMED_TECHNIQUES = ("infusion", "ia_infusion", "prolonged", "ia_prolonged")
+_TIMED_TECHNIQUES: Final = ("infusion", "ia_infusion", "prolonged", "ia_prolonged")
 
 
 def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
@@ -159,7 +250,7 @@ def _fold_drips(ctx: Context, services: list[Service]) -> list[Service]:
     return kept
 
 
-def _report_unknown_fields(ctx: Context) -> None:
+def _report_unknown_fields(ctx: Context, administrations: list[Administration]) -> None:
     rule = ic504_record_hygiene.RULE
     # __pydantic_extra__ first: unknown_fields() without its call and sort, the common case
     for name in ctx.encounter.unknown_fields() if ctx.encounter.__pydantic_extra__ else ():
@@ -170,7 +261,7 @@ def _report_unknown_fields(ctx: Context) -> None:
             [],
             f"Field {excerpt(name)} is not part of the encounter contract: ignored.",
         )
-    for admin in ctx.encounter.administrations:
+    for admin in administrations:
         if not admin.__pydantic_extra__:
             continue
         for name in admin.unknown_fields():
@@ -184,10 +275,10 @@ def _report_unknown_fields(ctx: Context) -> None:
             )
 
 
-def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None, str] | None:
+def _resolve_route(ctx: Context, record: _Record) -> tuple[str, str | None, str] | None:
     """The contract route, the method the route text states and the route class, through the route table
     (IC104). Remembered per pack by the route text: a batch writes the same few routes over and over."""
-    text = admin.route
+    text = record.route_text
     memo = ctx.pack.route_readings
     known = memo.get(text)
     if known is None and text not in memo:  # not read yet (None in the memo: read, and unresolved)
@@ -202,7 +293,7 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
     if known is not None:
         return known
     if any(
-        n.id == "route-missing" and n.severity == "error" and admin.id in n.administrations
+        n.id == "route-missing" and n.severity == "error" and record.id in n.administrations
         for n in ctx.encounter.source_findings
     ):
         return None  # the importer's own error says the record documents no route and holds the claim (IC505)
@@ -210,8 +301,8 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
         ic104_route_without_code.RULE,
         "route-unresolved",
         "error",
-        [admin.id],
-        f"{shown_name(admin.substance)}: route {shown_name(admin.route)!r} is not in the route table, so it is not coded and the claim "
+        [record.id],
+        f"{shown_name(record.substance)}: route {shown_name(text)!r} is not in the route table, so it is not coded and the claim "
         "is held; record the route as intravenous, subcutaneous, intramuscular, ... (or add the term to "
         "routes.csv with its source).",
         denial_risk="CO-16",
@@ -219,42 +310,49 @@ def _resolve_route(ctx: Context, admin: Administration) -> tuple[str, str | None
     return None
 
 
-def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, str]]) -> _Record | None:
-    resolved = _resolve_route(ctx, admin)
+def _classify(ctx: Context, record: _Record, keys: dict[str, tuple[str, str]]) -> bool:
+    """Classify the record in place: False when it is set aside (with its finding)."""
+    resolved = _resolve_route(ctx, record)
     if resolved is None:
-        return None
+        return False
     contract_route, hint, route = resolved
-    method = admin.method
+    aid = record.id
+    substance = record.substance
+    method = record.method
     if method is None and hint in _METHODS:
         method = Method(hint)  # "IVPB", "IV Push" state the technique
-    ctx.resolved[admin.id] = (route, method.value if method is not None else None)
-    if admin.start is None and (route == "iv" or route == "ia"):
+        record.method = method
+    ctx.resolved[aid] = (route, method._value_ if method is not None else None)
+    if record.start is None and (route == "iv" or route == "ia"):
         ctx.find(
             ic104_route_without_code.RULE,
             "start-missing",
             "error",
-            [admin.id],
-            f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r} ({contract_route}) has no start time: a vascular "
+            [aid],
+            f"{shown_name(substance)} by route {shown_name(record.route_text)!r} ({contract_route}) has no start time: a vascular "
             "service cannot be coded without one; document when it was given.",
             denial_risk="CO-16",
         )
-        return None
-    read = identity.reading(ctx, admin)
-    purpose = admin.purpose.value if admin.purpose is not None else None
-    if purpose is None and admin.category is None and read.all_flush:
+        return False
+    read = identity.reading_of(ctx, record.admin, substance, record.hcpcs, record.ndc, record.rxnorm)
+    purpose_stated = record.purpose
+    category = record.category
+    purpose = purpose_stated._value_ if purpose_stated is not None else None
+    if purpose is None and category is None and read.all_flush:
         purpose = "flush"  # the substance table knows a flush solution even when the record does not say so
     if purpose is not None:
-        if purpose == "flush" and ic210_port_irrigation.is_port(admin.access):
-            return _Record(admin, "therapeutic", "port flush", False, "port_flush", method=method, read=read)
+        if purpose == "flush" and ic210_port_irrigation.is_port(record.access):
+            record.classified("therapeutic", "port flush", False, "port_flush", read)
+            return True
         ctx.find(
             ic102_not_coded_purpose.RULE,
             f"not-coded-{purpose}",
             "info",
-            [admin.id],
-            f"{shown_name(admin.substance)} ({purpose}) is not coded: {ic102_not_coded_purpose.REASONS[purpose]}.",
+            [aid],
+            f"{shown_name(substance)} ({purpose}) is not coded: {ic102_not_coded_purpose.REASONS[purpose]}.",
         )
-        return None
-    family = admin.category.value if admin.category is not None else None
+        return False
+    family = category._value_ if category is not None else None
     if family is None:
         # the table's family, with the policy's where an electrolyte alone decides (family_from_table)
         family, kind = read.table_family, read.not_coded
@@ -265,39 +363,40 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 ic103_not_in_family.RULE,
                 f"not-in-family-{kind}",
                 "info",
-                [admin.id],
-                f"{shown_name(admin.substance)} is not coded here: {ic103_not_in_family.REASONS[kind]}.",
+                [aid],
+                f"{shown_name(substance)} is not coded here: {ic103_not_in_family.REASONS[kind]}.",
             )
-            return None
+            return False
         if family is None:
-            stem = ic101_category.stem_hint(admin.substance)
+            stem = ic101_category.stem_hint(substance)
             codable = route != "other" or contract_route in ctx.codes.chemo_routes
             ctx.find(
                 ic101_category.RULE,
                 "unknown-substance",
                 "error" if codable else "info",
-                [admin.id],
-                f"{shown_name(admin.substance)!r} is not in the substance table and has no category, so it is not coded"
+                [aid],
+                f"{shown_name(substance)!r} is not in the substance table and has no category, so it is not coded"
                 + ("; the claim is held until it is" if codable else "")
                 + ": set category (hydration, therapeutic or chemotherapy) on the record"
                 + (f" (the name looks like {stem})." if stem else "."),
                 denial_risk="CO-16",
             )
-            return None
+            return False
         if read.any_electrolyte and family == ctx.option("electrolyte_alone"):
             ctx.find(
                 ic101_category.RULE,
                 "category-contested",
                 "info",
-                [admin.id],
-                f"{shown_name(admin.substance)} classified {family}: authorities disagree on electrolytes; "
+                [aid],
+                f"{shown_name(substance)} classified {family}: authorities disagree on electrolytes; "
                 + ctx.cite_option("electrolyte_alone")
                 + ".",
             )
-    hormonal = admin.hormonal if admin.hormonal is not None else read.hormonal
-    drug = _drug_key(ctx, admin, family, route, read, keys)
-    keys[admin.id] = (route, drug)
-    ctx.families[admin.id] = family
+    stated = record.hormonal_stated
+    hormonal = stated if stated is not None else read.hormonal
+    drug = _drug_key(ctx, record, family, route, read, keys)
+    keys[aid] = (route, drug)
+    ctx.families[aid] = family
     if route == "other":
         chemo_code = ctx.codes.chemo_routes.get(contract_route)
         if family != "chemotherapy" or chemo_code is None:
@@ -305,20 +404,19 @@ def _classify(ctx: Context, admin: Administration, keys: dict[str, tuple[str, st
                 ic104_route_without_code.RULE,
                 "route-without-code",
                 "info",
-                [admin.id],
-                f"{shown_name(admin.substance)} by route {shown_name(admin.route)!r}: no drug-administration code for this route.",
+                [aid],
+                f"{shown_name(substance)} by route {shown_name(record.route_text)!r}: no drug-administration code for this route.",
             )
-            return None
-    record = _Record(
-        admin, family, drug, hormonal, route, contract_route=contract_route, method=method, read=read
-    )
+            return False
+    record.contract_route = contract_route
+    record.classified(family, drug, hormonal, route, read)
     record.usual_infusion = read.usual_infusion
-    return record
+    return True
 
 
 def _drug_key(
     ctx: Context,
-    admin: Administration,
+    record: _Record,
     family: str,
     route: str,
     read: SubstanceReading,
@@ -334,8 +432,8 @@ def _drug_key(
                 ic106_same_substance.RULE,
                 "same-substance-reference",
                 "info",
-                [admin.id, ref_id],
-                f"{shown_name(admin.substance)!r} is read as the same drug as administration {ref_id}; "
+                [record.id, ref_id],
+                f"{shown_name(record.substance)!r} is read as the same drug as administration {ref_id}; "
                 "record the drug name to make this explicit.",
             )
             return key
@@ -346,8 +444,8 @@ def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
     groups: dict[str, list[_Record]] = defaultdict(list)
     singles: list[list[_Record]] = []
     for record in records:
-        if record.admin.mix:
-            groups[record.admin.mix].append(record)
+        if record.mix:
+            groups[record.mix].append(record)
         else:
             singles.append([record])
     return singles + list(groups.values())
@@ -356,46 +454,43 @@ def _mix_groups(records: list[_Record]) -> list[list[_Record]]:
 def _merge(ctx: Context, group: list[_Record]) -> _Record:
     if len(group) == 1:
         return group[0]
-    admins = [r.admin for r in group]
     families = [r.family for r in group]
     drugs = [r.family for r in group if r.family != "hydration"]
     family = ic101_category.highest_family(drugs or families)
-    starts = [a.start for a in admins if a.start]
-    ends = [a.end for a in admins if a.end]
-    first = admins[0]
-    timed = len(ends) == len(admins)
-    paused = timed and any(a.segments for a in admins)
-    merged = first.model_copy(
+    starts = [r.start for r in group if r.start]
+    ends = [r.end for r in group if r.end]
+    first = group[0]
+    timed = len(ends) == len(group)
+    paused = timed and any(r.segments for r in group)
+    substance = " + ".join(r.substance for r in group)
+    merged = first.admin.model_copy(
         update={
-            "substance": " + ".join(a.substance for a in admins),
+            "substance": substance,
             "start": min(starts) if starts else None,
             "end": max(ends) if timed else None,
             # one bag: it ran whenever any of its records says it ran
-            "segments": _joined_segments(admins) if paused else None,
-            "access": next((a.access for a in admins if a.access), None),
-            "separate_access_required": _combined_flag([a.separate_access_required for a in admins]),
+            "segments": _joined_segments(group) if paused else None,
+            "access": next((r.access for r in group if r.access), None),
+            "separate_access_required": _combined_flag([r.access_required for r in group]),
             "method": next((r.method for r in group if r.method), None),
-            "pump": next((a.pump for a in admins if a.pump), None),
+            "pump": next((r.pump for r in group if r.pump), None),
         }
     )
-    ids = [a.id for a in admins]
+    ids = [r.id for r in group]
     ctx.find(
         ic105_mixed_bag.RULE,
         "mixed-bag",
         "info",
         ids,
-        f"{shown_name(merged.substance)} share mix {shown_name(first.mix or '')!r}: one administration, coded once.",
+        f"{shown_name(substance)} share mix {shown_name(first.mix or '')!r}: one administration, coded once.",
     )
     drug = "+".join(sorted({r.drug for r in group}))
-    record = _Record(
-        merged,
-        family,
-        drug,
-        any(r.hormonal for r in group),
-        group[0].route,
-        tuple(sorted(ids)),
-        group[0].contract_route,
-        merged.method,
+    record = _Record(merged)
+    record.ids = tuple(sorted(ids))
+    record.contract_route = first.contract_route
+    # a mixed bag's joined text, read here
+    record.classified(
+        family, drug, any(r.hormonal for r in group), first.route, identity.text_reading(substance)
     )
     record.usual_infusion = any(r.usual_infusion for r in group)
     return record
@@ -409,16 +504,27 @@ def counted_minutes(admin: Administration) -> int:
     return span_minutes(admin.start, admin.end)
 
 
-def _spans(admin: Administration) -> list[Interval]:
-    if admin.segments:
-        return [(s.start, s.end) for s in admin.segments]
-    return [(admin.start, admin.end)] if admin.start is not None and admin.end is not None else []
+def _counted_minutes(record: _Record) -> int:
+    """counted_minutes, from the fields the record read."""
+    start, end, segments = record.start, record.end, record.segments
+    assert start is not None and end is not None
+    if segments:
+        return total_minutes([(s.start, s.end) for s in segments])
+    return span_minutes(start, end)
 
 
-def _joined_segments(admins: list[Administration]) -> list[AdministrationSegment]:
+def _spans(record: _Record) -> list[Interval]:
+    segments = record.segments
+    if segments:
+        return [(s.start, s.end) for s in segments]
+    start, end = record.start, record.end
+    return [(start, end)] if start is not None and end is not None else []
+
+
+def _joined_segments(records: list[_Record]) -> list[AdministrationSegment]:
     return [
         AdministrationSegment(start=start, end=end)
-        for start, end in union(i for a in admins for i in _spans(a))
+        for start, end in union(i for r in records for i in _spans(r))
     ]
 
 
@@ -431,56 +537,65 @@ def _combined_flag(flags: list[bool | None]) -> bool | None:
 
 
 def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None:
-    admin = record.admin
     ids = record.ids
-    access = admin.access
-    home_pump = admin.home_pump
-    pump = admin.pump
-    segments = admin.segments
+    access = record.access
+    home_pump = record.home_pump
+    pump = record.pump
+    segments = record.segments
+    route = record.route
+    access_key: str | None = None
+    access_label: str | None = access
+    if access:
+        memo = ctx.pack.access_readings
+        known = memo.get(access)
+        if known is None:
+            known = (" ".join(access.lower().split()), shown_name(access))
+            if len(memo) >= _CACHED_ROUTES:
+                memo.clear()
+            memo[access] = known
+        access_key, access_label = known
     service = Service(
         ids=ids,
         label=record.label,
         drug=record.drug,
         family=record.family,
         technique="",
-        route=record.route,
-        start=admin.start,
-        end=admin.end,
-        access=" ".join(access.lower().split()) if access else None,
-        access_required=admin.separate_access_required,
+        route=route,
+        start=record.start,
+        end=record.end,
+        access=access_key,
+        access_required=record.access_required,
         hormonal=record.hormonal,
-        access_label=shown_name(access) if access else access,
-        home_pump=home_pump.value if home_pump else None,
-        pump=pump.value if pump else None,
+        access_label=access_label,
+        home_pump=home_pump._value_ if home_pump else None,
+        pump=pump._value_ if pump else None,
         segments=tuple((s.start, s.end) for s in segments) if segments else (),
     )
-    if record.route == "port_flush":
+    if route == "port_flush":
         service.technique, service.route = "port_flush", "iv"
         return service
-    if record.route == "other":
+    if route == "other":
         service.technique, service.fixed_code = "route_code", ctx.codes.chemo_routes[record.contract_route]
         return service
-    device = admin.device
-    if (record.on_body_named or (device is not None and device == Device.ON_BODY_INJECTOR)) and _on_body(
-        ctx, admin, record
-    ):
+    device = record.device
+    if (record.on_body_named or device is _ON_BODY) and _on_body(ctx, record):
         service.technique = "on_body"
         return service
-    if record.route in ("sc", "im"):
+    if route == "sc" or route == "im":
         minutes = service.minutes
-        is_infusion = record.route == "sc" and record.method == Method.INFUSION and minutes is not None
+        is_infusion = route == "sc" and record.method is _INFUSION and minutes is not None
         service.technique = (
             "sc_infusion" if is_infusion and not ic201_push_or_infusion.is_push(minutes or 0) else "injection"
         )
         return service
-    prefix = "ia_" if record.route == "ia" else ""
-    if service.end is None and admin.pump is not None and admin.home_pump is not None:
-        home = _home_pump_start(ctx, admin, service, prefix)
+    prefix = "ia_" if route == "ia" else ""
+    if service.end is None and pump is not None and home_pump is not None:
+        home = _home_pump_start(ctx, record.admin, service, prefix)
         if home is not None:
             service.technique = home
             return service
     if service.end is None:
-        resolved = _missing_stop(ctx, admin, service, record, timed)
+        resolved = _missing_stop(ctx, record.admin, service, record, timed)
         if resolved is None:
             return None
         if resolved == "fold":
@@ -498,36 +613,36 @@ def _technique(ctx: Context, record: _Record, timed: set[str]) -> Service | None
         )
         return service
     if ic201_push_or_infusion.is_push(minutes):
-        if record.method == Method.INFUSION:
+        if record.method is _INFUSION:
             ctx.find(
                 ic201_push_or_infusion.RULE,
                 "infusion-coded-as-push",
                 "info",
                 ids,
-                f"{shown_name(admin.substance)} ran {minutes} minutes ({service.span_text(ctx.clock)}): "
+                f"{shown_name(record.substance)} ran {minutes} minutes ({service.span_text(ctx.clock)}): "
                 "15 minutes or less is a push, whatever the container.",
             )
         service.technique = prefix + "push"
         _usually_infused(ctx, record, service, f"its documented time is {minutes} minutes")
         return service
-    if record.method == Method.PUSH:
+    if record.method is _PUSH:
         ctx.find(
             ic201_push_or_infusion.RULE,
             "push-coded-as-infusion",
             "info",
             ids,
-            f"{shown_name(admin.substance)} is recorded as a push but ran {minutes} minutes: more than 15 minutes is an infusion.",
+            f"{shown_name(record.substance)} is recorded as a push but ran {minutes} minutes: more than 15 minutes is an infusion.",
         )
     service.technique = prefix + "infusion"
-    if admin.pump is not None:
+    if pump is not None:
         service.technique = _pump_technique(ctx, service, prefix, minutes)
     return service
 
 
-def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
+def _on_body(ctx: Context, record: _Record) -> bool:
     """An on-body injector applied for a timed SC injection (IC213): stated by `device`, or by the name."""
     rule = ic213_on_body_injector.RULE
-    stated = admin.device == Device.ON_BODY_INJECTOR
+    stated = record.device is _ON_BODY
     if not stated and not record.on_body_named:
         return False
     if record.route != "sc":
@@ -536,9 +651,9 @@ def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
                 rule,
                 "on-body-injector-route",
                 "warning",
-                [admin.id],
-                f"{shown_name(admin.substance)} is recorded as given by an on-body injector, which delivers subcutaneously, "
-                f"but its route is {shown_name(admin.route)!r}: coded by its route; check the record.",
+                [record.id],
+                f"{shown_name(record.substance)} is recorded as given by an on-body injector, which delivers subcutaneously, "
+                f"but its route is {shown_name(record.route_text)!r}: coded by its route; check the record.",
                 denial_risk="CO-16",
             )
         return False
@@ -547,8 +662,8 @@ def _on_body(ctx: Context, admin: Administration, record: _Record) -> bool:
             rule,
             "on-body-injector-from-name",
             "info",
-            [admin.id],
-            f"{shown_name(admin.substance)}: the product name says an on-body injector, so it is coded as the application "
+            [record.id],
+            f"{shown_name(record.substance)}: the product name says an on-body injector, so it is coded as the application "
             "of an on-body injector (96377), not an injection (96372); set device = on_body_injector on the "
             "record to state it.",
         )
@@ -636,7 +751,7 @@ def _missing_stop(
     of the same drug, None when not coded."""
     rule = ic202_missing_stop_time.RULE
     if service.family != "hydration" and (
-        record.method == Method.PUSH or (record.method is None and record.states_push)
+        record.method is _PUSH or (record.method is None and record.states_push)
     ):
         return "push"
     if service.family != "hydration" and service.drug in timed:

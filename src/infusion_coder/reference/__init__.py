@@ -360,6 +360,10 @@ class ReferencePack:
     route_readings: dict[str, tuple[str, str | None, str] | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # access text -> (comparison key, text as shown), for services (prepare)
+    access_readings: dict[str, tuple[str, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ with warning push-of-infused-drug.
 
 import re
 import sys
+from typing import Final
 
 from .base import Rule
 
@@ -23,7 +24,7 @@ RULE = Rule.of(
     ("S8", "S9", "S44", "S45", "S22", "S28", "S27", "S20", "CPT"),
 )
 
-PUSH_MAX_MINUTES = 15
+PUSH_MAX_MINUTES: Final = 15  # Final: a constant in the compiled build, not a module-dict lookup
 
 
 def is_push(minutes: int) -> bool:

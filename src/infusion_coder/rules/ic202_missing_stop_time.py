@@ -15,6 +15,7 @@ vancomycin 1 g started 09:00, no stop -> 96374, error assumed-push-usually-infus
 
 import sys
 from datetime import datetime, timedelta
+from typing import Final
 
 from ..times import MAX_ADMINISTRATION_SPAN
 from .base import Rule
@@ -22,7 +23,7 @@ from .base import Rule
 RULE = Rule.of(sys.modules[__name__], "IC202", "missing-stop-time", ("S27", "S32", "S28", "S42"))
 
 # The longest one administration may run (times.py): a longer derived run is not believed.
-MAX_DERIVED_HOURS = MAX_ADMINISTRATION_SPAN.total_seconds() / 3600
+MAX_DERIVED_HOURS: Final = MAX_ADMINISTRATION_SPAN.total_seconds() / 3600
 
 
 def derived_hours(volume_ml: float | None, rate_ml_per_hour: float | None) -> float | None:

@@ -18,6 +18,7 @@ Medicare patient, continued at home on the practice's pump (home_pump = provider
 """
 
 import sys
+from typing import Final
 
 from .base import Rule
 
@@ -25,4 +26,4 @@ RULE = Rule.of(
     sys.modules[__name__], "IC205", "prolonged-pump", ("S38", "S17", "S39", "CPT", "CC-HCPCS-2Q2017")
 )
 
-PROLONGED_MIN_MINUTES = 8 * 60 + 1
+PROLONGED_MIN_MINUTES: Final = 8 * 60 + 1
