@@ -21,6 +21,7 @@ from ..rules import (
     ic504_record_hygiene,
     ic505_source_records,
 )
+from ..times import TimeFrame
 from .context import Context
 from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
@@ -45,8 +46,17 @@ class UnknownPolicyError(ValueError):
 
 
 def first_service_date(encounter: Encounter) -> date | None:
-    starts = [a.start for a in encounter.administrations if a.start is not None]
-    return encounter.time_frame.local(min(starts)).date() if starts else None
+    return _first_service_date(encounter, encounter.time_frame)
+
+
+def _first_service_date(encounter: Encounter, frame: TimeFrame) -> date | None:
+    # one pass, each start read once (a record's field is a slow lookup); the first of equal starts wins, as min()
+    first: datetime | None = None
+    for admin in encounter.administrations:
+        start = admin.start
+        if start is not None and (first is None or start < first):
+            first = start
+    return None if first is None else frame.local(first).date()
 
 
 def resolve_policy(pack: ReferencePack, name: str) -> Policy:
@@ -64,9 +74,10 @@ def code_encounter(
 
 def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None) -> Coded:
     """code_encounter's result as plain objects (engine/output.py), for a writer that needs no models."""
-    when = first_service_date(encounter)
+    frame = encounter.time_frame  # a property: read once, here and for the context
+    when = _first_service_date(encounter, frame)
     pack = reference.for_date(when)
-    ctx = Context(encounter, pack, resolve_policy(pack, policy or encounter.policy))
+    ctx = Context(encounter, pack, resolve_policy(pack, policy or encounter.policy), frame)
     if when is not None and when < pack.effective_from:
         ctx.find(
             ic504_record_hygiene.RULE,

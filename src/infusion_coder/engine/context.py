@@ -49,7 +49,9 @@ class Context:
     # whether frame.local() moves a time at all (a zone whose offset changes inside the encounter)
     wall: bool
 
-    def __init__(self, encounter: Encounter, pack: ReferencePack, policy: Policy) -> None:
+    def __init__(
+        self, encounter: Encounter, pack: ReferencePack, policy: Policy, frame: TimeFrame | None = None
+    ) -> None:
         self.encounter = encounter
         self.pack = pack
         self.policy = policy
@@ -58,10 +60,12 @@ class Context:
         self.families = {}
         self.resolved = {}
         self.supplied = set()
-        frame = self.frame = self.encounter.time_frame
-        self.institutional = self.encounter.claim_type == ClaimType.INSTITUTIONAL
-        self.codes = self.pack.codes
-        self.substances = self.pack.substances
+        if frame is None:  # the caller may hand the frame it read already (a property of the model)
+            frame = encounter.time_frame
+        self.frame = frame
+        self.institutional = encounter.claim_type == ClaimType.INSTITUTIONAL
+        self.codes = pack.codes
+        self.substances = pack.substances
         self.wall = frame.shifts and frame.zone is not None
 
     def find(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import timedelta
+from typing import Any
 
-from ..models import Administration, excerpt, shown_name
+from ..models import Administration, AdministrationSegment, excerpt, shown_name
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -66,6 +67,7 @@ _GAP_TEXTS = tuple(
 
 def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
     bits_of: dict[str, int] = {}
+    admin_id: str
     for line in lines:
         bit = _CODE_BITS.get(line.code, 0)
         for admin_id in line.administrations:
@@ -73,20 +75,23 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
     # One pass in the record's order: findings are sorted when the result is made, so the order they are
     # found in does not show.
     for admin in ctx.encounter.administrations:
-        admin_id = admin.id  # read once: a record's field is a slow lookup
+        # the record's fields from its own dict: each attribute read of a model passes its __getattr__ hook
+        fields = admin.__dict__
+        admin_id = fields["id"]
         bits = bits_of.get(admin_id, -1)
         if bits >= 0:
-            _gaps(ctx, admin, admin_id, bits)
+            _gaps(ctx, fields, admin_id, bits)
             if bits & _PUSH:
                 _push_stated(ctx, admin, admin_id)
             if bits & _HYDRATION:
                 _necessity(ctx, admin, admin_id)
         # carrier, KVO and flush are never coded, whatever their minutes
-        start = admin.start
-        end = admin.end
-        if start is None or end is None or admin.purpose is not None or admin.mix or admin.pump:
+        start: dt.datetime | None = fields["start"]
+        end: dt.datetime | None = fields["end"]
+        if start is None or end is None or fields["purpose"] is not None or fields["mix"] or fields["pump"]:
             continue
-        segments = admin.segments
+        segments: list[AdministrationSegment] | None = fields["segments"]
+        minutes: int
         if segments:  # paused: only the segments count, and a later stop extends the last one
             minutes = total_minutes([(s.start, s.end) for s in segments])
         else:
@@ -153,23 +158,28 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     return [line for line in lines if id(line) not in dropped]
 
 
-def _gaps(ctx: Context, admin: Administration, admin_id: str, bits: int) -> None:
+def _gaps(ctx: Context, fields: dict[str, Any], admin_id: str, bits: int) -> None:
+    """`fields`: the record's __dict__ (its field values)."""
     missing = 0
-    substance = admin.substance
-    volume = admin.volume_ml
-    if admin.dose is None and not (volume is not None and bits & _HYDRATION) and not _dose_in_text(substance):
+    substance: str = fields["substance"]
+    volume = fields["volume_ml"]
+    if (
+        fields["dose"] is None
+        and not (volume is not None and bits & _HYDRATION)
+        and not _dose_in_text(substance)
+    ):
         missing |= 1  # the dose
-    if bits & _INFUSION and (volume is None or admin.rate_ml_per_hour is None):
+    if bits & _INFUSION and (volume is None or fields["rate_ml_per_hour"] is None):
         missing |= 2  # the volume and rate
-    if admin.access is None:
+    if fields["access"] is None:
         resolved = ctx.resolved.get(admin_id)
         if resolved is not None and resolved[0] in ("iv", "ia"):
             missing |= 4  # the access
-    if admin.ordered_by is None:
+    if fields["ordered_by"] is None:
         missing |= 8
-    if admin.administered_by is None:
+    if fields["administered_by"] is None:
         missing |= 16
-    no_reason = admin.indication is None and not bits & _HYDRATION
+    no_reason = fields["indication"] is None and not bits & _HYDRATION
     if no_reason:
         missing |= _NO_REASON
     if missing:

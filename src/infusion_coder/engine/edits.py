@@ -363,7 +363,6 @@ def _ptp_not_evaluated(ctx: Context, edits: SettingEdits, day: date, by_code: _C
 def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
     limits = edits.limits(day)
     rule = ic902_mue.RULE
-    where = edits.setting.replace("_", " ")
     outside: list[str] = []  # codes the bundled extract holds no rows for
     undated: list[str] = []  # codes with rows, none in force on this date
     for code in sorted(by_code):
@@ -387,6 +386,7 @@ def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
             units = sum(line.units for line in group)
             ids = sorted({i for line in group for i in line.administrations})
             absolute = edit.value == 0 or edit.mai == 2
+            where = edits.setting.replace("_", " ")
             ctx.find(
                 rule,
                 "mue-exceeded",
@@ -398,14 +398,16 @@ def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
                 denial_risk="CO-151",
                 remark="N362",
             )
-    for codes, why in (
-        (
-            outside,
-            f"the bundled {where} MUE table is an extract that covers {ctx.pack.edits.coverage_note} only",
-        ),
-        (undated, f"the bundled {where} MUE table has no value for them in force on that date"),
-    ):
+    if not outside and not undated:
+        return  # the common case: no text to write
+    where = edits.setting.replace("_", " ")
+    for codes in (outside, undated):
         if codes:
+            why = (
+                f"the bundled {where} MUE table is an extract that covers {ctx.pack.edits.coverage_note} only"
+                if codes is outside
+                else f"the bundled {where} MUE table has no value for them in force on that date"
+            )
             ctx.find(
                 rule,
                 "mue-not-evaluated",
