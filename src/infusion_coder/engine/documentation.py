@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from ..models import Administration, AdministrationSegment, excerpt, shown_name
 from ..rules import (
@@ -18,12 +18,12 @@ from .context import Context
 from .intervals import minutes as total_minutes
 from .output import PlainLine
 
-_NEXT_MARK = ic604_what_would_change.NEXT_MARK
-_NEXT_HYDRATION_MARK = ic604_what_would_change.NEXT_HYDRATION_MARK
-_REACH = len(_NEXT_MARK)  # the tables' length: no mark within reach from there on
-_HYDRATION_CODES = {"96360", "96361"}
-_PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
-_INFUSION_CODES = {
+_NEXT_MARK: Final = ic604_what_would_change.NEXT_MARK
+_NEXT_HYDRATION_MARK: Final = ic604_what_would_change.NEXT_HYDRATION_MARK
+_REACH: Final = len(_NEXT_MARK)  # the tables' length: no mark within reach from there on
+_HYDRATION_CODES: Final = {"96360", "96361"}
+_PUSH_CODES: Final = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
+_INFUSION_CODES: Final = {
     "96360",
     "96361",
     "96365",
@@ -39,10 +39,10 @@ _INFUSION_CODES = {
 
 # The code sets as bits, so an administration's codes are one int (OR of its lines' codes), not a set
 # intersected several times per record.
-_HYDRATION = 1
-_PUSH = 2
-_INFUSION = 4
-_CODE_BITS: dict[str, int] = {
+_HYDRATION: Final = 1
+_PUSH: Final = 2
+_INFUSION: Final = 4
+_CODE_BITS: Final[dict[str, int]] = {
     code: (_HYDRATION if code in _HYDRATION_CODES else 0)
     | (_PUSH if code in _PUSH_CODES else 0)
     | (_INFUSION if code in _INFUSION_CODES else 0)
@@ -58,8 +58,8 @@ _GAP_NAMES = (
     "who gave it",
     "the reason for it (medical necessity)",
 )
-_NO_REASON = 1 << 5
-_GAP_TEXTS = tuple(
+_NO_REASON: Final = 1 << 5
+_GAP_TEXTS: Final = tuple(
     ", ".join(name for index, name in enumerate(_GAP_NAMES) if bits >> index & 1)
     for bits in range(1 << len(_GAP_NAMES))
 )
@@ -194,7 +194,7 @@ def _gaps(ctx: Context, fields: dict[str, Any], admin_id: str, bits: int) -> Non
 
 
 # substance text -> whether it states a dose: texts repeat across records, the regular expression is slow
-_DOSE_IN_TEXT: dict[str, bool] = {}
+_DOSE_IN_TEXT: Final[dict[str, bool]] = {}
 
 
 def _dose_in_text(text: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 from ..models import Administration, shown_name
 from ..reference import ReferencePack
@@ -12,13 +12,13 @@ from . import identity
 from .context import Context
 from .output import PlainDrugLine, PlainLine
 
-RULE = rule_module.RULE
+RULE: Final = rule_module.RULE  # Final: a static in the compiled build, not a module-dict lookup
 
 # What a record's codes and text settle from the reference pack alone (_plan): how its drug line is made.
-_MEASURE = 0  # a HCPCS code and billing unit: units from the dose
-_FLUID = 1  # a fluid, billed by bag size
-_UNKNOWN = 2  # no drug in the substance table
-_NO_CODE = 3  # a table drug without a HCPCS code and billing unit
+_MEASURE: Final = 0  # a HCPCS code and billing unit: units from the dose
+_FLUID: Final = 1  # a fluid, billed by bag size
+_UNKNOWN: Final = 2  # no drug in the substance table
+_NO_CODE: Final = 3  # a table drug without a HCPCS code and billing unit
 
 
 class _Dose:
@@ -306,7 +306,7 @@ def _measure(
             "dose-not-convertible",
             "warning",
             [admin_id],
-            f"{shown_name(fields['substance'])}: a dose of {given[0]:g} {given[1]} does not convert to {hcpcs}'s billing "
+            f"{shown_name(fields['substance'])}: a dose of {format(given[0], 'g')} {given[1]} does not convert to {hcpcs}'s billing "
             f"unit ({billing_unit}); document the dose actually given.",
             denial_risk="CO-16",
         )
@@ -365,7 +365,9 @@ def _lines_for(
     units = rule_module.billing_units(total, unit_size)
     base = rule_module.BASE_NAME[doses[0].dimension]
     given = f"on {day}" if day else "(no date charted)"
-    what = f"{name}: {total:g} {base} given {given}, billed per {label}, rounded up once: {units} unit(s)"
+    # format(), not a format spec in the f-string: the compiled build turns an f-string with a spec into
+    # str.format calls, without one into a plain join
+    what = f"{name}: {format(total, 'g')} {base} given {given}, billed per {label}, rounded up once: {units} unit(s)"
     if not single or (day is not None and day < rule_module.JZ_JW_FROM):
         result.append(PlainDrugLine(hcpcs, units, [], day, ndc, ids, what + ".", RULE.id))
         return
@@ -388,6 +390,6 @@ def _lines_for(
         explanation = what + "; JZ: no discard beyond the rounded units."
         result.append(PlainDrugLine(hcpcs, units, ["JZ"], day, ndc, ids, explanation, RULE.id))
         return
-    discarded = f"{name}: {wasted:g} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
+    discarded = f"{name}: {format(wasted, 'g')} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
     result.append(PlainDrugLine(hcpcs, units, [], day, ndc, ids, what + ".", RULE.id))
     result.append(PlainDrugLine(hcpcs, jw_units, ["JW"], day, ndc, ids, discarded, RULE.id))
