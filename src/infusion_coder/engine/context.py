@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..models import ClaimType, Encounter, Severity
+from ..models import Administration, ClaimType, Encounter, Severity
 from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
@@ -14,10 +14,12 @@ from .output import PlainFinding
 
 class Context:
     __slots__ = (
+        "administrations",
         "codes",
         "concurrent_used",
         "encounter",
         "families",
+        "fields",
         "findings",
         "frame",
         "institutional",
@@ -30,6 +32,10 @@ class Context:
     )
 
     encounter: Encounter
+    # the encounter's field values (its __dict__) and its administrations, read once: each attribute read of
+    # a pydantic model passes its __getattr__ hook
+    fields: dict[str, Any]
+    administrations: list[Administration]
     pack: ReferencePack
     policy: Policy
     findings: list[PlainFinding]
@@ -50,9 +56,19 @@ class Context:
     wall: bool
 
     def __init__(
-        self, encounter: Encounter, pack: ReferencePack, policy: Policy, frame: TimeFrame | None = None
+        self,
+        encounter: Encounter,
+        pack: ReferencePack,
+        policy: Policy,
+        frame: TimeFrame | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
+        """`frame` and `fields` (encounter.time_frame and encounter.__dict__), where the caller read them."""
         self.encounter = encounter
+        if fields is None:
+            fields = encounter.__dict__
+        self.fields = fields
+        self.administrations = fields["administrations"]
         self.pack = pack
         self.policy = policy
         self.findings = []
@@ -63,7 +79,7 @@ class Context:
         if frame is None:  # the caller may hand the frame it read already (a property of the model)
             frame = encounter.time_frame
         self.frame = frame
-        self.institutional = encounter.claim_type == ClaimType.INSTITUTIONAL
+        self.institutional = fields["claim_type"] == ClaimType.INSTITUTIONAL
         self.codes = pack.codes
         self.substances = pack.substances
         self.wall = frame.shifts and frame.zone is not None

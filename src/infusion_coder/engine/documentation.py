@@ -74,7 +74,7 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
             bits_of[admin_id] = bits_of.get(admin_id, 0) | bit
     # One pass in the record's order: findings are sorted when the result is made, so the order they are
     # found in does not show.
-    for admin in ctx.encounter.administrations:
+    for admin in ctx.administrations:
         # the record's fields from its own dict: each attribute read of a model passes its __getattr__ hook
         fields = admin.__dict__
         admin_id = fields["id"]
@@ -116,7 +116,7 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     if "chemotherapy" not in families.values():
         return lines  # nor a chemotherapy drug (one scan, no record read)
     drugs: dict[dt.date, list[str]] = {}
-    for admin in ctx.encounter.administrations:
+    for admin in ctx.administrations:
         if admin.start is None or families.get(admin.id) != "chemotherapy":
             continue
         for entry in identity.table_entries(ctx, admin):

@@ -107,7 +107,7 @@ def drug_lines(ctx: Context, lines: list[PlainLine]) -> list[PlainDrugLine]:
     for line in lines:
         coded.update(line.administrations)
     admins: list[tuple[str, Administration]] = []
-    for admin in ctx.encounter.administrations:
+    for admin in ctx.administrations:
         admin_id = admin.id  # read once: a record's field is a slow lookup
         if admin_id in coded:
             admins.append((admin_id, admin))

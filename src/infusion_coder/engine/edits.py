@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from ..models import EvaluationAndManagement
 from ..reference.edits import SettingEdits, cited
 from ..rules import ic303_second_access, ic503_em_with_administration, ic901_ncci_ptp, ic902_mue
 from .context import Context
@@ -201,7 +202,7 @@ def _apply_edits(
 def _em_line(ctx: Context, by_date: list[tuple[date, _Codes]]) -> PlainLine | None:
     """The encounter's E/M as a line on its first date of service, with modifier 25 when it is documented as
     separately identifiable (the engine asks for 25 on it then), for the pairs it forms."""
-    em = ctx.encounter.evaluation_and_management
+    em: EvaluationAndManagement | None = ctx.fields["evaluation_and_management"]
     if em is None or not by_date:
         return None
     return PlainLine(
@@ -280,7 +281,7 @@ def _em_pair(
     """A pair between the E/M the encounter names and an administration line."""
     rule = ic901_ncci_ptp.RULE
     label = _label(edit, setting)
-    documented = ctx.encounter.evaluation_and_management
+    documented: EvaluationAndManagement | None = ctx.fields["evaluation_and_management"]
     separate = documented.separately_identifiable if documented is not None else None
     if not em_first:  # the E/M is column two: the E/M is what the edit denies
         if edit.modifier_indicator == 0:
