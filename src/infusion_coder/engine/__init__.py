@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from operator import itemgetter
+from typing import Final
 
 from ..models import (
     Administration,
@@ -42,9 +43,10 @@ from .services import Service, Unit
 from .standalone import code_standalone
 from .timeline import code_scope
 
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+_SEVERITY_ORDER: Final = {"error": 0, "warning": 1, "info": 2}
 # A line's place: the main initial service, the named primary's, initials, then by time, code and ids.
 _LineOrder = tuple[bool, bool, bool, datetime, str, tuple[str, ...]]
+_ORDER: Final = itemgetter(0)  # made once: a call of the type each time costs more than the sort
 
 
 class UnknownPolicyError(ValueError):
@@ -267,7 +269,7 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
         keyed.append((order, line))
     if len(keyed) == 1:
         return [keyed[0][1]]
-    keyed.sort(key=itemgetter(0))
+    keyed.sort(key=_ORDER)
     return [line for _key, line in keyed]
 
 

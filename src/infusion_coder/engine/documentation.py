@@ -6,7 +6,7 @@ import datetime as dt
 from datetime import timedelta
 from typing import Any, Final
 
-from ..models import Administration, AdministrationSegment, excerpt, shown_name
+from ..models import AdministrationSegment, excerpt
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -14,7 +14,7 @@ from ..rules import (
     ic604_what_would_change,
 )
 from . import identity
-from .context import Context
+from .context import Context, shown_name
 from .intervals import minutes as total_minutes
 from .output import PlainLine
 
@@ -82,9 +82,9 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
         if bits >= 0:
             _gaps(ctx, fields, admin_id, bits)
             if bits & _PUSH:
-                _push_stated(ctx, admin, admin_id)
+                _push_stated(ctx, fields, admin_id)
             if bits & _HYDRATION:
-                _necessity(ctx, admin, admin_id)
+                _necessity(ctx, fields, admin_id)
         # carrier, KVO and flush are never coded, whatever their minutes
         start: dt.datetime | None = fields["start"]
         end: dt.datetime | None = fields["end"]
@@ -99,7 +99,7 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
             minutes = delta.days * 1440 + delta.seconds // 60
         # most records are not near a threshold: no family to ask, no text to write
         if 0 <= minutes < _REACH and (_NEXT_MARK[minutes] or _NEXT_HYDRATION_MARK[minutes]):
-            _what_would_change(ctx, admin, admin_id, bits if bits >= 0 else 0, minutes)
+            _what_would_change(ctx, fields, admin_id, bits if bits >= 0 else 0, minutes)
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -207,30 +207,31 @@ def _dose_in_text(text: str) -> bool:
     return known
 
 
-def _push_stated(ctx: Context, admin: Administration, admin_id: str) -> None:
-    """For an administration coded as a push."""
+def _push_stated(ctx: Context, fields: dict[str, Any], admin_id: str) -> None:
+    """For an administration coded as a push (`fields`: its __dict__)."""
     resolved = ctx.resolved.get(admin_id)
     if resolved is not None and resolved[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
-    if admin.end is not None:
+    if fields["end"] is not None:
         return  # documented minutes of 15 or less support the push by themselves
     ctx.find(
         ic601_documentation.RULE,
         "push-not-stated",
         "warning",
         [admin_id],
-        f"{shown_name(admin.substance)} is coded as a push, but the record neither states a push nor shows its minutes: "
+        f"{shown_name(fields['substance'])} is coded as a push, but the record neither states a push nor shows its minutes: "
         "document 'IV push' (the clinician present throughout) or the start and stop times.",
         denial_risk="CO-16",
     )
 
 
-def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
-    """For an administration coded as hydration."""
+def _necessity(ctx: Context, fields: dict[str, Any], admin_id: str) -> None:
+    """For an administration coded as hydration (`fields`: its __dict__)."""
     rule = ic602_medical_necessity.RULE
-    if admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication):
+    indication: str | None = fields["indication"]
+    if indication and ic602_medical_necessity.shows_fluid_loss(indication):
         return
-    if admin.indication is None:
+    if indication is None:
         # The record we were sent carries no reason at all; it may sit elsewhere in the chart. Worth a note,
         # not a warning on every encounter an export leaves without indications.
         ctx.find(
@@ -238,7 +239,7 @@ def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
             "hydration-necessity-unstated",
             "info",
             [admin_id],
-            f"Hydration with {shown_name(admin.substance)}: no indication is recorded; the chart must show signs of "
+            f"Hydration with {shown_name(fields['substance'])}: no indication is recorded; the chart must show signs of "
             "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
         )
@@ -248,7 +249,7 @@ def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
         "hydration-necessity",
         "warning",
         [admin_id],
-        f"Hydration with {shown_name(admin.substance)}: the stated reason ({excerpt(admin.indication)}) shows no sign of "
+        f"Hydration with {shown_name(fields['substance'])}: the stated reason ({excerpt(indication)}) shows no sign of "
         "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
         "reason.",
         denial_risk="CO-50",
@@ -269,13 +270,13 @@ def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
             )
 
 
-def _what_would_change(ctx: Context, admin: Administration, admin_id: str, bits: int, minutes: int) -> None:
+def _what_would_change(ctx: Context, fields: dict[str, Any], admin_id: str, bits: int, minutes: int) -> None:
     """For a timed record that is not a carrier, KVO, flush, mix or pump, its minutes near a threshold
-    for one family or another (check_documentation asks)."""
-    start = admin.start
-    end = admin.end
+    for one family or another (check_documentation asks); `fields`: its __dict__."""
+    start: dt.datetime | None = fields["start"]
+    end: dt.datetime | None = fields["end"]
     assert start is not None and end is not None
-    segments = admin.segments
+    segments: list[AdministrationSegment] | None = fields["segments"]
     hydration = ctx.families.get(admin_id) == "hydration"
     # ic604_what_would_change.next_threshold, as a table
     mark = _NEXT_HYDRATION_MARK[minutes] if hydration else _NEXT_MARK[minutes]
@@ -298,6 +299,6 @@ def _what_would_change(ctx: Context, admin: Administration, admin_id: str, bits:
         "what-would-change",
         "info",
         [admin_id],
-        f"{shown_name(admin.substance)} is charted {charted} ({minutes} minutes): a stop at or "
+        f"{shown_name(fields['substance'])} is charted {charted} ({minutes} minutes): a stop at or "
         f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Final
 
-from ..models import Administration, shown_name
+from ..models import Administration
 from ..reference import ReferencePack
 from ..rules import ic701_drug_lines as rule_module
 from . import identity
-from .context import Context
+from .context import Context, shown_name
 from .output import PlainDrugLine, PlainLine
 
 RULE: Final = rule_module.RULE  # Final: a static in the compiled build, not a module-dict lookup
