@@ -102,7 +102,7 @@ def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str
     for time_note in encounter.time_notes:
         severity: Severity = "warning" if time_note.severity == "warning" else "info"
         ctx.find(ic212_time_zones.RULE, time_note.id, severity, list(time_note.ids), time_note.message)
-    for note in fields["source_findings"]:
+    for note in encounter.source_findings:  # so read: cli/finding_ids.py knows the pass-through by it
         where = f" ({note.source})" if note.source else ""
         ctx.find(
             ic505_source_records.RULE, note.id, note.severity, note.administrations, note.message + where
