@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from operator import itemgetter
+from typing import Final
 
-from ..models import CodingResult, Encounter, Readiness, Severity, excerpt
+from ..models import (
+    Administration,
+    CodingResult,
+    Encounter,
+    EvaluationAndManagement,
+    Readiness,
+    Severity,
+    excerpt,
+)
 from ..reference import Policy, ReferenceLibrary, ReferencePack
 from ..rules import (
     ic206_injection,
@@ -21,6 +30,7 @@ from ..rules import (
     ic504_record_hygiene,
     ic505_source_records,
 )
+from ..times import TimeFrame
 from .context import Context
 from .documentation import check_documentation, labeled_hydration
 from .drugs import drug_lines
@@ -33,9 +43,10 @@ from .services import Service, Unit
 from .standalone import code_standalone
 from .timeline import code_scope
 
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+_SEVERITY_ORDER: Final = {"error": 0, "warning": 1, "info": 2}
 # A line's place: the main initial service, the named primary's, initials, then by time, code and ids.
 _LineOrder = tuple[bool, bool, bool, datetime, str, tuple[str, ...]]
+_ORDER: Final = itemgetter(0)  # made once: a call of the type each time costs more than the sort
 
 
 class UnknownPolicyError(ValueError):
@@ -45,8 +56,17 @@ class UnknownPolicyError(ValueError):
 
 
 def first_service_date(encounter: Encounter) -> date | None:
-    starts = [a.start for a in encounter.administrations if a.start is not None]
-    return encounter.time_frame.local(min(starts)).date() if starts else None
+    return _first_service_date(encounter.administrations, encounter.time_frame)
+
+
+def _first_service_date(administrations: list[Administration], frame: TimeFrame) -> date | None:
+    # one pass, each start read once (a record's field is a slow lookup); the first of equal starts wins, as min()
+    first: datetime | None = None
+    for admin in administrations:
+        start = admin.start
+        if start is not None and (first is None or start < first):
+            first = start
+    return None if first is None else frame.local(first).date()
 
 
 def resolve_policy(pack: ReferencePack, name: str) -> Policy:
@@ -64,9 +84,12 @@ def code_encounter(
 
 def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str | None = None) -> Coded:
     """code_encounter's result as plain objects (engine/output.py), for a writer that needs no models."""
-    when = first_service_date(encounter)
+    # read once, here and for the context: each attribute read of a pydantic model passes its __getattr__ hook
+    fields = encounter.__dict__
+    frame = encounter.time_frame
+    when = _first_service_date(fields["administrations"], frame)
     pack = reference.for_date(when)
-    ctx = Context(encounter, pack, resolve_policy(pack, policy or encounter.policy))
+    ctx = Context(encounter, pack, resolve_policy(pack, policy or fields["policy"]), frame, fields)
     if when is not None and when < pack.effective_from:
         ctx.find(
             ic504_record_hygiene.RULE,
@@ -79,7 +102,7 @@ def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str
     for time_note in encounter.time_notes:
         severity: Severity = "warning" if time_note.severity == "warning" else "info"
         ctx.find(ic212_time_zones.RULE, time_note.id, severity, list(time_note.ids), time_note.message)
-    for note in encounter.source_findings:
+    for note in encounter.source_findings:  # so read: cli/finding_ids.py knows the pass-through by it
         where = f" ({note.source})" if note.source else ""
         ctx.find(
             ic505_source_records.RULE, note.id, note.severity, note.administrations, note.message + where
@@ -114,7 +137,7 @@ def code_plain(encounter: Encounter, reference: ReferenceLibrary, *, policy: str
     findings = ctx.findings
     findings.sort(key=_finding_order)
     return Coded(
-        encounter.encounter_id, lines, findings, ctx.policy.name, pack.version, _readiness(findings), supplies
+        fields["encounter_id"], lines, findings, ctx.policy.name, pack.version, _readiness(findings), supplies
     )
 
 
@@ -159,7 +182,7 @@ def _allowed_addons(ctx: Context, units: list[Unit]) -> list[Unit]:
 
 def _report_missing_primary(ctx: Context, services: list[Service]) -> None:
     # Only IV services compete for the initial service; injections are never add-ons (IC206).
-    if ctx.institutional or ctx.encounter.primary_administration is not None:
+    if ctx.institutional or ctx.fields["primary_administration"] is not None:
         return
     timeline = [s for s in services if s.route == "iv" and s.technique in ("push", "infusion")]
     if len(timeline) < 2:
@@ -196,7 +219,7 @@ def _report_midnight(ctx: Context, services: list[Service]) -> None:
 
 def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
     """Units of one service, code and date become one line; the encounter's initial service comes first."""
-    primary = ctx.encounter.primary_administration
+    primary: str | None = ctx.fields["primary_administration"]
     frame = ctx.frame
     local = frame.local
     wall = ctx.wall  # else local() hands back its argument
@@ -246,7 +269,7 @@ def _lines(ctx: Context, units: list[Unit]) -> list[PlainLine]:
         keyed.append((order, line))
     if len(keyed) == 1:
         return [keyed[0][1]]
-    keyed.sort(key=itemgetter(0))
+    keyed.sort(key=_ORDER)
     return [line for _key, line in keyed]
 
 
@@ -273,7 +296,7 @@ def _counted(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime,
 
 
 def _physician_in_facility(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
-    pos = ctx.encounter.place_of_service
+    pos = ctx.fields["place_of_service"]
     if ctx.institutional or pos not in ctx.codes.physician_facility_pos:
         return lines
     kept = [
@@ -281,7 +304,7 @@ def _physician_in_facility(ctx: Context, lines: list[PlainLine]) -> list[PlainLi
     ]
     dropped = [line for line in lines if line not in kept]
     if dropped or not kept:
-        ids = sorted({a.id for a in ctx.encounter.administrations})
+        ids = sorted({a.id for a in ctx.administrations})
         codes = ", ".join(sorted({line.code for line in dropped}))
         ctx.find(
             ic501_physician_in_facility.RULE,
@@ -360,7 +383,7 @@ def _addons_need_primaries(ctx: Context, lines: list[PlainLine]) -> list[PlainLi
 
 
 def _em_checks(ctx: Context, lines: list[PlainLine]) -> None:
-    em = ctx.encounter.evaluation_and_management
+    em: EvaluationAndManagement | None = ctx.fields["evaluation_and_management"]
     if em is None or not lines:
         return
     rule = ic503_em_with_administration.RULE

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from ..models import ClaimType, Encounter, Severity
+from ..models import NAME_LIMIT, Administration, ClaimType, Encounter, Severity
 from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
@@ -14,10 +14,12 @@ from .output import PlainFinding
 
 class Context:
     __slots__ = (
+        "administrations",
         "codes",
         "concurrent_used",
         "encounter",
         "families",
+        "fields",
         "findings",
         "frame",
         "institutional",
@@ -30,6 +32,10 @@ class Context:
     )
 
     encounter: Encounter
+    # the encounter's field values (its __dict__) and its administrations, read once: each attribute read of
+    # a pydantic model passes its __getattr__ hook
+    fields: dict[str, Any]
+    administrations: list[Administration]
     pack: ReferencePack
     policy: Policy
     findings: list[PlainFinding]
@@ -49,8 +55,20 @@ class Context:
     # whether frame.local() moves a time at all (a zone whose offset changes inside the encounter)
     wall: bool
 
-    def __init__(self, encounter: Encounter, pack: ReferencePack, policy: Policy) -> None:
+    def __init__(
+        self,
+        encounter: Encounter,
+        pack: ReferencePack,
+        policy: Policy,
+        frame: TimeFrame | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        """`frame` and `fields` (encounter.time_frame and encounter.__dict__), where the caller read them."""
         self.encounter = encounter
+        if fields is None:
+            fields = encounter.__dict__
+        self.fields = fields
+        self.administrations = fields["administrations"]
         self.pack = pack
         self.policy = policy
         self.findings = []
@@ -58,10 +76,12 @@ class Context:
         self.families = {}
         self.resolved = {}
         self.supplied = set()
-        frame = self.frame = self.encounter.time_frame
-        self.institutional = self.encounter.claim_type == ClaimType.INSTITUTIONAL
-        self.codes = self.pack.codes
-        self.substances = self.pack.substances
+        if frame is None:  # the caller may hand the frame it read already (a property of the model)
+            frame = encounter.time_frame
+        self.frame = frame
+        self.institutional = fields["claim_type"] == ClaimType.INSTITUTIONAL
+        self.codes = pack.codes
+        self.substances = pack.substances
         self.wall = frame.shifts and frame.zone is not None
 
     def find(
@@ -99,6 +119,15 @@ class Context:
 
 # HH:MM of every minute of a day, built once: a list index, not a format, for each time an explanation shows
 _HHMM = [f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in range(60)]
+
+
+_NAME_LIMIT: Final = NAME_LIMIT
+
+
+def shown_name(text: str) -> str:
+    """models.shown_name, compiled with the engine: models.py stays interpreted, so a call there is a Python
+    frame, for each finding that names a drug."""
+    return text if len(text) <= _NAME_LIMIT else text[:_NAME_LIMIT] + "..."
 
 
 def clock(moment: datetime | None) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import timedelta
+from typing import Any, Final
 
-from ..models import Administration, excerpt, shown_name
+from ..models import AdministrationSegment, excerpt
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -13,16 +14,16 @@ from ..rules import (
     ic604_what_would_change,
 )
 from . import identity
-from .context import Context
+from .context import Context, shown_name
 from .intervals import minutes as total_minutes
 from .output import PlainLine
 
-_NEXT_MARK = ic604_what_would_change.NEXT_MARK
-_NEXT_HYDRATION_MARK = ic604_what_would_change.NEXT_HYDRATION_MARK
-_REACH = len(_NEXT_MARK)  # the tables' length: no mark within reach from there on
-_HYDRATION_CODES = {"96360", "96361"}
-_PUSH_CODES = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
-_INFUSION_CODES = {
+_NEXT_MARK: Final = ic604_what_would_change.NEXT_MARK
+_NEXT_HYDRATION_MARK: Final = ic604_what_would_change.NEXT_HYDRATION_MARK
+_REACH: Final = len(_NEXT_MARK)  # the tables' length: no mark within reach from there on
+_HYDRATION_CODES: Final = {"96360", "96361"}
+_PUSH_CODES: Final = {"96374", "96375", "96376", "96409", "96411", "96373", "96420"}
+_INFUSION_CODES: Final = {
     "96360",
     "96361",
     "96365",
@@ -38,10 +39,10 @@ _INFUSION_CODES = {
 
 # The code sets as bits, so an administration's codes are one int (OR of its lines' codes), not a set
 # intersected several times per record.
-_HYDRATION = 1
-_PUSH = 2
-_INFUSION = 4
-_CODE_BITS: dict[str, int] = {
+_HYDRATION: Final = 1
+_PUSH: Final = 2
+_INFUSION: Final = 4
+_CODE_BITS: Final[dict[str, int]] = {
     code: (_HYDRATION if code in _HYDRATION_CODES else 0)
     | (_PUSH if code in _PUSH_CODES else 0)
     | (_INFUSION if code in _INFUSION_CODES else 0)
@@ -57,8 +58,8 @@ _GAP_NAMES = (
     "who gave it",
     "the reason for it (medical necessity)",
 )
-_NO_REASON = 1 << 5
-_GAP_TEXTS = tuple(
+_NO_REASON: Final = 1 << 5
+_GAP_TEXTS: Final = tuple(
     ", ".join(name for index, name in enumerate(_GAP_NAMES) if bits >> index & 1)
     for bits in range(1 << len(_GAP_NAMES))
 )
@@ -66,27 +67,31 @@ _GAP_TEXTS = tuple(
 
 def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
     bits_of: dict[str, int] = {}
+    admin_id: str
     for line in lines:
         bit = _CODE_BITS.get(line.code, 0)
         for admin_id in line.administrations:
             bits_of[admin_id] = bits_of.get(admin_id, 0) | bit
     # One pass in the record's order: findings are sorted when the result is made, so the order they are
     # found in does not show.
-    for admin in ctx.encounter.administrations:
-        admin_id = admin.id  # read once: a record's field is a slow lookup
+    for admin in ctx.administrations:
+        # the record's fields from its own dict: each attribute read of a model passes its __getattr__ hook
+        fields = admin.__dict__
+        admin_id = fields["id"]
         bits = bits_of.get(admin_id, -1)
         if bits >= 0:
-            _gaps(ctx, admin, admin_id, bits)
+            _gaps(ctx, fields, admin_id, bits)
             if bits & _PUSH:
-                _push_stated(ctx, admin, admin_id)
+                _push_stated(ctx, fields, admin_id)
             if bits & _HYDRATION:
-                _necessity(ctx, admin, admin_id)
+                _necessity(ctx, fields, admin_id)
         # carrier, KVO and flush are never coded, whatever their minutes
-        start = admin.start
-        end = admin.end
-        if start is None or end is None or admin.purpose is not None or admin.mix or admin.pump:
+        start: dt.datetime | None = fields["start"]
+        end: dt.datetime | None = fields["end"]
+        if start is None or end is None or fields["purpose"] is not None or fields["mix"] or fields["pump"]:
             continue
-        segments = admin.segments
+        segments: list[AdministrationSegment] | None = fields["segments"]
+        minutes: int
         if segments:  # paused: only the segments count, and a later stop extends the last one
             minutes = total_minutes([(s.start, s.end) for s in segments])
         else:
@@ -94,7 +99,7 @@ def check_documentation(ctx: Context, lines: list[PlainLine]) -> None:
             minutes = delta.days * 1440 + delta.seconds // 60
         # most records are not near a threshold: no family to ask, no text to write
         if 0 <= minutes < _REACH and (_NEXT_MARK[minutes] or _NEXT_HYDRATION_MARK[minutes]):
-            _what_would_change(ctx, admin, admin_id, bits if bits >= 0 else 0, minutes)
+            _what_would_change(ctx, fields, admin_id, bits if bits >= 0 else 0, minutes)
     if ctx.institutional:
         _packaged(ctx, lines)
 
@@ -111,7 +116,7 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     if "chemotherapy" not in families.values():
         return lines  # nor a chemotherapy drug (one scan, no record read)
     drugs: dict[dt.date, list[str]] = {}
-    for admin in ctx.encounter.administrations:
+    for admin in ctx.administrations:
         if admin.start is None or families.get(admin.id) != "chemotherapy":
             continue
         for entry in identity.table_entries(ctx, admin):
@@ -153,23 +158,28 @@ def labeled_hydration(ctx: Context, lines: list[PlainLine]) -> list[PlainLine]:
     return [line for line in lines if id(line) not in dropped]
 
 
-def _gaps(ctx: Context, admin: Administration, admin_id: str, bits: int) -> None:
+def _gaps(ctx: Context, fields: dict[str, Any], admin_id: str, bits: int) -> None:
+    """`fields`: the record's __dict__ (its field values)."""
     missing = 0
-    substance = admin.substance
-    volume = admin.volume_ml
-    if admin.dose is None and not (volume is not None and bits & _HYDRATION) and not _dose_in_text(substance):
+    substance: str = fields["substance"]
+    volume = fields["volume_ml"]
+    if (
+        fields["dose"] is None
+        and not (volume is not None and bits & _HYDRATION)
+        and not _dose_in_text(substance)
+    ):
         missing |= 1  # the dose
-    if bits & _INFUSION and (volume is None or admin.rate_ml_per_hour is None):
+    if bits & _INFUSION and (volume is None or fields["rate_ml_per_hour"] is None):
         missing |= 2  # the volume and rate
-    if admin.access is None:
+    if fields["access"] is None:
         resolved = ctx.resolved.get(admin_id)
         if resolved is not None and resolved[0] in ("iv", "ia"):
             missing |= 4  # the access
-    if admin.ordered_by is None:
+    if fields["ordered_by"] is None:
         missing |= 8
-    if admin.administered_by is None:
+    if fields["administered_by"] is None:
         missing |= 16
-    no_reason = admin.indication is None and not bits & _HYDRATION
+    no_reason = fields["indication"] is None and not bits & _HYDRATION
     if no_reason:
         missing |= _NO_REASON
     if missing:
@@ -184,7 +194,7 @@ def _gaps(ctx: Context, admin: Administration, admin_id: str, bits: int) -> None
 
 
 # substance text -> whether it states a dose: texts repeat across records, the regular expression is slow
-_DOSE_IN_TEXT: dict[str, bool] = {}
+_DOSE_IN_TEXT: Final[dict[str, bool]] = {}
 
 
 def _dose_in_text(text: str) -> bool:
@@ -197,30 +207,31 @@ def _dose_in_text(text: str) -> bool:
     return known
 
 
-def _push_stated(ctx: Context, admin: Administration, admin_id: str) -> None:
-    """For an administration coded as a push."""
+def _push_stated(ctx: Context, fields: dict[str, Any], admin_id: str) -> None:
+    """For an administration coded as a push (`fields`: its __dict__)."""
     resolved = ctx.resolved.get(admin_id)
     if resolved is not None and resolved[1] is not None:
         return  # a stated push needs nothing more; an infusion without a stop has its own finding
-    if admin.end is not None:
+    if fields["end"] is not None:
         return  # documented minutes of 15 or less support the push by themselves
     ctx.find(
         ic601_documentation.RULE,
         "push-not-stated",
         "warning",
         [admin_id],
-        f"{shown_name(admin.substance)} is coded as a push, but the record neither states a push nor shows its minutes: "
+        f"{shown_name(fields['substance'])} is coded as a push, but the record neither states a push nor shows its minutes: "
         "document 'IV push' (the clinician present throughout) or the start and stop times.",
         denial_risk="CO-16",
     )
 
 
-def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
-    """For an administration coded as hydration."""
+def _necessity(ctx: Context, fields: dict[str, Any], admin_id: str) -> None:
+    """For an administration coded as hydration (`fields`: its __dict__)."""
     rule = ic602_medical_necessity.RULE
-    if admin.indication and ic602_medical_necessity.shows_fluid_loss(admin.indication):
+    indication: str | None = fields["indication"]
+    if indication and ic602_medical_necessity.shows_fluid_loss(indication):
         return
-    if admin.indication is None:
+    if indication is None:
         # The record we were sent carries no reason at all; it may sit elsewhere in the chart. Worth a note,
         # not a warning on every encounter an export leaves without indications.
         ctx.find(
@@ -228,7 +239,7 @@ def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
             "hydration-necessity-unstated",
             "info",
             [admin_id],
-            f"Hydration with {shown_name(admin.substance)}: no indication is recorded; the chart must show signs of "
+            f"Hydration with {shown_name(fields['substance'])}: no indication is recorded; the chart must show signs of "
             "dehydration or fluid loss (a recovery-audit target), so check it before billing.",
             denial_risk="CO-50",
         )
@@ -238,7 +249,7 @@ def _necessity(ctx: Context, admin: Administration, admin_id: str) -> None:
         "hydration-necessity",
         "warning",
         [admin_id],
-        f"Hydration with {shown_name(admin.substance)}: the stated reason ({excerpt(admin.indication)}) shows no sign of "
+        f"Hydration with {shown_name(fields['substance'])}: the stated reason ({excerpt(indication)}) shows no sign of "
         "dehydration or fluid loss. Routine or maintenance fluids are not hydration; document the clinical "
         "reason.",
         denial_risk="CO-50",
@@ -259,13 +270,13 @@ def _packaged(ctx: Context, lines: list[PlainLine]) -> None:
             )
 
 
-def _what_would_change(ctx: Context, admin: Administration, admin_id: str, bits: int, minutes: int) -> None:
+def _what_would_change(ctx: Context, fields: dict[str, Any], admin_id: str, bits: int, minutes: int) -> None:
     """For a timed record that is not a carrier, KVO, flush, mix or pump, its minutes near a threshold
-    for one family or another (check_documentation asks)."""
-    start = admin.start
-    end = admin.end
+    for one family or another (check_documentation asks); `fields`: its __dict__."""
+    start: dt.datetime | None = fields["start"]
+    end: dt.datetime | None = fields["end"]
     assert start is not None and end is not None
-    segments = admin.segments
+    segments: list[AdministrationSegment] | None = fields["segments"]
     hydration = ctx.families.get(admin_id) == "hydration"
     # ic604_what_would_change.next_threshold, as a table
     mark = _NEXT_HYDRATION_MARK[minutes] if hydration else _NEXT_MARK[minutes]
@@ -288,6 +299,6 @@ def _what_would_change(ctx: Context, admin: Administration, admin_id: str, bits:
         "what-would-change",
         "info",
         [admin_id],
-        f"{shown_name(admin.substance)} is charted {charted} ({minutes} minutes): a stop at or "
+        f"{shown_name(fields['substance'])} is charted {charted} ({minutes} minutes): a stop at or "
         f"after {ctx.clock(when)} would support {gain}. Check the record; chart only the true stop time.",
     )

@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any, Final
 
-from ..models import Administration, shown_name
+from ..models import Administration
 from ..reference import ReferencePack
 from ..rules import ic701_drug_lines as rule_module
 from . import identity
-from .context import Context
+from .context import Context, shown_name
 from .output import PlainDrugLine, PlainLine
 
-RULE = rule_module.RULE
+RULE: Final = rule_module.RULE  # Final: a static in the compiled build, not a module-dict lookup
 
 # What a record's codes and text settle from the reference pack alone (_plan): how its drug line is made.
-_MEASURE = 0  # a HCPCS code and billing unit: units from the dose
-_FLUID = 1  # a fluid, billed by bag size
-_UNKNOWN = 2  # no drug in the substance table
-_NO_CODE = 3  # a table drug without a HCPCS code and billing unit
+_MEASURE: Final = 0  # a HCPCS code and billing unit: units from the dose
+_FLUID: Final = 1  # a fluid, billed by bag size
+_UNKNOWN: Final = 2  # no drug in the substance table
+_NO_CODE: Final = 3  # a table drug without a HCPCS code and billing unit
 
 
 class _Dose:
-    __slots__ = ("admin", "amount", "dimension", "id", "wasted")
+    __slots__ = ("amount", "dimension", "id", "single", "wasted")
 
-    admin: Administration
+    single: bool  # from a single-dose container
     id: str  # the record's id, read once
     amount: float  # in the base unit of its dimension
     wasted: float | None
     dimension: str
 
-    def __init__(
-        self, admin: Administration, id: str, amount: float, wasted: float | None, dimension: str
-    ) -> None:
-        self.admin = admin
+    def __init__(self, single: bool, id: str, amount: float, wasted: float | None, dimension: str) -> None:
+        self.single = single
         self.id = id
         self.amount = amount
         self.wasted = wasted
@@ -108,7 +107,7 @@ def drug_lines(ctx: Context, lines: list[PlainLine]) -> list[PlainDrugLine]:
     for line in lines:
         coded.update(line.administrations)
     admins: list[tuple[str, Administration]] = []
-    for admin in ctx.encounter.administrations:
+    for admin in ctx.administrations:
         admin_id = admin.id  # read once: a record's field is a slow lookup
         if admin_id in coded:
             admins.append((admin_id, admin))
@@ -120,17 +119,19 @@ def drug_lines(ctx: Context, lines: list[PlainLine]) -> list[PlainDrugLine]:
     groups: dict[tuple[str, date | None, str | None], list[_Dose]] = {}
     sizes: dict[str, tuple[str, float, str]] = {}
     for admin_id, admin in admins:
-        ndc = admin.ndc
-        key = (admin.substance, admin.hcpcs, ndc)
+        # the record's fields from its own dict: each attribute read of a model passes its __getattr__ hook
+        fields = admin.__dict__
+        ndc: str | None = fields["ndc"]
+        key = (fields["substance"], fields["hcpcs"], ndc)
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= 4096:  # bounded: substance texts are free text
                 plans.clear()
             plan = _plan(ctx, admin)
             plans[key] = plan
-        dose = _dose(ctx, admin, admin_id, sizes, plan)
+        dose = _dose(ctx, fields, admin_id, sizes, plan)
         if dose is not None:
-            start = admin.start
+            start: datetime | None = fields["start"]
             group = (plan.hcpcs, start.date() if start is not None else None, ndc)
             doses = groups.get(group)
             if doses is None:
@@ -207,7 +208,7 @@ def _plan(ctx: Context, admin: Administration) -> _Plan:
 
 def _dose(
     ctx: Context,
-    admin: Administration,
+    fields: dict[str, Any],
     admin_id: str,
     sizes: dict[str, tuple[str, float, str]],
     plan: _Plan,
@@ -220,7 +221,7 @@ def _dose(
             "ndc-not-settled",
             "info",
             [admin_id],
-            f"{shown_name(admin.substance)}: NDC {admin.ndc} "
+            f"{shown_name(fields['substance'])}: NDC {fields['ndc']} "
             + (
                 f"is listed by CMS under several codes ({listed})"
                 if rows
@@ -230,7 +231,7 @@ def _dose(
         )
     outcome = plan.outcome
     if outcome == _MEASURE:
-        return _measure(ctx, admin, admin_id, sizes, plan)
+        return _measure(ctx, fields, admin_id, sizes, plan)
     if outcome != _NO_CODE:  # no drug in the substance table
         if outcome == _FLUID:
             ctx.find(
@@ -238,7 +239,7 @@ def _dose(
                 "fluid-billed-by-bag",
                 "info",
                 [admin_id],
-                f"{shown_name(admin.substance)}: report the fluid's HCPCS code by bag size (J7030 1000 mL, J7040 500 mL, "
+                f"{shown_name(fields['substance'])}: report the fluid's HCPCS code by bag size (J7030 1000 mL, J7040 500 mL, "
                 "J7050 250 mL, ...); the engine does not choose it.",
             )
         else:
@@ -247,7 +248,7 @@ def _dose(
                 "drug-code-unknown",
                 "info",
                 [admin_id],
-                f"{shown_name(admin.substance)}: no HCPCS drug code in the substance table; add the drug line by hand.",
+                f"{shown_name(fields['substance'])}: no HCPCS drug code in the substance table; add the drug line by hand.",
             )
         return None
     ctx.find(
@@ -255,7 +256,7 @@ def _dose(
         "drug-code-unknown",
         "info",
         [admin_id],
-        f"{shown_name(admin.substance)} ({plan.name}): no HCPCS code and billing unit in the substance table; "
+        f"{shown_name(fields['substance'])} ({plan.name}): no HCPCS code and billing unit in the substance table; "
         "add the drug line by hand.",
     )
     return None
@@ -263,14 +264,15 @@ def _dose(
 
 def _measure(
     ctx: Context,
-    admin: Administration,
+    fields: dict[str, Any],
     admin_id: str,
     sizes: dict[str, tuple[str, float, str]],
     plan: _Plan,
 ) -> _Dose | None:
     hcpcs = plan.hcpcs
     billing_unit = plan.billing_unit
-    name = plan.name if plan.name is not None else shown_name(admin.substance)
+    """`fields`: the record's __dict__ (its field values)."""
+    name = plan.name if plan.name is not None else shown_name(fields["substance"])
     unit_base = plan.unit_base
     if unit_base is None:
         origin = plan.origin
@@ -279,11 +281,12 @@ def _measure(
             "drug-code-unknown",
             "info",
             [admin_id],
-            f"{shown_name(admin.substance)} ({name}): {hcpcs}'s billing unit {billing_unit!r} ({origin}) is not a measured "
+            f"{shown_name(fields['substance'])} ({name}): {hcpcs}'s billing unit {billing_unit!r} ({origin}) is not a measured "
             "amount; add the drug line by hand.",
         )
         return None
-    given = (admin.dose, (admin.dose_unit or "").lower().strip()) if admin.dose is not None else None
+    dose: float | None = fields["dose"]
+    given = (dose, (fields["dose_unit"] or "").lower().strip()) if dose is not None else None
     given = given or plan.parsed
     if given is None:
         ctx.find(
@@ -291,7 +294,7 @@ def _measure(
             "dose-missing",
             "warning",
             [admin_id],
-            f"{shown_name(admin.substance)}: no dose documented, so the units of {hcpcs} (per {billing_unit}) "
+            f"{shown_name(fields['substance'])}: no dose documented, so the units of {hcpcs} (per {billing_unit}) "
             "cannot be computed; document the dose given.",
             denial_risk="CO-16",
         )
@@ -303,17 +306,19 @@ def _measure(
             "dose-not-convertible",
             "warning",
             [admin_id],
-            f"{shown_name(admin.substance)}: a dose of {given[0]:g} {given[1]} does not convert to {hcpcs}'s billing "
+            f"{shown_name(fields['substance'])}: a dose of {format(given[0], 'g')} {given[1]} does not convert to {hcpcs}'s billing "
             f"unit ({billing_unit}); document the dose actually given.",
             denial_risk="CO-16",
         )
         return None
     wasted = None
-    if admin.wasted is not None:
-        waste_base = rule_module.in_base(admin.wasted, given[1])
+    given_waste: float | None = fields["wasted"]
+    if given_waste is not None:
+        waste_base = rule_module.in_base(given_waste, given[1])
         wasted = waste_base[1] if waste_base else None
     sizes[hcpcs] = (billing_unit, unit_base[1], name)
-    return _Dose(admin, admin_id, dose_base[1], wasted, dose_base[0])
+    single = bool(fields["single_dose_container"])
+    return _Dose(single, admin_id, dose_base[1], wasted, dose_base[0])
 
 
 # billing unit text -> (dimension, size in the base unit): the texts come from the reference tables (a few
@@ -347,20 +352,22 @@ def _lines_for(
         first = doses[0]
         ids = [first.id]
         total = first.amount
-        single = bool(first.admin.single_dose_container)
+        single = first.single
         undocumented = first.wasted is None
     else:
         ids = sorted(d.id for d in doses)
         total = sum(d.amount for d in doses)
         for d in doses:
-            if d.admin.single_dose_container:
+            if d.single:
                 single = True
             if d.wasted is None:
                 undocumented = True
     units = rule_module.billing_units(total, unit_size)
     base = rule_module.BASE_NAME[doses[0].dimension]
     given = f"on {day}" if day else "(no date charted)"
-    what = f"{name}: {total:g} {base} given {given}, billed per {label}, rounded up once: {units} unit(s)"
+    # format(), not a format spec in the f-string: the compiled build turns an f-string with a spec into
+    # str.format calls, without one into a plain join
+    what = f"{name}: {format(total, 'g')} {base} given {given}, billed per {label}, rounded up once: {units} unit(s)"
     if not single or (day is not None and day < rule_module.JZ_JW_FROM):
         result.append(PlainDrugLine(hcpcs, units, [], day, ndc, ids, what + ".", RULE.id))
         return
@@ -383,6 +390,6 @@ def _lines_for(
         explanation = what + "; JZ: no discard beyond the rounded units."
         result.append(PlainDrugLine(hcpcs, units, ["JZ"], day, ndc, ids, explanation, RULE.id))
         return
-    discarded = f"{name}: {wasted:g} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
+    discarded = f"{name}: {format(wasted, 'g')} {base} discarded from a single-dose container, {jw_units} unit(s) beyond the dose given."
     result.append(PlainDrugLine(hcpcs, units, [], day, ndc, ids, what + ".", RULE.id))
     result.append(PlainDrugLine(hcpcs, jw_units, ["JW"], day, ndc, ids, discarded, RULE.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from ..models import EvaluationAndManagement
 from ..reference.edits import SettingEdits, cited
 from ..rules import ic303_second_access, ic503_em_with_administration, ic901_ncci_ptp, ic902_mue
 from .context import Context
@@ -201,7 +202,7 @@ def _apply_edits(
 def _em_line(ctx: Context, by_date: list[tuple[date, _Codes]]) -> PlainLine | None:
     """The encounter's E/M as a line on its first date of service, with modifier 25 when it is documented as
     separately identifiable (the engine asks for 25 on it then), for the pairs it forms."""
-    em = ctx.encounter.evaluation_and_management
+    em: EvaluationAndManagement | None = ctx.fields["evaluation_and_management"]
     if em is None or not by_date:
         return None
     return PlainLine(
@@ -280,7 +281,7 @@ def _em_pair(
     """A pair between the E/M the encounter names and an administration line."""
     rule = ic901_ncci_ptp.RULE
     label = _label(edit, setting)
-    documented = ctx.encounter.evaluation_and_management
+    documented: EvaluationAndManagement | None = ctx.fields["evaluation_and_management"]
     separate = documented.separately_identifiable if documented is not None else None
     if not em_first:  # the E/M is column two: the E/M is what the edit denies
         if edit.modifier_indicator == 0:
@@ -363,7 +364,6 @@ def _ptp_not_evaluated(ctx: Context, edits: SettingEdits, day: date, by_code: _C
 def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
     limits = edits.limits(day)
     rule = ic902_mue.RULE
-    where = edits.setting.replace("_", " ")
     outside: list[str] = []  # codes the bundled extract holds no rows for
     undated: list[str] = []  # codes with rows, none in force on this date
     for code in sorted(by_code):
@@ -387,6 +387,7 @@ def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
             units = sum(line.units for line in group)
             ids = sorted({i for line in group for i in line.administrations})
             absolute = edit.value == 0 or edit.mai == 2
+            where = edits.setting.replace("_", " ")
             ctx.find(
                 rule,
                 "mue-exceeded",
@@ -398,14 +399,16 @@ def _mue(ctx: Context, edits: SettingEdits, day: date, by_code: _Codes) -> None:
                 denial_risk="CO-151",
                 remark="N362",
             )
-    for codes, why in (
-        (
-            outside,
-            f"the bundled {where} MUE table is an extract that covers {ctx.pack.edits.coverage_note} only",
-        ),
-        (undated, f"the bundled {where} MUE table has no value for them in force on that date"),
-    ):
+    if not outside and not undated:
+        return  # the common case: no text to write
+    where = edits.setting.replace("_", " ")
+    for codes in (outside, undated):
         if codes:
+            why = (
+                f"the bundled {where} MUE table is an extract that covers {ctx.pack.edits.coverage_note} only"
+                if codes is outside
+                else f"the bundled {where} MUE table has no value for them in force on that date"
+            )
             ctx.find(
                 rule,
                 "mue-not-evaluated",
