@@ -26,6 +26,7 @@ COMPILED = [
     "src/infusion_coder/reference",
     "src/infusion_coder/times.py",
     "src/infusion_coder/fast_input.py",
+    "src/infusion_coder/names.py",
 ]
 # What the build itself needs when compiling: mypyc, and pydantic so mypy can type the models the engine
 # reads. Asked for through setup_requires, so a default build never installs them (PEP 517 build requires

@@ -200,7 +200,7 @@ def test_cost_is_near_linear_in_administrations(coder: Coder, accesses: bool) ->
 def test_long_texts_of_the_record_are_quoted_short_in_every_explanation(coder: Coder) -> None:
     """A name or reason of MAX_TEXT characters is quoted at most NAME_LIMIT characters (a reason: an
     excerpt) in any line, drug line or finding, however many findings quote it."""
-    from infusion_coder.models import NAME_LIMIT
+    from infusion_coder.names import NAME_LIMIT
 
     long = "ondansetron " + "x" * (MAX_TEXT - 12)
     admins = [

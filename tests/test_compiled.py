@@ -21,7 +21,7 @@ from infusion_coder.rules import BY_ID
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "infusion_coder"
 # setup.py COMPILED
 COMPILED_PACKAGES = ("infusion_coder.engine", "infusion_coder.rules", "infusion_coder.reference")
-COMPILED_MODULES = ("infusion_coder.times", "infusion_coder.fast_input")
+COMPILED_MODULES = ("infusion_coder.times", "infusion_coder.fast_input", "infusion_coder.names")
 
 compiled_only = pytest.mark.skipif(
     not infusion_coder.compiled,

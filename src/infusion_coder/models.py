@@ -112,15 +112,6 @@ def excerpt(value: object, limit: int = 60) -> str:
     return repr(shown) if isinstance(value, str) else shown
 
 
-NAME_LIMIT = 120  # characters of a drug, route or access name an explanation quotes
-
-
-def shown_name(text: str) -> str:
-    """A name of the record as explanations quote it: whole up to NAME_LIMIT characters (real drug names
-    with their strength and diluent fit), cut with '...' beyond, so no finding repeats a long text."""
-    return text if len(text) <= NAME_LIMIT else text[:NAME_LIMIT] + "..."
-
-
 VASCULAR_ROUTES = frozenset({"intravenous", "iv", "intra-arterial", "intraarterial", "ia"})
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
-from ..models import NAME_LIMIT, Administration, ClaimType, Encounter, Severity
+from ..models import Administration, ClaimType, Encounter, Severity
 from ..reference import CodeTable, Policy, ReferencePack, SubstanceTable
 from ..rules import Rule
 from ..times import TimeFrame
@@ -119,15 +119,6 @@ class Context:
 
 # HH:MM of every minute of a day, built once: a list index, not a format, for each time an explanation shows
 _HHMM = [f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in range(60)]
-
-
-_NAME_LIMIT: Final = NAME_LIMIT
-
-
-def shown_name(text: str) -> str:
-    """models.shown_name, compiled with the engine: models.py stays interpreted, so a call there is a Python
-    frame, for each finding that names a drug."""
-    return text if len(text) <= _NAME_LIMIT else text[:_NAME_LIMIT] + "..."
 
 
 def clock(moment: datetime | None) -> str:

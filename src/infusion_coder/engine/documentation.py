@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from ..models import AdministrationSegment, excerpt
+from ..names import shown_name
 from ..rules import (
     ic601_documentation,
     ic602_medical_necessity,
@@ -14,7 +15,7 @@ from ..rules import (
     ic604_what_would_change,
 )
 from . import identity
-from .context import Context, shown_name
+from .context import Context
 from .intervals import minutes as total_minutes
 from .output import PlainLine
 

@@ -6,10 +6,11 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from ..models import Administration
+from ..names import shown_name
 from ..reference import ReferencePack
 from ..rules import ic701_drug_lines as rule_module
 from . import identity
-from .context import Context, shown_name
+from .context import Context
 from .output import PlainDrugLine, PlainLine
 
 RULE: Final = rule_module.RULE  # Final: a static in the compiled build, not a module-dict lookup

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..models import Administration, shown_name
+from ..models import Administration
+from ..names import shown_name
 from ..reference import NdcProduct, Substance, SubstanceReading, ndc_candidates
 from ..rules import ic101_category, ic106_same_substance, ic201_push_or_infusion, ic213_on_body_injector
 from .context import Context

@@ -20,8 +20,8 @@ from ..models import (
     Pump,
     Purpose,
     excerpt,
-    shown_name,
 )
+from ..names import shown_name
 from ..reference import SubstanceReading
 from ..rules import (
     ic101_category,
