@@ -2,13 +2,14 @@
 validation would build, without running validation.
 
 `fast_encounter(record)` returns the Encounter, or None to decline: it never writes an error. It accepts a
-record only when every value is already in the form validation would leave it (no whitespace to strip, enum
-words in lower case, times as naive ISO texts in a floating frame, no unknown fields, no segments, no time
-zone), and every check validation makes across fields holds; anything else goes to `Encounter.model_validate`,
-which gives the exact message. The models it builds are pydantic instances with the same field values, field
-sets, extras and private state as validated ones (tests/test_fast_input.py compares them on every record the
-tests make), so the engine and every writer see no difference. Validation of a typical record costs about
-40-65 us; this path a fraction of that (docs/performance.md, "Input fast path").
+record only when every value is already in the form validation would leave it (no blanks to strip, enum
+words validation knows, ISO date-times to the minute or second, no unknown fields, no segments), and every
+check validation makes across fields holds; times in a zone or with offsets are read by validation's own
+`Encounter.read_times`. Anything else goes to `Encounter.model_validate`, which gives the exact message.
+The models it builds are pydantic instances with the same field values, field sets, extras and private state
+as validated ones (tests/test_fast_input.py compares them on every record the tests make), so the engine and
+every writer see no difference. Validation of a typical record costs about 40-65 us; this path about half of
+that pure and a third compiled (docs/performance.md, issue 19, third round).
 """
 
 from __future__ import annotations
