@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 DAY_ONE = date(2026, 1, 15)
@@ -82,3 +84,13 @@ def is_error_object(body: Any) -> bool:
         and isinstance(body["error"].get("message"), str)
         and "field" in body["error"]
     )
+
+
+def equivalence_script() -> ModuleType:
+    """scripts/equivalence.py (the output oracle's records and digest), loaded as a module."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / "equivalence.py"
+    spec = importlib.util.spec_from_file_location("equivalence", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -4,26 +4,18 @@ digest as the script's docstring says; if not, a speed-up changed behaviour."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
+
+from helpers import equivalence_script
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGEST = ROOT / "tests" / "equivalence" / "digest-2000.json"
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("equivalence", ROOT / "scripts" / "equivalence.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_output_identical_to_committed_digest() -> None:
     saved = json.loads(DIGEST.read_text())
-    made = _script().digest(saved["n"], saved["seed"], saved["gold"])
+    made = equivalence_script().digest(saved["n"], saved["seed"], saved["gold"])
     differing = [
         (i, origin)
         for i, (a, b, origin) in enumerate(

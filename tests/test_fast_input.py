@@ -6,30 +6,21 @@ common record, or it would save nothing."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from helpers import equivalence_script
 from infusion_coder import Coder
 from infusion_coder.fast_input import fast_encounter
 from infusion_coder.formats import jsonio
 from infusion_coder.models import Encounter
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("equivalence", ROOT / "scripts" / "equivalence.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _state(value: Any) -> Any:
@@ -73,7 +64,7 @@ def _same(record: Any) -> bool:
 def test_agrees_with_validation_on_the_oracle_records() -> None:
     # the oracle's generator: time zones, offsets, synonyms, policies, billed lines, malformed records
     accepted = total = 0
-    for origin, line, _audit in _script().records(1500, 2026, gold=True):
+    for origin, line, _audit in equivalence_script().records(1500, 2026, gold=True):
         item = jsonio.parse(line, origin)
         if item.problem is not None:
             continue
@@ -100,7 +91,7 @@ def test_accepts_the_plain_examples_and_codes_them_the_same() -> None:
 
 
 def test_declines_what_it_cannot_vouch_for() -> None:
-    base = {
+    base: dict[str, Any] = {
         "encounter_id": "E1",
         "claim_type": "institutional",
         "administrations": [
@@ -115,7 +106,7 @@ def test_declines_what_it_cannot_vouch_for() -> None:
     ]
     for record in converted:
         assert _same(record)
-    declined = [
+    declined: list[Any] = [
         {**base, "timezone": "Not/AZone"},
         {**base, "note": "x"},  # an unknown field is kept as an extra
         {**base, "claim_type": "clinic"},

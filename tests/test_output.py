@@ -3,17 +3,16 @@ the same bytes as the contract models through pydantic's serialiser, and the sam
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from types import ModuleType
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import equivalence_script
 from infusion_coder import Coder
 from infusion_coder.engine.output import Coded, PlainDrugLine, PlainFinding, PlainLine, Span
 from infusion_coder.formats import jsonio
@@ -21,19 +20,11 @@ from infusion_coder.formats import jsonio
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _oracle() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("equivalence", ROOT / "scripts" / "equivalence.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_plain_results_are_the_models_and_their_bytes(coder: Coder) -> None:
     """The oracle's encounters (zones, offsets, daylight-saving changes, malformed records, ...): the plain
     path gives the model code_record gives, and render_coded the bytes render writes for it."""
     written = 0
-    for _origin, line, _audit in _oracle().records(600, 2026, False):
+    for _origin, line, _audit in equivalence_script().records(600, 2026, False):
         item = jsonio.parse(line, "line 1")
         if item.problem is not None:
             continue
@@ -108,7 +99,7 @@ def test_code_writes_what_render_writes_for_each_model(tmp_path: Path, coder: Co
         ],
     }
     records = [json.dumps(monrovia).encode(), b"{not json"]
-    records += [line for _o, line, _a in _oracle().records(60, 7, False)]
+    records += [line for _o, line, _a in equivalence_script().records(60, 7, False)]
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"\n".join(records) + b"\n")
     run = subprocess.run(
