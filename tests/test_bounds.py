@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from helpers import encounter
 from infusion_coder import Coder, CodingResult, ErrorResult
-from infusion_coder.engine.intervals import Interval, intersect, subtract
+from infusion_coder.engine.intervals import Interval
 from infusion_coder.models import MAX_ADMINISTRATIONS, MAX_TEXT, Encounter
+from interval_reference import intersect, subtract
 
 PUSH = {"substance": "ondansetron", "start": "09:00", "method": "push"}
 DRIP = {"substance": "vancomycin", "start": "09:00", "end": "10:00"}

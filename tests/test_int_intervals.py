@@ -16,13 +16,12 @@ from infusion_coder.engine.intervals import (
     Span,
     common,
     cut,
-    intersect,
     merge,
     minutes,
-    subtract,
     total_minutes,
     union,
 )
+from interval_reference import intersect, subtract
 
 EPOCH = datetime(2026, 3, 8)
 US = timedelta(microseconds=1)

@@ -26,7 +26,6 @@ from .models import (
     MAX_ADMINISTRATIONS,
     MAX_BILLED_LINES,
     MAX_ID,
-    MAX_ID_INT,
     MAX_SOURCE_FINDINGS,
     MAX_TEXT,
     VASCULAR_ROUTES,
@@ -43,6 +42,7 @@ from .models import (
     Purpose,
     SourceFinding,
 )
+from .models import _encounter_id as models_encounter_id
 from .times import FLOATING, MAX_ADMINISTRATION_SPAN, MAX_ENCOUNTER_SPAN, floating_administrations
 
 # An ISO date-time to the minute or the second, naive or with an offset: what times.local_time reads with
@@ -305,17 +305,10 @@ def _source_finding(data: Any) -> SourceFinding:
 
 
 def _encounter_id(value: Any) -> str | int:
-    if type(value) is int:
-        if abs(value) > MAX_ID_INT:
-            raise Declined
-        return value
-    if type(value) is not str or not value.strip() or len(value) > MAX_ID:
-        raise Declined
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
+        return models_encounter_id(value)  # validation's own check: it keeps the value as given
+    except ValueError:
         raise Declined from None
-    return value
 
 
 def _encounter(data: dict[str, Any]) -> Encounter:

@@ -353,18 +353,7 @@ class _ScopeCoder:
         return self.epoch + _US * value
 
     def _counted(self, spans: list[Span]) -> tuple[Interval, ...]:
-        times = self.times
-        moments: list[Interval] = []
-        for start, end in spans:
-            begin = times.get(start)
-            finish = times.get(end)
-            moments.append(
-                (
-                    self._made(start) if begin is None else begin,
-                    self._made(end) if finish is None else finish,
-                )
-            )
-        return tuple(moments)
+        return tuple([(self._moment(start), self._moment(end)) for start, end in spans])
 
     def _bucket_counted(self, bucket: Bucket) -> tuple[Interval, ...]:
         if bucket.counted is None:
