@@ -96,13 +96,9 @@ def _table_entries(ctx: Context, admin: Administration, code: str | None) -> lis
     return ctx.substances.match(admin.substance)
 
 
-def drug_key(ctx: Context, admin: Administration, matches: list[Substance]) -> str:
+def _drug_key(ctx: Context, admin: Administration, matches: list[Substance], code: str | None) -> str:
     """Two records are one drug when their codes say so, else when the table maps both to one entry, else
     only when their normalised names are equal (never by dropping words)."""
-    return _drug_key(ctx, admin, matches, coded_hcpcs(ctx, admin))
-
-
-def _drug_key(ctx: Context, admin: Administration, matches: list[Substance], code: str | None) -> str:
     if code is not None:
         by_code = ctx.substances.by_hcpcs(code)
         if len(by_code) == 1:

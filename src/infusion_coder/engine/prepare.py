@@ -44,9 +44,6 @@ from .intervals import Interval, span_minutes, union
 from .intervals import minutes as total_minutes
 from .services import Service
 
-# Words in a substance text that state a push (ic201_push_or_infusion.states_push reads them).
-_PUSH_WORDS = ic201_push_or_infusion.PUSH_WORDS
-
 
 class _Record:
     """One administration with its classification, before mixed bags are merged. The fields the engine
@@ -437,7 +434,7 @@ def _drug_key(
                 "record the drug name to make this explicit.",
             )
             return key
-    return read.drug  # identity.drug_key, read once per pack
+    return read.drug  # identity's drug key, read once per pack
 
 
 def _mix_groups(records: list[_Record]) -> list[list[_Record]]:

@@ -326,7 +326,7 @@ class SubstanceReading:
         self.on_body_named = on_body_named
         self.states_push = states_push
         self.entries = entries
-        self.drug = drug  # identity.drug_key of the record
+        self.drug = drug  # identity's drug key of the record
         # family_from_table's family, "" where the electrolyte_alone policy decides; its non-coded kind
         self.table_family = table_family
         self.not_coded = not_coded
